@@ -1,0 +1,25 @@
+# `make demo` and `make test` each set up their own venv when it is missing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+$(BIN)/arena: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(BIN)/arena
+
+.PHONY: install demo test test-all bench
+install: $(BIN)/arena
+
+demo: install
+	$(BIN)/arena demo
+
+test: install
+	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q -m "not slow"
+
+test-all: install
+	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q
+
+bench: install
+	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done

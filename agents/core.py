@@ -1,0 +1,144 @@
+"""The agent protocol every agent obeys, and the registry of architectures.
+
+An agent is a frozen, hashable description (architecture, config, observation shape, action
+count) whose methods are pure functions of arrays:
+
+    init_params(key) -> params
+    init_carry(params, batch) -> carry                       # () if the agent has no memory
+    act(params, carry, obs, key) -> (carry, action, extras)  # obs (B, *obs_shape), action (B,)
+
+Params are arguments, never attributes, so every agent of one architecture and shape shares
+one compiled function; the description itself is the static part of a jit cache key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, ClassVar
+
+import jax
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtraSpec:
+    """A named array an agent emits each step, per batch row: e.g. probs (A,), routing (E,)."""
+
+    name: str
+    shape: tuple[int, ...]
+    labels: tuple[str, ...] = ()
+    doc: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Agent:
+    """Base of every architecture. Subclasses set `arch`, `Config` and the three functions."""
+
+    config: Any
+    obs_shape: tuple[int, ...]
+    obs_dtype: str
+    num_actions: int
+
+    arch: ClassVar[str] = ""
+    Config: ClassVar[type] = type(None)
+    doc: ClassVar[str] = ""
+
+    def extras(self) -> tuple[ExtraSpec, ...]:
+        return ()
+
+    def validate(self) -> None:
+        """Raise ValueError when the config cannot work with these shapes."""
+
+    def init_params(self, key: jax.Array) -> Any:
+        return {}
+
+    def init_carry(self, params: Any, batch: int) -> Any:
+        return ()
+
+    def act(self, params: Any, carry: Any, obs: jax.Array, key: jax.Array):
+        raise NotImplementedError
+
+    def params_template(self) -> Any:
+        """Shapes and dtypes of the params, without computing them."""
+        return jax.eval_shape(self.init_params, jax.random.PRNGKey(0))
+
+
+class ArchError(ValueError):
+    """An architecture key or config that cannot be built."""
+
+
+_ARCHS: dict[str, type[Agent]] = {}
+
+
+def register_arch(cls: type[Agent]) -> type[Agent]:
+    """Class decorator: make an architecture available under `cls.arch`. Refuses duplicates."""
+    if not cls.arch:
+        raise ValueError(f"{cls.__name__} has no `arch` key")
+    if cls.arch in _ARCHS and _ARCHS[cls.arch] is not cls:
+        raise ValueError(f"architecture {cls.arch!r} is already registered")
+    _ARCHS[cls.arch] = cls
+    return cls
+
+
+def _load_builtins_and_plugins() -> None:
+    from arena.agents import architectures  # noqa: F401  (registers the built-ins)
+    from importlib.metadata import entry_points
+
+    # Plugins: an installed package declares `[project.entry-points."arena.architectures"]`
+    # whose target module registers its classes on import.
+    for ep in entry_points(group="arena.architectures"):
+        ep.load()
+
+
+def registered_archs() -> dict[str, type[Agent]]:
+    _load_builtins_and_plugins()
+    return dict(sorted(_ARCHS.items()))
+
+
+def config_fields(cls: type[Agent]) -> list[tuple[str, str, Any]]:
+    """(name, type, default) of an architecture's config, for `arena archs` and validation."""
+    if not dataclasses.is_dataclass(cls.Config):
+        return []
+    hints = typing.get_type_hints(cls.Config)
+    out = []
+    for f in dataclasses.fields(cls.Config):
+        default = f.default if f.default is not dataclasses.MISSING else None
+        out.append((f.name, getattr(hints.get(f.name), "__name__", str(hints.get(f.name))), default))
+    return out
+
+
+def _freeze(value: Any) -> Any:
+    """TOML gives lists; configs must be hashable, so lists become tuples (recursively)."""
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+def build_agent(
+    arch: str, config: dict, obs_shape, obs_dtype: str, num_actions: int
+) -> Agent:
+    """The one way to turn a manifest's architecture section into an agent."""
+    archs = registered_archs()
+    if arch not in archs:
+        raise ArchError(f"unknown architecture {arch!r}; known: {', '.join(archs)}")
+    cls = archs[arch]
+    known = {f.name for f in dataclasses.fields(cls.Config)} if dataclasses.is_dataclass(cls.Config) else set()
+    unknown = set(config) - known
+    if unknown:
+        raise ArchError(
+            f"architecture {arch!r} has no config field(s) {', '.join(sorted(unknown))}; "
+            f"fields: {', '.join(sorted(known)) or 'none'}"
+        )
+    try:
+        cfg = cls.Config(**{k: _freeze(v) for k, v in config.items()})
+        agent = cls(
+            config=cfg,
+            obs_shape=tuple(int(d) for d in obs_shape),
+            obs_dtype=str(obs_dtype),
+            num_actions=int(num_actions),
+        )
+        agent.validate()
+    except (TypeError, ValueError) as err:
+        raise ArchError(f"architecture {arch!r}: {err}") from None
+    return agent

@@ -1,0 +1,1 @@
+"""Trained agents shipped with arena; load them as zoo:NAME."""

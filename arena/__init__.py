@@ -1,0 +1,2 @@
+"""arena: the evaluation ground for multi-agent reinforcement learning on JAX."""
+__version__ = "0.1.0"

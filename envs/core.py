@@ -1,0 +1,157 @@
+"""The one env interface arena runs on, and the registry of env ids.
+
+Every env, whatever it wraps, is seen by the runner as arrays with the seat axis first:
+observations grouped by team (seats of one team share one observation shape, so nothing is
+padded), actions as one int32 per seat, rewards as one float32 per seat. `reset` and `step`
+are pure functions of a key and a state; episodes end by `terminated` (the game is over) or
+`truncated` (the step limit), kept apart as in Gymnax.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+
+@dataclasses.dataclass(frozen=True)
+class TeamSpec:
+    """Seats that share an objective and an observation shape."""
+
+    name: str
+    seats: tuple[int, ...]  # indices into EnvSpec.seats
+    obs_shape: tuple[int, ...]
+    obs_dtype: str
+    num_actions: int
+    action_labels: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricSpec:
+    """A per-step env statistic; `reduce` says how a whole episode summarises it."""
+
+    name: str
+    reduce: str = "sum"  # "sum" (counts: soups, captures) or "mean" (rates)
+    doc: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvSpec:
+    """Static description of an env: hashable, so it can key compiled functions."""
+
+    id: str
+    seats: tuple[str, ...]
+    teams: tuple[TeamSpec, ...]
+    max_steps: int
+    metrics: tuple[MetricSpec, ...] = ()
+    cooperative: bool = True  # all seats share one objective
+    kwargs: tuple[tuple[str, Any], ...] = ()  # env options as given, for replays and display
+
+    @property
+    def num_seats(self) -> int:
+        return len(self.seats)
+
+    @property
+    def sides(self) -> tuple["Side", ...]:
+        """The units one agent is assigned to in a match.
+
+        A single-team (cooperative) env gives each seat its own side, so `match A B` puts A in
+        seat 0 and B in seat 1; an env of several teams gives one side per team, and every
+        seat of it runs that side's agent.
+        """
+        if len(self.teams) == 1:
+            team = self.teams[0]
+            return tuple(
+                Side(name=self.seats[s], team=0, members=(i,), seats=(s,))
+                for i, s in enumerate(team.seats)
+            )
+        return tuple(
+            Side(name=t.name, team=k, members=tuple(range(len(t.seats))), seats=t.seats)
+            for k, t in enumerate(self.teams)
+        )
+
+    def team_of(self, side: "Side") -> TeamSpec:
+        return self.teams[side.team]
+
+
+@dataclasses.dataclass(frozen=True)
+class Side:
+    """One agent's share of the seats: `members` index into its team's observation group."""
+
+    name: str
+    team: int
+    members: tuple[int, ...]
+    seats: tuple[int, ...]
+
+
+@struct.dataclass
+class TimeStep:
+    obs: tuple  # per team: (n_team_seats, *obs_shape)
+    reward: jax.Array  # (S,) float32
+    terminated: jax.Array  # () bool: the game itself ended
+    truncated: jax.Array  # () bool: the step limit was reached
+    metrics: dict  # name -> () float32, this step's contribution
+    shaped_reward: jax.Array  # (S,) float32; zeros where the env offers no shaping
+
+    @property
+    def done(self) -> jax.Array:
+        return self.terminated | self.truncated
+
+
+class Env:
+    """Base class of every adapter. Subclasses set `spec` and write `reset` and `step`.
+
+    No computation lives in attributes of self: state flows through the arguments.
+    """
+
+    spec: EnvSpec
+
+    def reset(self, key: jax.Array) -> tuple[Any, TimeStep]:
+        raise NotImplementedError
+
+    def step(self, key: jax.Array, state: Any, actions: jax.Array) -> tuple[Any, TimeStep]:
+        """actions: (S,) int32, one per seat in `spec.seats` order."""
+        raise NotImplementedError
+
+    def zero_metrics(self) -> dict:
+        return {m.name: jnp.zeros((), jnp.float32) for m in self.spec.metrics}
+
+
+class UnknownEnv(ValueError):
+    pass
+
+
+_REGISTRY: dict[str, Callable[..., Env]] = {}
+
+
+def register(env_id: str, factory: Callable[..., Env]) -> None:
+    """Register one env id (a layout is an id of its own). Refuses duplicates, as Gymnax does."""
+    if env_id in _REGISTRY:
+        raise ValueError(f"env id {env_id!r} is already registered")
+    _REGISTRY[env_id] = factory
+
+
+def registered_ids() -> list[str]:
+    from arena.envs import adapters  # noqa: F401  (registers the built-ins)
+
+    return sorted(_REGISTRY)
+
+
+_CACHE: dict[tuple, Env] = {}
+
+
+def make(env_id: str, **kwargs) -> Env:
+    """Build an env by id; the same id and kwargs give the same (cached) instance."""
+    from arena.envs import adapters  # noqa: F401
+
+    if env_id not in _REGISTRY:
+        raise UnknownEnv(f"unknown env id {env_id!r}; `arena envs` lists the known ids")
+    cache_key = (env_id, tuple(sorted(kwargs.items())))
+    if cache_key not in _CACHE:
+        try:
+            _CACHE[cache_key] = _REGISTRY[env_id](**kwargs)
+        except TypeError as err:
+            raise UnknownEnv(f"bad options for env {env_id!r}: {err}") from None
+    return _CACHE[cache_key]

@@ -1,0 +1,1 @@
+"""Schedulers, ratings, statistics and reports."""

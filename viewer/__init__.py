@@ -1,0 +1,1 @@
+"""The pygame viewer, overlays, human play and export."""
