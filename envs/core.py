@@ -142,13 +142,28 @@ def registered_ids() -> list[str]:
 _CACHE: dict[tuple, Env] = {}
 
 
+def freeze_kwargs(kwargs: dict) -> tuple[tuple[str, Any], ...]:
+    """Env options as a hashable sorted tuple of pairs (lists and dicts made tuples), as
+    EnvSpec.kwargs and the `make` cache need them."""
+
+    def freeze(value):
+        if isinstance(value, dict):
+            return tuple(sorted((k, freeze(v)) for k, v in value.items()))
+        if isinstance(value, (list, tuple)):
+            return tuple(freeze(v) for v in value)
+        return value
+
+    return tuple(sorted((k, freeze(v)) for k, v in kwargs.items()))
+
+
 def make(env_id: str, **kwargs) -> Env:
     """Build an env by id; the same id and kwargs give the same (cached) instance."""
     from arena.envs import adapters  # noqa: F401
 
     if env_id not in _REGISTRY:
         raise UnknownEnv(f"unknown env id {env_id!r}; `arena envs` lists the known ids")
-    cache_key = (env_id, tuple(sorted(kwargs.items())))
+    # Frozen: list-valued options (e.g. OvercookedV2's op_ingredient_permutations) are valid.
+    cache_key = (env_id, freeze_kwargs(kwargs))
     if cache_key not in _CACHE:
         try:
             _CACHE[cache_key] = _REGISTRY[env_id](**kwargs)

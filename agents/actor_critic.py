@@ -1,0 +1,297 @@
+"""Feed-forward actor-critics whose parameter trees are JaxMARL's IPPO baselines' trees.
+
+`mlp_actor_critic` is the ActorCritic of JaxMARL's `baselines/IPPO/ippo_ff_*.py` and
+`cnn_actor_critic` the one of `baselines/IPPO/ippo_cnn_overcooked.py`: same layers, same
+order, same flax auto-names, so `network.init(...)` in those scripts and `init_params` here
+give the same tree, and params saved there with `jaxmarl.wrappers.baselines.save_params`
+load here with no code (see `load_jaxmarl_safetensors`).
+
+The tree (defaults, A actions, D = flattened obs size):
+
+    {"params": {"Dense_0": {"kernel": (D, 64), "bias": (64,)},    # actor
+                "Dense_1": {"kernel": (64, 64), "bias": (64,)},
+                "Dense_2": {"kernel": (64, A),  "bias": (A,)},     # logits
+                "Dense_3": {"kernel": (D, 64), "bias": (64,)},    # critic
+                "Dense_4": {"kernel": (64, 64), "bias": (64,)},
+                "Dense_5": {"kernel": (64, 1),  "bias": (1,)}}}    # value
+
+and safetensors keys are the paths joined with "," ("params,Dense_0,kernel", ...).
+Initialisers follow the baselines (orthogonal, sqrt(2) hidden, 0.01 logits, 1.0 value) so a
+fresh agent trains the way JaxMARL's does; they play no part in loading.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax.linen.initializers import constant, orthogonal
+
+from arena.agents.core import Agent, ExtraSpec, register_arch
+
+ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
+
+
+def activation_fn(name: str):
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}") from None
+
+
+def check_widths(name: str, value) -> None:
+    """A config field that must be a tuple of positive ints (TOML gives lists, made tuples)."""
+    if not isinstance(value, tuple) or not all(isinstance(w, int) and w > 0 for w in value):
+        raise ValueError(f"{name} must be a list of positive integers, got {value!r}")
+
+
+def check_positive(name: str, value) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def flatten_float(obs: jax.Array) -> jax.Array:
+    """(B, *obs_shape) any dtype -> (B, prod(obs_shape)) float32.
+
+    This is exactly what JaxMARL's feed-forward overcooked IPPO does: `batchify` reshapes each
+    agent's (H, W, C) uint8 grid to one row and the first Dense promotes it to float32.
+    """
+    return obs.reshape((obs.shape[0], -1)).astype(jnp.float32)
+
+
+def sample_with_extras(logits: jax.Array, value: jax.Array, key: jax.Array):
+    """Categorical sample from (B, A) logits; the `probs` and `value` extras that go with it."""
+    action = jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+    probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+    return action, {"probs": probs, "value": value.astype(jnp.float32)}
+
+
+def policy_value_specs(num_actions: int) -> tuple[ExtraSpec, ...]:
+    return (
+        ExtraSpec("probs", (num_actions,), doc="action distribution the action was sampled from"),
+        ExtraSpec("value", (), doc="critic's estimate of the return from this step"),
+    )
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def jit_init(agent: Agent, key: jax.Array):
+    """`agent.init_variables(key)` as one compiled program per agent description.
+
+    Flax's init run op by op compiles every initialiser separately; one program is markedly
+    faster to build, and equal descriptions share it.
+    """
+    return agent.init_variables(key)
+
+
+def _dense(features: int, scale: float, name: str | None = None) -> nn.Dense:
+    return nn.Dense(features, kernel_init=orthogonal(scale), bias_init=constant(0.0), name=name)
+
+
+def _tower(x, hidden: tuple[int, ...], out: int, out_scale: float, act) -> jax.Array:
+    for width in hidden:
+        x = act(_dense(width, np.sqrt(2))(x))
+    return _dense(out, out_scale)(x)
+
+
+class MLPActorCritic(nn.Module):
+    """Separate actor and critic towers over a flat float input: (B, D) -> (B, A), (B,)."""
+
+    action_dim: int
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, x):
+        act = activation_fn(self.activation)
+        # Call order fixes flax's auto-names: actor Dense_0..Dense_n, then the critic's.
+        logits = _tower(x, self.hidden, self.action_dim, 0.01, act)
+        value = _tower(x, self.hidden, 1, 1.0, act)
+        return logits, jnp.squeeze(value, axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class MLPConfig:
+    """JaxMARL's IPPO feed-forward ActorCritic; the defaults are the baseline's."""
+
+    # Widths of the hidden layers of each tower (actor and critic alike).
+    hidden: tuple[int, ...] = (64, 64)
+    # "tanh" (the baseline's default) or "relu".
+    activation: str = "tanh"
+    # How obs become the network's input. "flatten": reshape (B, *obs_shape) to (B, -1) and
+    # cast to float32, as JaxMARL's overcooked IPPO does.
+    preprocess: str = "flatten"
+
+
+PREPROCESS = {"flatten": flatten_float}
+
+
+@register_arch
+@dataclasses.dataclass(frozen=True)
+class MLPActorCriticAgent(Agent):
+    """Feed-forward actor-critic over the flattened observation (JaxMARL IPPO-FF layout)."""
+
+    arch = "mlp_actor_critic"
+    Config = MLPConfig
+    doc = "feed-forward actor-critic, param tree of JaxMARL's IPPO-FF baselines"
+
+    @property
+    def module(self) -> MLPActorCritic:
+        return MLPActorCritic(self.num_actions, tuple(self.config.hidden), self.config.activation)
+
+    def extras(self) -> tuple[ExtraSpec, ...]:
+        return policy_value_specs(self.num_actions)
+
+    def validate(self) -> None:
+        activation_fn(self.config.activation)
+        if self.config.preprocess not in PREPROCESS:
+            raise ValueError(
+                f"unknown preprocess {self.config.preprocess!r}; choose from {', '.join(PREPROCESS)}"
+            )
+        check_widths("hidden", self.config.hidden)
+
+    def preprocess(self, obs: jax.Array) -> jax.Array:
+        return PREPROCESS[self.config.preprocess](obs)
+
+    def init_variables(self, key):
+        dummy = jnp.zeros((1, *self.obs_shape), self.obs_dtype)
+        return self.module.init(key, self.preprocess(dummy))
+
+    def init_params(self, key):
+        return jit_init(self, key)
+
+    def apply(self, params, obs):
+        """(B, *obs_shape) -> logits (B, A), value (B,): for trainers."""
+        return self.module.apply(params, self.preprocess(obs))
+
+    def act(self, params, carry, obs, key):
+        logits, value = self.apply(params, obs)
+        action, extras = sample_with_extras(logits, value, key)
+        return carry, action, extras
+
+
+class ConvTorso(nn.Module):
+    """Same-padded convs, flatten, one dense layer: JaxMARL's overcooked `CNN`."""
+
+    features: tuple[int, ...] = (32, 32, 32)
+    kernels: tuple[int, ...] = (5, 3, 3)
+    dense: int = 64
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, x):
+        act = activation_fn(self.activation)
+        for feat, k in zip(self.features, self.kernels):
+            x = nn.Conv(feat, (k, k), kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))(x)
+            x = act(x)
+        x = x.reshape((x.shape[0], -1))
+        return act(_dense(self.dense, np.sqrt(2))(x))
+
+
+class CNNActorCritic(nn.Module):
+    """(B, H, W, C) float -> logits (B, A), value (B,); torso shared by both heads."""
+
+    action_dim: int
+    features: tuple[int, ...] = (32, 32, 32)
+    kernels: tuple[int, ...] = (5, 3, 3)
+    torso_dense: int = 64
+    head_hidden: tuple[int, ...] = (64,)
+    activation: str = "tanh"
+
+    @nn.compact
+    def __call__(self, x):
+        act = activation_fn(self.activation)
+        # Named as flax names JaxMARL's `CNN` submodule, so its checkpoints load.
+        emb = ConvTorso(self.features, self.kernels, self.torso_dense, self.activation, name="CNN_0")(x)
+        logits = _tower(emb, self.head_hidden, self.action_dim, 0.01, act)
+        value = _tower(emb, self.head_hidden, 1, 1.0, act)
+        return logits, jnp.squeeze(value, axis=-1)
+
+
+@dataclasses.dataclass(frozen=True)
+class CNNConfig:
+    """Conv torso + actor/critic heads; the defaults are JaxMARL's ippo_cnn_overcooked."""
+
+    # Output channels of each conv layer (same padding, stride 1).
+    conv_features: tuple[int, ...] = (32, 32, 32)
+    # Square kernel size of each conv layer; as many entries as conv_features.
+    kernel_sizes: tuple[int, ...] = (5, 3, 3)
+    # Width of the dense layer that ends the torso.
+    torso_dense: int = 64
+    # Hidden widths of each head (actor and critic alike) after the torso.
+    head_hidden: tuple[int, ...] = (64,)
+    # "tanh" (the baseline's default) or "relu".
+    activation: str = "tanh"
+
+
+@register_arch
+@dataclasses.dataclass(frozen=True)
+class CNNActorCriticAgent(Agent):
+    """Actor-critic for grid observations (H, W, C), e.g. overcooked v1 and v2."""
+
+    arch = "cnn_actor_critic"
+    Config = CNNConfig
+    doc = "conv torso actor-critic for grid obs, param tree of JaxMARL's ippo_cnn_overcooked"
+
+    @property
+    def module(self) -> CNNActorCritic:
+        c = self.config
+        return CNNActorCritic(
+            self.num_actions, tuple(c.conv_features), tuple(c.kernel_sizes), c.torso_dense,
+            tuple(c.head_hidden), c.activation,
+        )
+
+    def extras(self) -> tuple[ExtraSpec, ...]:
+        return policy_value_specs(self.num_actions)
+
+    def validate(self) -> None:
+        activation_fn(self.config.activation)
+        if len(self.obs_shape) != 3:
+            raise ValueError(f"needs grid observations (H, W, C); got obs_shape {self.obs_shape}")
+        c = self.config
+        check_widths("conv_features", c.conv_features)
+        check_widths("kernel_sizes", c.kernel_sizes)
+        check_widths("head_hidden", c.head_hidden)
+        check_positive("torso_dense", c.torso_dense)
+        if len(c.conv_features) != len(c.kernel_sizes):
+            raise ValueError("conv_features and kernel_sizes must have the same length")
+
+    def init_variables(self, key):
+        return self.module.init(key, jnp.zeros((1, *self.obs_shape), jnp.float32))
+
+    def init_params(self, key):
+        return jit_init(self, key)
+
+    def apply(self, params, obs):
+        """(B, H, W, C) -> logits (B, A), value (B,): for trainers."""
+        return self.module.apply(params, obs.astype(jnp.float32))
+
+    def act(self, params, carry, obs, key):
+        logits, value = self.apply(params, obs)
+        action, extras = sample_with_extras(logits, value, key)
+        return carry, action, extras
+
+
+def load_jaxmarl_safetensors(path: str | os.PathLike, index: int | None = None) -> dict[str, Any]:
+    """Params saved by `jaxmarl.wrappers.baselines.save_params`, as a flax variables dict.
+
+    The file is data only (safetensors: named arrays, nothing executed). Keys are tree paths
+    joined with "," ("params,Dense_0,kernel"); they are split back into nested dicts. JaxMARL
+    saves `train_state.params`, which is `network.init(...)` and so starts with "params"; a
+    file saved from the inner dict (keys "Dense_0,kernel") is wrapped to the same shape.
+    `index` picks one seed out of params saved from a `vmap`-over-seeds run (leading axis).
+    """
+    from flax.traverse_util import unflatten_dict
+    from safetensors.numpy import load_file
+
+    flat = load_file(os.fspath(path))
+    tree = unflatten_dict({tuple(k.split(",")): jnp.asarray(v) for k, v in flat.items()})
+    if "params" not in tree:
+        tree = {"params": tree}
+    if index is not None:
+        tree = jax.tree.map(lambda x: x[index], tree)
+    return tree

@@ -1,0 +1,11 @@
+"""The built-in architectures: importing this module registers them all.
+
+    random            uniform random actions                     (basic.py)
+    scripted          hand-written rules, e.g. tit_for_tat       (basic.py)
+    mlp_actor_critic  JaxMARL IPPO-FF actor-critic               (actor_critic.py)
+    cnn_actor_critic  JaxMARL IPPO-CNN actor-critic              (actor_critic.py)
+    softmoe_gru       Internal Other-Play SoftMoE-GRU            (softmoe_gru.py)
+    ensemble          mode-action ensemble of other agents       (ensemble.py)
+"""
+from arena.agents import actor_critic, basic, ensemble, softmoe_gru  # noqa: F401
+from arena.agents.actor_critic import load_jaxmarl_safetensors  # noqa: F401

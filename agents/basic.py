@@ -1,0 +1,122 @@
+"""Agents without learned weights: uniform random and scripted rules.
+
+Both obey the full agent protocol (params are an empty dict, carries are arrays or ()), so a
+tournament treats them exactly like trained agents: as partners, opponents or baselines.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from arena.agents.core import Agent, ExtraSpec, register_arch
+
+
+def _probs_spec(num_actions: int, doc: str) -> ExtraSpec:
+    return ExtraSpec("probs", (num_actions,), doc=doc)
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomConfig:
+    """The random agent has no settings."""
+
+
+@register_arch
+@dataclasses.dataclass(frozen=True)
+class RandomAgent(Agent):
+    """Uniform over all actions, whatever it observes."""
+
+    arch = "random"
+    Config = RandomConfig
+    doc = "uniform random actions; the floor every agent should beat"
+
+    def extras(self) -> tuple[ExtraSpec, ...]:
+        return (_probs_spec(self.num_actions, "uniform action distribution"),)
+
+    def act(self, params, carry, obs, key):
+        batch = obs.shape[0]
+        action = jax.random.randint(key, (batch,), 0, self.num_actions, dtype=jnp.int32)
+        probs = jnp.full((batch, self.num_actions), 1.0 / self.num_actions, jnp.float32)
+        return carry, action, {"probs": probs}
+
+
+# Rule name -> the fixed action it plays, for the rules that ignore the observation.
+# In the matrix games (ipd, coord_game) action 0 is cooperate and 1 is defect.
+_FIXED_RULES = {"always_cooperate": 0, "always_defect": 1}
+RULES = ("constant", "always_cooperate", "always_defect", "tit_for_tat", "cycle")
+
+
+@dataclasses.dataclass(frozen=True)
+class ScriptedConfig:
+    """Which hand-written rule to play."""
+
+    # One of RULES: constant (always `action`), always_cooperate (0), always_defect (1),
+    # tit_for_tat (matrix games: cooperate first, then copy the partner's last action),
+    # cycle (play `sequence` in a loop, one entry per step).
+    rule: str = "constant"
+    # The action `constant` plays; ignored by the other rules.
+    action: int = 0
+    # The actions `cycle` loops through; empty means 0, 1, ..., num_actions - 1.
+    sequence: tuple[int, ...] = ()
+
+
+@register_arch
+@dataclasses.dataclass(frozen=True)
+class ScriptedAgent(Agent):
+    """A fixed rule; `cycle` is the only rule with memory (a per-row step counter)."""
+
+    arch = "scripted"
+    Config = ScriptedConfig
+    doc = "hand-written rules: constant, always_cooperate, always_defect, tit_for_tat, cycle"
+
+    def extras(self) -> tuple[ExtraSpec, ...]:
+        return (_probs_spec(self.num_actions, "one-hot of the scripted action"),)
+
+    @property
+    def cycle_sequence(self) -> tuple[int, ...]:
+        return tuple(self.config.sequence) or tuple(range(self.num_actions))
+
+    def validate(self) -> None:
+        rule = self.config.rule
+        if rule not in RULES:
+            raise ValueError(f"unknown rule {rule!r}; rules: {', '.join(RULES)}")
+        if rule == "constant" and not 0 <= self.config.action < self.num_actions:
+            raise ValueError(
+                f"action {self.config.action} is out of range for {self.num_actions} actions"
+            )
+        if rule in _FIXED_RULES or rule == "tit_for_tat":
+            if self.num_actions < 2:
+                raise ValueError(f"rule {rule!r} needs at least 2 actions (cooperate, defect)")
+        if rule == "tit_for_tat" and tuple(self.obs_shape) != (5,):
+            raise ValueError(
+                "rule 'tit_for_tat' reads the matrix-game observation (5,) = one-hot previous "
+                f"joint action + first-round flag; got obs_shape {tuple(self.obs_shape)}"
+            )
+        if rule == "cycle":
+            bad = [a for a in self.cycle_sequence if not 0 <= a < self.num_actions]
+            if bad:
+                raise ValueError(f"sequence entries {bad} are out of range for {self.num_actions} actions")
+
+    def init_carry(self, params, batch: int):
+        if self.config.rule == "cycle":
+            return jnp.zeros((batch,), jnp.int32)  # steps taken so far, per row
+        return ()
+
+    def act(self, params, carry, obs, key):
+        batch = obs.shape[0]
+        rule = self.config.rule
+        if rule == "tit_for_tat":
+            # obs[:4] is one-hot over the previous joint action, index = 2 * own + other;
+            # obs[4] is 1 on the first round, when there is nothing to copy.
+            other_last = jnp.argmax(obs[:, :4], axis=-1) % 2
+            action = jnp.where(obs[:, 4] > 0.5, 0, other_last).astype(jnp.int32)
+        elif rule == "cycle":
+            seq = jnp.asarray(self.cycle_sequence, jnp.int32)
+            action = seq[carry % seq.shape[0]]
+            carry = carry + 1
+        else:
+            fixed = _FIXED_RULES.get(rule, self.config.action)
+            action = jnp.full((batch,), fixed, jnp.int32)
+        probs = jax.nn.one_hot(action, self.num_actions, dtype=jnp.float32)
+        return carry, action, {"probs": probs}

@@ -1,0 +1,120 @@
+"""Mode-action ensemble: every member acts, the ensemble plays the most-voted action.
+
+From the zero-shot-coordination-with-diverse-reward-shapings seed, which combines best
+responses trained under different shapings as
+
+    pi_ensemble(o) = argmax_a sum_i 1[BR_i(o) = a]
+
+Ties are broken by the members' summed probabilities of the tied actions, then by the lowest
+action index. Members may be of any architecture (recurrent ones keep their own carries); they
+share the ensemble's observation shape and action count.
+
+A member is described as `(arch, config)` where config is a tuple of (field, value) pairs, or
+as the frozen form of a TOML table `{arch = "...", config = {...}}`, which `build_agent`
+turns into (("arch", ...), ("config", ((field, value), ...))). In a manifest:
+
+    [architecture.config]
+    members = [
+      {arch = "mlp_actor_critic", config = {hidden = [64, 64]}},
+      {arch = "scripted", config = {rule = "constant", action = 0}},
+    ]
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from arena.agents.core import Agent, ExtraSpec, build_agent, register_arch
+
+
+def _as_dict(pairs: Any, what: str) -> dict:
+    if isinstance(pairs, dict):
+        return dict(pairs)
+    try:
+        out = dict(pairs)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a table or (key, value) pairs, got {pairs!r}") from None
+    if not all(isinstance(k, str) for k in out):
+        raise ValueError(f"{what} must have string keys, got {pairs!r}")
+    return out
+
+
+def member_spec(member: Any) -> tuple[str, dict]:
+    """(arch, config dict) of one member, from either accepted form."""
+    if isinstance(member, tuple) and len(member) == 2 and isinstance(member[0], str) \
+            and member[0] not in ("arch", "config"):
+        arch, config = member
+        return arch, _as_dict(config, f"config of member {arch!r}")
+    table = _as_dict(member, "an ensemble member")
+    unknown = set(table) - {"arch", "config"}
+    if "arch" not in table or unknown:
+        raise ValueError(f"an ensemble member needs 'arch' and optional 'config', got {member!r}")
+    return table["arch"], _as_dict(table.get("config", ()), f"config of member {table['arch']!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleConfig:
+    """The member agents, in order (member i's params live under "member_i")."""
+
+    # Each member: (arch, ((field, value), ...)), or {arch = ..., config = {...}} from TOML.
+    members: tuple = ()
+
+
+@register_arch
+@dataclasses.dataclass(frozen=True)
+class EnsembleAgent(Agent):
+    """Plays the mode of its members' actions; params {"member_i": ...}, carry a tuple."""
+
+    arch = "ensemble"
+    Config = EnsembleConfig
+    doc = "mode-action ensemble of member agents (majority vote)"
+    extras_names = ("votes (A,)", "probs (A,)")  # for `arena archs`: the default has no members
+
+    @functools.cached_property
+    def members(self) -> tuple[Agent, ...]:
+        out = []
+        for i, member in enumerate(self.config.members):
+            arch, config = member_spec(member)
+            try:
+                out.append(build_agent(arch, config, self.obs_shape, self.obs_dtype, self.num_actions))
+            except ValueError as err:
+                raise ValueError(f"member {i}: {err}") from None
+        return tuple(out)
+
+    def extras(self) -> tuple[ExtraSpec, ...]:
+        a = self.num_actions
+        return (
+            ExtraSpec("votes", (a,), doc="how many members chose each action"),
+            ExtraSpec("probs", (a,), doc="vote fractions"),
+        )
+
+    def validate(self) -> None:
+        if not self.config.members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members  # builds (and so validates) every member
+
+    def init_params(self, key):
+        keys = jax.random.split(key, len(self.members))
+        return {f"member_{i}": m.init_params(k) for i, (m, k) in enumerate(zip(self.members, keys))}
+
+    def init_carry(self, params, batch: int):
+        return tuple(m.init_carry(params[f"member_{i}"], batch) for i, m in enumerate(self.members))
+
+    def act(self, params, carry, obs, key):
+        keys = jax.random.split(key, len(self.members))
+        new_carry, votes, prob_sum = [], 0.0, 0.0
+        for i, (m, k) in enumerate(zip(self.members, keys)):
+            c, action, extras = m.act(params[f"member_{i}"], carry[i], obs, k)
+            new_carry.append(c)
+            onehot = jax.nn.one_hot(action, self.num_actions, dtype=jnp.float32)
+            votes = votes + onehot
+            prob_sum = prob_sum + extras.get("probs", onehot)
+        n = len(self.members)
+        # prob_sum / n < 1, scaled by 0.5 it can only reorder actions with equal votes.
+        score = votes + 0.5 * prob_sum / n
+        action = jnp.argmax(score, axis=-1).astype(jnp.int32)
+        return tuple(new_carry), action, {"votes": votes, "probs": votes / n}

@@ -1,0 +1,228 @@
+"""The Internal Other-Play agent: CNN encoder -> Soft MoE -> GRU -> Gumbel action head.
+
+From the IOP seed (SoftMoE-GRU trained with GRPO on overcooked v2):
+
+    obs (H, W, C) -> CNN encoder (128) -> SoftMoE (4 experts, 256) -> GRU (256)
+                  -> action logits (Gumbel-softmax head), value
+
+The experts are meant to specialise (gathering, cooking, recipe, partner); the routing weights
+are emitted each step as the `routing` extra so the viewer can show which expert was used.
+
+Soft MoE follows Puigcerver et al. (2023, "From sparse to soft mixtures of experts"): with
+tokens X (N, d) and slot parameters Phi (d, E*S), logits = X Phi; dispatch weights are a
+softmax over tokens (each slot takes a mix of tokens), combine weights a softmax over slots
+(each token takes a mix of slot outputs). The agent has one token per step (N = 1), where this
+reduces to the seed's description: a softmax gate over the experts and the gate-weighted sum of
+expert MLP outputs. The paper's l2-normalisation of X and Phi is left out (it matters for large
+d and long token sequences, not here).
+
+Trainers reuse `SoftMoEGRUAgent.apply(params, carry, obs, expert_bias)`, which returns the new
+carry, logits, value and routing; IOP's hidden-state perturbation is a change to the carry
+(B, gru_width) before the call, its expert bias an additive (B, E) or (E,) term on the routing
+logits.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax.linen.initializers import constant, lecun_normal, orthogonal
+
+from arena.agents.actor_critic import activation_fn, check_positive, check_widths, jit_init, policy_value_specs
+from arena.agents.core import Agent, ExtraSpec, register_arch
+
+EXPERT_LABELS = ("gathering", "cooking", "recipe", "partner")
+
+
+class SoftMoE(nn.Module):
+    """Soft mixture of experts over tokens: (B, N, d) -> (B, N, out), routing (B, E).
+
+    Experts are two-layer MLPs, stored stacked (one kernel per expert along axis 0) so all
+    experts run as one einsum. `routing` is each expert's share of the combine weights,
+    averaged over tokens: non-negative, sums to 1 per row.
+    """
+
+    num_experts: int = 4
+    slots_per_expert: int = 1
+    expert_hidden: int = 256
+    out_features: int = 256
+    temperature: float = 1.0
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, x, expert_bias=None):
+        batch, tokens, d = x.shape
+        e, s, h, o = self.num_experts, self.slots_per_expert, self.expert_hidden, self.out_features
+        act = activation_fn(self.activation)
+        phi = self.param("slots", lecun_normal(), (d, e * s))
+        logits = jnp.einsum("bnd,dk->bnk", x, phi) / self.temperature
+        if expert_bias is not None:
+            bias = jnp.broadcast_to(expert_bias, (batch, e)).astype(logits.dtype)
+            logits = logits + jnp.repeat(bias, s, axis=-1)[:, None, :]
+        dispatch = jax.nn.softmax(logits, axis=1)  # over tokens: what each slot reads
+        combine = jax.nn.softmax(logits, axis=2)  # over slots: what each token gets back
+        slot_in = jnp.einsum("bnk,bnd->bkd", dispatch, x).reshape(batch, e, s, d)
+
+        w1 = self.param("expert_w1", lecun_normal(batch_axis=(0,)), (e, d, h))
+        b1 = self.param("expert_b1", constant(0.0), (e, h))
+        w2 = self.param("expert_w2", lecun_normal(batch_axis=(0,)), (e, h, o))
+        b2 = self.param("expert_b2", constant(0.0), (e, o))
+        hid = act(jnp.einsum("besd,edh->besh", slot_in, w1) + b1[None, :, None, :])
+        slot_out = jnp.einsum("besh,eho->beso", hid, w2) + b2[None, :, None, :]
+
+        y = jnp.einsum("bnk,bko->bno", combine, slot_out.reshape(batch, e * s, o))
+        routing = combine.reshape(batch, tokens, e, s).sum(-1).mean(1)
+        return y, routing
+
+
+class SoftMoEGRU(nn.Module):
+    """One step: (carry (B, G), obs (B, H, W, C) float) -> carry, logits, value, routing."""
+
+    action_dim: int
+    conv_features: tuple[int, ...] = (32, 32)
+    kernel_size: int = 3
+    encoder_width: int = 128
+    num_experts: int = 4
+    slots_per_expert: int = 1
+    expert_width: int = 256
+    gru_width: int = 256
+    routing_temperature: float = 1.0
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, carry, x, expert_bias=None):
+        act = activation_fn(self.activation)
+        if x.ndim == 4:  # grid obs: conv encoder
+            for feat in self.conv_features:
+                x = act(nn.Conv(feat, (self.kernel_size, self.kernel_size))(x))
+        x = x.reshape((x.shape[0], -1))
+        emb = act(nn.Dense(self.encoder_width, name="encoder")(x))
+
+        moe_out, routing = SoftMoE(
+            self.num_experts, self.slots_per_expert, self.expert_width, self.expert_width,
+            self.routing_temperature, self.activation, name="moe",
+        )(emb[:, None, :], expert_bias)
+        carry, h = nn.GRUCell(self.gru_width, name="gru")(carry, moe_out[:, 0, :])
+
+        logits = nn.Dense(self.action_dim, kernel_init=orthogonal(0.01), name="actor")(h)
+        value = nn.Dense(1, kernel_init=orthogonal(1.0), name="critic")(h)
+        return carry, logits, jnp.squeeze(value, -1), routing
+
+
+@dataclasses.dataclass(frozen=True)
+class SoftMoEGRUConfig:
+    """The IOP seed's architecture; defaults are the seed's (overcooked v2, 6 actions)."""
+
+    # Output channels of the encoder's conv layers (3x3, same padding); grid obs only.
+    conv_features: tuple[int, ...] = (32, 32)
+    # Square kernel size of every encoder conv.
+    kernel_size: int = 3
+    # Width of the encoder's output embedding (the seed: 128).
+    encoder_width: int = 128
+    # Number of experts E (the seed: 4).
+    num_experts: int = 4
+    # Soft MoE slots per expert; with one token per step, more slots add capacity per expert.
+    slots_per_expert: int = 1
+    # Hidden and output width of each expert MLP (the seed: 256).
+    expert_width: int = 256
+    # GRU hidden size, the carry's width (the seed: 256).
+    gru_width: int = 256
+    # Divides the routing logits: below 1 sharpens the gate (the seed's --moe_temperature).
+    routing_temperature: float = 1.0
+    # Temperature of the relaxed (Gumbel-softmax) action sample trainers differentiate
+    # through. Acting takes its argmax, which is a categorical sample from softmax(logits)
+    # whatever the temperature, so this does not change behaviour at evaluation.
+    gumbel_temperature: float = 1.0
+    # "relu" or "tanh", used in encoder and experts.
+    activation: str = "relu"
+    # Labels of the experts, one per expert, shown with the routing bars.
+    expert_labels: tuple[str, ...] = EXPERT_LABELS
+
+
+@register_arch
+@dataclasses.dataclass(frozen=True)
+class SoftMoEGRUAgent(Agent):
+    """Recurrent Soft MoE agent (Internal Other-Play); carry is the GRU state (B, gru_width)."""
+
+    arch = "softmoe_gru"
+    Config = SoftMoEGRUConfig
+    doc = "CNN -> SoftMoE -> GRU -> Gumbel head (Internal Other-Play); emits expert routing"
+
+    @property
+    def module(self) -> SoftMoEGRU:
+        c = self.config
+        return SoftMoEGRU(
+            self.num_actions, tuple(c.conv_features), c.kernel_size, c.encoder_width,
+            c.num_experts, c.slots_per_expert, c.expert_width, c.gru_width,
+            float(c.routing_temperature), c.activation,
+        )
+
+    def extras(self) -> tuple[ExtraSpec, ...]:
+        c = self.config
+        routing = ExtraSpec(
+            "routing", (c.num_experts,), tuple(c.expert_labels),
+            doc="Soft MoE gate weights over experts (sum to 1)",
+        )
+        return (routing, *policy_value_specs(self.num_actions))
+
+    def validate(self) -> None:
+        c = self.config
+        activation_fn(c.activation)
+        if len(self.obs_shape) not in (1, 3):
+            raise ValueError(f"needs grid (H, W, C) or vector (D,) obs; got {self.obs_shape}")
+        check_widths("conv_features", c.conv_features)
+        for name in ("kernel_size", "encoder_width", "num_experts", "slots_per_expert",
+                     "expert_width", "gru_width"):
+            check_positive(name, getattr(c, name))
+        if c.expert_labels and len(c.expert_labels) != c.num_experts:
+            raise ValueError(
+                f"expert_labels has {len(c.expert_labels)} entries for {c.num_experts} experts"
+            )
+        if c.routing_temperature <= 0 or c.gumbel_temperature <= 0:
+            raise ValueError("temperatures must be positive")
+
+    def init_variables(self, key):
+        carry = jnp.zeros((1, self.config.gru_width), jnp.float32)
+        return self.module.init(key, carry, jnp.zeros((1, *self.obs_shape), jnp.float32))
+
+    def init_params(self, key):
+        return jit_init(self, key)
+
+    def init_carry(self, params, batch: int):
+        return jnp.zeros((batch, self.config.gru_width), jnp.float32)
+
+    def apply(self, params, carry, obs, expert_bias=None):
+        """One step for trainers: -> (carry (B, G), logits (B, A), value (B,), routing (B, E)).
+
+        `expert_bias` ((E,) or (B, E)) is added to the routing logits, e.g. IOP's cohort bias
+        toward chosen experts; perturb the hidden state by changing `carry` before the call.
+        """
+        return self.module.apply(params, carry, obs.astype(jnp.float32), expert_bias)
+
+    def relaxed_sample(self, logits, key):
+        """Gumbel-softmax sample (B, A) at `gumbel_temperature`: differentiable in the logits.
+
+        Its argmax is the action `act` takes with the same key (same Gumbel noise).
+        """
+        g = jax.random.gumbel(key, logits.shape, jnp.float32)
+        return jax.nn.softmax((logits + g) / self.config.gumbel_temperature, axis=-1)
+
+    def act(self, params, carry, obs, key):
+        carry, logits, value, routing = self.apply(params, carry, obs)
+        # Gumbel-max: argmax(logits + g) is the argmax of the Gumbel-softmax sample at any
+        # temperature, and a sample from softmax(logits).
+        g = jax.random.gumbel(key, logits.shape, jnp.float32)
+        action = jnp.argmax(logits + g, axis=-1).astype(jnp.int32)
+        extras = {
+            "routing": routing.astype(jnp.float32),
+            "probs": jax.nn.softmax(logits.astype(jnp.float32), axis=-1),
+            "value": value.astype(jnp.float32),
+        }
+        return carry, action, extras
+
+
+def param_count(params) -> int:
+    return int(sum(np.prod(x.shape) for x in jax.tree.leaves(params)))

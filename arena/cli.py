@@ -1,0 +1,71 @@
+"""The `arena` command line: a thin, lazy front. Each command lives in arena/commands/ and is
+imported only when it runs, so `arena --help` starts instantly and never imports jax."""
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from arena.errors import UserError
+
+# name -> (module under arena.commands, one-line help shown by `arena --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "match": ("match", "Play two agents (or teams) over hundreds of episodes at once."),
+    "envs": ("catalog", "List every env id with its seats, teams, shapes and metrics."),
+    "archs": ("catalog", "List the agent architectures with their config fields and extras."),
+    "new-agent": ("agents", "Write a randomly initialised agent checkpoint."),
+    "inspect": ("agents", "Print a checkpoint's manifest and a summary of its params."),
+    "pack": ("agents", "Turn a folder checkpoint (manifest.toml + params) into one .ckpt file."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported on first use (click docs: LazyGroup)."""
+
+    def list_commands(self, ctx):
+        return list(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"arena.commands.{COMMANDS[name][0]}")
+        return getattr(module, name.replace("-", "_"))
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="arena")
+def cli():
+    """arena: the evaluation ground for multi-agent RL on JAX.
+
+    \b
+    Examples:
+      arena envs
+      arena new-agent --arch random --env overcooked_v2/cramped_room -o a.ckpt
+      arena match a.ckpt a.ckpt --episodes 256
+    """
+
+
+def main(argv=None) -> None:
+    try:
+        cli.main(args=argv, prog_name="arena", standalone_mode=False)
+    except UserError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+
+
+if __name__ == "__main__":
+    main()

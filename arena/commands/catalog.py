@@ -1,0 +1,106 @@
+"""`arena envs` and `arena archs`: what arena can run."""
+from __future__ import annotations
+
+import click
+
+from arena.commands.options import json_option
+
+CTX = {"help_option_names": ["-h", "--help"]}
+
+
+@click.command(context_settings=CTX)
+@click.argument("prefix", required=False, default="")
+@json_option
+def envs(prefix, as_json):
+    """List every env id (or those starting with PREFIX) with seats, teams, shapes, metrics.
+
+    \b
+    Examples:
+      arena envs
+      arena envs overcooked_v2 --json
+    """
+    from arena.envs import make, registered_ids
+
+    rows = []
+    for env_id in registered_ids():
+        if not env_id.startswith(prefix):
+            continue
+        spec = make(env_id).spec
+        rows.append({
+            "id": env_id,
+            "seats": list(spec.seats),
+            "cooperative": spec.cooperative,
+            "max_steps": spec.max_steps,
+            "sides": [s.name for s in spec.sides],
+            "teams": [
+                {"name": t.name, "seats": [spec.seats[i] for i in t.seats], "obs_shape": list(t.obs_shape),
+                 "obs_dtype": t.obs_dtype, "num_actions": t.num_actions}
+                for t in spec.teams
+            ],
+            "metrics": [m.name for m in spec.metrics],
+        })
+    if as_json:
+        from arena.commands.report import print_json
+
+        print_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for col in ("id", "seats", "teams: obs shape dtype, actions", "steps", "metrics"):
+        table.add_column(col)
+    for r in rows:
+        teams = "\n".join(
+            f"{t['name']} ({len(t['seats'])}): {tuple(t['obs_shape'])} {t['obs_dtype']}, {t['num_actions']}"
+            for t in r["teams"]
+        )
+        table.add_row(r["id"], ", ".join(r["seats"]), teams, str(r["max_steps"]), ", ".join(r["metrics"]))
+    Console().print(table)
+
+
+@click.command(context_settings=CTX)
+@json_option
+def archs(as_json):
+    """List the agent architectures with their config fields (defaults) and extras.
+
+    \b
+    Example:
+      arena archs
+    """
+    from arena.agents.core import config_fields, registered_archs
+
+    rows = []
+    for key, cls in registered_archs().items():
+        rows.append({
+            "arch": key,
+            "doc": (cls.doc or (cls.__doc__ or "")).strip().splitlines()[0] if (cls.doc or cls.__doc__) else "",
+            "config": [{"name": n, "type": t, "default": d} for n, t, d in config_fields(cls)],
+            "extras": _declared_extras(cls),
+        })
+    if as_json:
+        from arena.commands.report import print_json
+
+        print_json(rows)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for col in ("arch", "config fields (default)", "extras", "what it is"):
+        table.add_column(col)
+    for r in rows:
+        cfg = "\n".join(f"{c['name']}={c['default']!r}" for c in r["config"]) or "-"
+        table.add_row(r["arch"], cfg, ", ".join(r["extras"]) or "-", r["doc"])
+    Console().print(table)
+
+
+def _declared_extras(cls) -> list[str]:
+    """Extras of the architecture with its default config, on a small vector observation."""
+    from arena.agents.core import build_agent
+
+    try:
+        agent = build_agent(cls.arch, {}, (4, 5, 26), "float32", 6)
+        return [f"{e.name} {tuple(e.shape)}" for e in agent.extras()]
+    except Exception:  # archs that need config (scripted rules, ensembles) list theirs in docs
+        return list(getattr(cls, "extras_names", ()))

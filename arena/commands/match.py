@@ -1,0 +1,38 @@
+"""`arena match A B`: the CLI front of arena.match.play_match."""
+from __future__ import annotations
+
+import click
+
+from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("agents", nargs=-1, required=True)
+@click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
+@env_kwargs_option
+@click.option("--episodes", default=256, show_default=True, type=int, help="Episodes played at once (vmapped).")
+@click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same numbers.")
+@click.option("--swap/--no-swap", default=None, help="Also play the reversed seat order and report J_XP (default: on for cooperative two-seat games).")
+@json_option
+def match(agents, env_id, env_kw, episodes, seed, swap, as_json):
+    """Play AGENTS against (or with) each other over many episodes at once.
+
+    Each AGENT is a .ckpt file, a checkpoint folder or zoo:NAME. In an env with one team
+    (overcooked) the agents take the seats in order; in a team game (mpe_tag) the first agent
+    plays every seat of the first team, the second agent the second team.
+
+    \b
+    Examples:
+      arena match a.ckpt b.ckpt
+      arena match a.ckpt b.ckpt --env overcooked_v2/cramped_room --episodes 1024 --seed 3
+      arena match predators.ckpt prey.ckpt --env mpe_tag --json
+    """
+    from arena.commands.report import print_match_report
+    from arena.match import play_match
+    from arena.paths import enable_compilation_cache
+
+    enable_compilation_cache()
+    report, _ = play_match(
+        list(agents), env_id=env_id, env_kwargs=parse_env_kwargs(env_kw), episodes=episodes, seed=seed, swap=swap
+    )
+    print_match_report(report, as_json)

@@ -1,0 +1,135 @@
+"""`arena match`: load agents, check they can play the env, run both seat orders, summarise.
+
+The report is plain data (what `--json` prints); the CLI only formats it.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from arena.checkpoint import LoadedAgent, load_agent
+from arena.envs import Env, Side, UnknownEnv, make
+from arena.errors import IncompatibleAgents, UserError
+from arena.runner import MatchResult, run_match
+from arena.tournaments.stats import bootstrap_ci
+
+
+def resolve_env(agents: Sequence[LoadedAgent], env_id: str | None = None, env_kwargs: dict | None = None) -> Env:
+    """The env named on the command line, else the one the first manifest names."""
+    if env_id is None:
+        env_id = agents[0].manifest.env
+        env_kwargs = {**agents[0].manifest.env_kwargs, **(env_kwargs or {})}
+    try:
+        return make(env_id, **(env_kwargs or {}))
+    except UnknownEnv as err:
+        raise UserError(str(err)) from None
+
+
+def can_play(loaded: LoadedAgent, env: Env, side: Side) -> str | None:
+    """Why `loaded` cannot play `side` of `env`, or None when it can."""
+    team = env.spec.team_of(side)
+    m = loaded.manifest
+    if m.plays and side.name not in m.plays and team.name not in m.plays:
+        return f"plays {', '.join(m.plays)}, not {side.name}"
+    if tuple(m.obs_shape) != tuple(team.obs_shape):
+        return f"observes shape {tuple(m.obs_shape)}, but {env.spec.id} side {side.name} gives {tuple(team.obs_shape)}"
+    if m.obs_dtype != team.obs_dtype:
+        return f"observes dtype {m.obs_dtype}, but {env.spec.id} side {side.name} gives {team.obs_dtype}"
+    if m.num_actions != team.num_actions:
+        return f"has {m.num_actions} actions, but {env.spec.id} side {side.name} has {team.num_actions}"
+    return None
+
+
+def check_lineup(lineup: Sequence[LoadedAgent], env: Env) -> None:
+    sides = env.spec.sides
+    if len(lineup) != len(sides):
+        names = ", ".join(s.name for s in sides)
+        raise IncompatibleAgents(f"{env.spec.id} needs {len(sides)} agents (sides: {names}), got {len(lineup)}")
+    for loaded, side in zip(lineup, sides):
+        problem = can_play(loaded, env, side)
+        if problem:
+            raise IncompatibleAgents(f"{loaded.source}: agent {loaded.name!r} cannot play {env.spec.id}: it {problem}")
+
+
+def _order_report(env: Env, result: MatchResult, lineup: Sequence[LoadedAgent], seed: int) -> dict:
+    sides = env.spec.sides
+    return {
+        "sides": [
+            {
+                "side": side.name,
+                "team": env.spec.team_of(side).name,
+                "seats": [env.spec.seats[s] for s in side.seats],
+                "agent": loaded.name,
+                "source": loaded.source,
+                "return": bootstrap_ci(result.side_returns[:, i], seed=seed).to_dict(),
+            }
+            for i, (side, loaded) in enumerate(zip(sides, lineup))
+        ],
+        "metrics": {k: bootstrap_ci(v, seed=seed).to_dict() for k, v in result.metrics.items()},
+        "episode_length": float(result.length.mean()),
+        "steps_per_second": result.steps_per_second,
+        "seconds": result.seconds,
+        "compile_seconds": result.compile_seconds,
+    }
+
+
+def play_match(
+    refs: Sequence[str],
+    *,
+    env_id: str | None = None,
+    env_kwargs: dict | None = None,
+    episodes: int = 256,
+    seed: int = 0,
+    swap: bool | None = None,
+    record: int = 0,
+    observer: Callable | None = None,
+) -> tuple[dict, list[MatchResult]]:
+    """Run a match (both seat orders when swapping) and return (report, raw results)."""
+    if episodes < 1:
+        raise UserError("--episodes must be at least 1")
+    lineup = [load_agent(r) for r in refs]
+    env = resolve_env(lineup, env_id, env_kwargs)
+    check_lineup(lineup, env)
+    reversed_ok = len(lineup) == 2 and all(
+        can_play(a, env, s) is None for a, s in zip(lineup[::-1], env.spec.sides)
+    )
+    if swap is None:
+        swap = env.spec.cooperative and reversed_ok
+    elif swap and not reversed_ok:
+        raise IncompatibleAgents(f"--swap needs two agents that can each play either side of {env.spec.id}")
+    orders = [lineup, lineup[::-1]] if swap else [lineup]
+    results = []
+    for k, order in enumerate(orders):
+        results.append(
+            run_match(
+                env,
+                [a.agent for a in order],
+                [a.params for a in order],
+                episodes=episodes,
+                seed=seed,
+                record=record,
+                observer=observer if k == 0 else None,
+                agent_names=[a.name for a in order],
+            )
+        )
+    report = {
+        "env": env.spec.id,
+        "env_kwargs": dict(env.spec.kwargs),
+        "cooperative": env.spec.cooperative,
+        "episodes": episodes,
+        "seed": seed,
+        "agents": [{"name": a.name, "source": a.source, "arch": a.manifest.arch} for a in lineup],
+        "orders": [_order_report(env, r, o, seed) for r, o in zip(results, orders)],
+        "xp": None,
+    }
+    if swap and env.spec.cooperative:
+        # J_XP(a, b) = 1/2 (J(a, b) + J(b, a)); episodes are paired by key across orders.
+        team = [team_return(r) for r in results]
+        report["xp"] = bootstrap_ci(0.5 * (team[0] + team[1]), seed=seed).to_dict()
+    return report, results
+
+
+def team_return(result: MatchResult) -> np.ndarray:
+    """(E,) mean return over all seats: the shared score of a cooperative game."""
+    return result.returns.mean(axis=1)

@@ -1,0 +1,245 @@
+"""The match runner: one compiled `lax.scan` over steps of `vmap` over episodes.
+
+`play_step` is the single step of one episode (every side acts, the env steps); the runner
+scans it, the recorder keeps its outputs, a live viewer listens to it through a host callback,
+and human play calls it tick by tick. There is no second code path.
+
+Compiled functions are cached by (env, agents, episodes, record, observer): agents are frozen
+descriptions (architecture, config, shapes), params are arguments, so a match between other
+agents of the same architectures and shapes reuses the compiled call.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+from jax.experimental import io_callback
+
+from arena.envs import Env, Side
+
+
+@struct.dataclass
+class EpisodeCarry:
+    """What one episode carries from step to step."""
+
+    env_state: Any
+    obs: tuple  # per team (n_team_seats, *obs_shape)
+    agent_carry: tuple  # per side
+    returns: jax.Array  # (S,) float32, rewards summed while the episode is running
+    metrics: dict  # name -> () float32, summed while running
+    length: jax.Array  # () int32, steps played before the episode ended
+    alive: jax.Array  # () bool
+
+
+@struct.dataclass
+class StepRecord:
+    """One step of one episode, as recorded and as shown live."""
+
+    actions: jax.Array  # (S,) int32
+    rewards: jax.Array  # (S,) float32
+    done: jax.Array  # () bool, the episode ended at this step
+    extras: tuple  # per side: name -> (n_side_seats, *shape)
+    env_state: Any  # env state after the step
+
+
+def _side_obs(obs: tuple, side: Side) -> jax.Array:
+    return obs[side.team][jnp.array(side.members)]
+
+
+def episode_start(env: Env, agents: Sequence, params: Sequence, key: jax.Array) -> EpisodeCarry:
+    """Reset one episode and every side's recurrent state."""
+    state, ts = env.reset(key)
+    sides = env.spec.sides
+    return EpisodeCarry(
+        env_state=state,
+        obs=ts.obs,
+        agent_carry=tuple(a.init_carry(p, len(s.seats)) for a, p, s in zip(agents, params, sides)),
+        returns=jnp.zeros((env.spec.num_seats,), jnp.float32),
+        metrics=env.zero_metrics(),
+        length=jnp.zeros((), jnp.int32),
+        alive=jnp.ones((), jnp.bool_),
+    )
+
+
+def play_step(
+    env: Env,
+    agents: Sequence,
+    params: Sequence,
+    carry: EpisodeCarry,
+    key: jax.Array,
+    override: tuple[jax.Array, jax.Array] | None = None,
+) -> tuple[EpisodeCarry, StepRecord]:
+    """One step of one episode: each side acts on its seats' observations, then the env steps.
+
+    `override` = (mask (S,) bool, actions (S,) int32) replaces the agents' choice on masked
+    seats: that is how a human's key press enters the same step function.
+    """
+    sides = env.spec.sides
+    key_env, *side_keys = jax.random.split(key, len(sides) + 1)
+    actions = jnp.zeros((env.spec.num_seats,), jnp.int32)
+    new_carry, extras = [], []
+    for agent, p, c, side, k in zip(agents, params, carry.agent_carry, sides, side_keys):
+        c, a, ex = agent.act(p, c, _side_obs(carry.obs, side), k)
+        actions = actions.at[jnp.array(side.seats)].set(a.astype(jnp.int32))
+        new_carry.append(c)
+        extras.append(ex)
+    if override is not None:
+        mask, human = override
+        actions = jnp.where(mask, human, actions)
+    state, ts = env.step(key_env, carry.env_state, actions)
+    alive = carry.alive
+    live = alive.astype(jnp.float32)
+    next_carry = EpisodeCarry(
+        env_state=state,
+        obs=ts.obs,
+        agent_carry=tuple(new_carry),
+        returns=carry.returns + live * ts.reward,
+        metrics={k: carry.metrics[k] + live * v for k, v in ts.metrics.items()},
+        length=carry.length + alive.astype(jnp.int32),
+        alive=alive & ~ts.done,
+    )
+    record = StepRecord(
+        actions=actions,
+        rewards=ts.reward * live,
+        done=alive & ts.done,
+        extras=tuple(extras),
+        env_state=state,
+    )
+    return next_carry, record
+
+
+@struct.dataclass
+class MatchOutput:
+    """Device-side result of one compiled match call."""
+
+    returns: jax.Array  # (E, S)
+    metrics: dict  # name -> (E,), reduced as each MetricSpec says
+    length: jax.Array  # (E,)
+    initial_state: Any  # env states after reset, first `record` episodes (or None)
+    steps: Any  # StepRecord stacked (T, R, ...) for the first `record` episodes (or None)
+
+
+def _match_fn(env: Env, agents: tuple, episodes: int, record: int, observer: Callable | None):
+    """The pure match function for these static settings (not yet compiled)."""
+
+    def run(params: tuple, key: jax.Array) -> MatchOutput:
+        # Episode i's key depends on i only, so an episode replays alike in any batch size.
+        episode_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(episodes))
+        start = jax.vmap(lambda k: episode_start(env, agents, params, jax.random.fold_in(k, 0)))(episode_keys)
+
+        def body(carry, t):
+            step_keys = jax.vmap(lambda k: jax.random.fold_in(k, t + 1))(episode_keys)
+            carry, rec = jax.vmap(lambda c, k: play_step(env, agents, params, c, k))(carry, step_keys)
+            if observer is not None:
+                io_callback(observer, None, t, jax.tree.map(lambda x: x[0], rec), ordered=True)
+            kept = jax.tree.map(lambda x: x[:record], rec) if record else None
+            return carry, kept
+
+        final, steps = jax.lax.scan(body, start, jnp.arange(env.spec.max_steps))
+        length = jnp.maximum(final.length, 1).astype(jnp.float32)
+        metrics = {
+            m.name: final.metrics[m.name] / (length if m.reduce == "mean" else 1.0)
+            for m in env.spec.metrics
+        }
+        initial = jax.tree.map(lambda x: x[:record], start.env_state) if record else None
+        return MatchOutput(final.returns, metrics, final.length, initial, steps)
+
+    return run
+
+
+@dataclasses.dataclass
+class CompiledMatch:
+    fn: Callable
+    compile_seconds: float
+
+
+_COMPILED: dict[tuple, CompiledMatch] = {}
+
+
+def compiled_match(env: Env, agents: tuple, params: tuple, episodes: int, record: int = 0, observer=None) -> CompiledMatch:
+    """The compiled match for these static settings, compiling on first use only."""
+    cache_key = (env, agents, episodes, record, observer, jax.tree.structure(params),
+                 tuple((x.shape, x.dtype) for x in jax.tree.leaves(params)))
+    if cache_key not in _COMPILED:
+        start = time.perf_counter()
+        fn = jax.jit(_match_fn(env, agents, episodes, record, observer))
+        compiled = fn.lower(params, jax.random.PRNGKey(0)).compile()
+        _COMPILED[cache_key] = CompiledMatch(compiled, time.perf_counter() - start)
+    return _COMPILED[cache_key]
+
+
+def compile_count() -> int:
+    """How many distinct match functions this process has compiled (for tests and benchmarks)."""
+    return len(_COMPILED)
+
+
+@dataclasses.dataclass
+class MatchResult:
+    """Host-side (numpy) result of one match in one seat order."""
+
+    env_id: str
+    side_names: tuple[str, ...]
+    agent_names: tuple[str, ...]
+    seed: int
+    returns: np.ndarray  # (E, S) per episode and seat
+    side_returns: np.ndarray  # (E, n_sides): mean over each side's seats
+    metrics: dict  # name -> (E,)
+    length: np.ndarray  # (E,)
+    seconds: float  # wall time of the compiled call
+    compile_seconds: float  # 0 when the compiled function was cached
+    initial_state: Any = None
+    steps: Any = None
+
+    @property
+    def episodes(self) -> int:
+        return self.returns.shape[0]
+
+    @property
+    def steps_per_second(self) -> float:
+        return float(self.length.sum()) / max(self.seconds, 1e-9)
+
+
+def run_match(
+    env: Env,
+    agents: Sequence,
+    params: Sequence,
+    *,
+    episodes: int = 256,
+    seed: int = 0,
+    record: int = 0,
+    observer: Callable | None = None,
+    agent_names: Sequence[str] | None = None,
+) -> MatchResult:
+    """Play `episodes` episodes with agents[i] on env.spec.sides[i]; record the first `record`."""
+    sides = env.spec.sides
+    if len(agents) != len(sides):
+        raise ValueError(f"{env.spec.id} has {len(sides)} sides, got {len(agents)} agents")
+    agents, params = tuple(agents), tuple(params)
+    record = min(int(record), episodes)
+    hits = len(_COMPILED)
+    compiled = compiled_match(env, agents, params, episodes, record, observer)
+    compile_seconds = compiled.compile_seconds if len(_COMPILED) > hits else 0.0
+    start = time.perf_counter()
+    out = jax.block_until_ready(compiled.fn(params, jax.random.PRNGKey(seed)))
+    seconds = time.perf_counter() - start
+    returns = np.asarray(out.returns)
+    side_returns = np.stack([returns[:, list(s.seats)].mean(axis=1) for s in sides], axis=1)
+    return MatchResult(
+        env_id=env.spec.id,
+        side_names=tuple(s.name for s in sides),
+        agent_names=tuple(agent_names or (a.arch for a in agents)),
+        seed=seed,
+        returns=returns,
+        side_returns=side_returns,
+        metrics={k: np.asarray(v) for k, v in out.metrics.items()},
+        length=np.asarray(out.length),
+        seconds=seconds,
+        compile_seconds=compile_seconds,
+        initial_state=jax.device_get(out.initial_state) if record else None,
+        steps=jax.device_get(out.steps) if record else None,
+    )

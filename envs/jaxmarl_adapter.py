@@ -1,0 +1,153 @@
+"""The one bridge from a JaxMARL `MultiAgentEnv` (per-agent dicts) to arena's array interface.
+
+Family modules (overcooked.py, mpe_tag.py) only say how seats group into teams, what the
+actions are called and how their metrics are computed; the dict/array conversion, the step
+limit and the spec derivation live here once.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from arena.envs.core import Env, EnvSpec, MetricSpec, TeamSpec, TimeStep, UnknownEnv, freeze_kwargs
+
+# (jaxmarl_env, state before the step, actions (S,) int32, state after, reward (S,) float32)
+#   -> metric name -> () float32
+MetricsFn = Callable[[Any, Any, jax.Array, Any, jax.Array], dict]
+
+
+@dataclasses.dataclass(frozen=True)
+class TeamLayout:
+    """Which JaxMARL agents form one arena team, and what their actions are called."""
+
+    name: str
+    agents: tuple[str, ...]  # JaxMARL agent names, in seat order
+    action_labels: tuple[str, ...]
+
+
+def build_jaxmarl_env(env_id: str, cls: Callable[..., Any], **kwargs) -> Any:
+    """Construct a JaxMARL env, reporting bad option values as `UnknownEnv`.
+
+    Unknown option names already fail with TypeError, which `make` reports; JaxMARL checks
+    values with ValueError, assert or NotImplementedError, so those are translated here.
+    """
+    try:
+        return cls(**kwargs)
+    except (ValueError, AssertionError, NotImplementedError) as err:
+        raise UnknownEnv(f"bad options for env {env_id!r}: {err}") from None
+
+
+def strong_types(tree: Any) -> Any:
+    """The same arrays without weak types.
+
+    JaxMARL's states pick up weak-typed leaves along the way (MPE's `done` after a step), so a
+    state from `step` would have other abstract types than one from `reset`, and a jitted
+    step fed both would compile twice.
+    """
+    return jax.tree.map(lambda x: jnp.asarray(x, jnp.result_type(x)), tree)
+
+
+class JaxMARLEnv(Env):
+    """A JaxMARL env seen through arena's interface.
+
+    Seats are JaxMARL's `env.agents` in order. `step` calls JaxMARL's `step_env`, never `step`,
+    because `step` computes a reset and selects it on done: arena's runner decides what
+    happens after an episode ends. The step limit is applied here as `truncated` (the new
+    state's step counter reached `max_steps`) instead of trusting each env's `done`, which
+    differs between families (MPE raises it one step late).
+    """
+
+    def __init__(
+        self,
+        env_id: str,
+        env: Any,
+        teams: Sequence[TeamLayout],
+        metrics: tuple[MetricSpec, ...],
+        metrics_fn: MetricsFn,
+        cooperative: bool,
+        kwargs: dict,
+    ):
+        self.env = env  # configuration only: arena never mutates it
+        self._metrics_fn = metrics_fn
+        seats = tuple(env.agents)
+        # Shapes and dtypes come from tracing reset, not from the env's declared spaces:
+        # Overcooked v1 declares (width, height, 26) but returns (height, width, 26), and MPE
+        # declares float obs spaces whatever the options.
+        obs_struct, _ = jax.eval_shape(env.reset, jax.random.key(0))
+        team_specs = tuple(self._team_spec(env_id, t, seats, obs_struct) for t in teams)
+        covered = sorted(s for t in team_specs for s in t.seats)
+        if covered != list(range(len(seats))):
+            raise ValueError(f"{env_id}: teams must cover every seat once, got {covered}")
+        self.spec = EnvSpec(
+            id=env_id,
+            seats=seats,
+            teams=team_specs,
+            max_steps=int(env.max_steps),
+            metrics=metrics,
+            cooperative=cooperative,
+            kwargs=freeze_kwargs(kwargs),
+        )
+
+    def _team_spec(self, env_id, team: TeamLayout, seats, obs_struct) -> TeamSpec:
+        shapes = {(obs_struct[a].shape, jnp.dtype(obs_struct[a].dtype)) for a in team.agents}
+        if len(shapes) != 1:
+            # A team is one observation group; seats that see differently cannot share it.
+            raise UnknownEnv(f"bad options for env {env_id!r}: team {team.name!r} would mix "
+                             f"observation shapes {sorted(map(str, shapes))}")
+        (shape, dtype), = shapes
+        num_actions = {int(self.env.action_space(a).n) for a in team.agents}
+        if len(num_actions) != 1:
+            raise ValueError(f"{env_id}: team {team.name!r} mixes action counts {num_actions}")
+        n, = num_actions
+        if len(team.action_labels) != n:
+            raise ValueError(f"{env_id}: {len(team.action_labels)} action labels for {n} actions")
+        return TeamSpec(
+            name=team.name,
+            seats=tuple(seats.index(a) for a in team.agents),
+            obs_shape=tuple(shape),
+            obs_dtype=dtype.name,
+            num_actions=n,
+            action_labels=team.action_labels,
+        )
+
+    def _obs(self, obs: dict) -> tuple:
+        return tuple(
+            jnp.stack([obs[self.spec.seats[s]] for s in team.seats]) for team in self.spec.teams
+        )
+
+    def _seat_array(self, values: dict) -> jax.Array:
+        return jnp.stack([jnp.asarray(values[a], jnp.float32) for a in self.spec.seats])
+
+    def reset(self, key: jax.Array) -> tuple[Any, TimeStep]:
+        obs, state = self.env.reset(key)
+        state = strong_types(state)
+        zeros = jnp.zeros((self.spec.num_seats,), jnp.float32)
+        return state, TimeStep(
+            obs=self._obs(obs),
+            reward=zeros,
+            terminated=jnp.zeros((), bool),
+            truncated=jnp.zeros((), bool),
+            metrics=self.zero_metrics(),
+            shaped_reward=zeros,
+        )
+
+    def step(self, key: jax.Array, state: Any, actions: jax.Array) -> tuple[Any, TimeStep]:
+        actions = jnp.asarray(actions, jnp.int32)
+        act = {a: actions[i] for i, a in enumerate(self.spec.seats)}
+        obs, new_state, rewards, _, info = self.env.step_env(key, state, act)
+        reward = self._seat_array(rewards)
+        shaped = info.get("shaped_reward")
+        shaped = jnp.zeros_like(reward) if shaped is None else self._seat_array(shaped)
+        metrics = self._metrics_fn(self.env, state, actions, new_state, reward)
+        return strong_types(new_state), TimeStep(
+            obs=self._obs(obs),
+            reward=reward,
+            # The wrapped games (Overcooked, MPE) have no terminal condition but the clock.
+            terminated=jnp.zeros((), bool),
+            truncated=jnp.asarray(new_state.step >= self.spec.max_steps, bool),
+            metrics={k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()},
+            shaped_reward=shaped,
+        )

@@ -1,0 +1,74 @@
+"""The `mpe_tag` env id: JaxMARL's MPE simple_tag (predator-prey), discrete actions.
+
+Two teams: "predators" (JaxMARL's adversaries, seats 0..2, obs (16,) float32) and "prey"
+(its good agents, seat 3, obs (14,) float32). Episodes last `max_steps` (25 by default) and
+end by truncation. Metric `captures` counts predator-prey contacts in a step, the quantity
+behind both teams' rewards (each predator gets 10 per contact).
+"""
+from __future__ import annotations
+
+import inspect
+
+import jax
+import jax.numpy as jnp
+from jaxmarl.environments.mpe.default_params import DISCRETE_ACT
+from jaxmarl.environments.mpe.simple import SimpleMPE
+from jaxmarl.environments.mpe.simple_tag import SimpleTagMPE
+
+from arena.envs.core import MetricSpec, register
+from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env
+
+CAPTURES = MetricSpec("captures", reduce="sum", doc="predator-prey contacts")
+
+# JaxMARL has no action enum for MPE; this order is what `SimpleMPE._decode_discrete_action`
+# does with 0..4: nothing, -x, +x, -y, +y.
+ACTION_LABELS = ("noop", "left", "right", "down", "up")
+
+
+# SimpleMPE swallows unknown keyword arguments (it reads a few physics options out of
+# **kwargs), so a misspelt option would silently do nothing; arena checks names itself.
+_PHYSICS_OPTIONS = {"moveable", "silent", "mass", "u_noise", "c_noise", "damping", "contact_force", "contact_margin"}
+OPTIONS = frozenset(
+    name
+    for cls in (SimpleTagMPE, SimpleMPE)
+    for name, p in inspect.signature(cls.__init__).parameters.items()
+    if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
+) | _PHYSICS_OPTIONS
+
+
+def captures(env, prev_state, actions, state, reward) -> jax.Array:
+    # The same contacts `SimpleTagMPE.rewards` counts: every (prey, predator) pair in touch
+    # after the move.
+    prey = jnp.arange(env.num_good_agents) + env.num_adversaries
+    predators = jnp.arange(env.num_adversaries)
+    touching = jax.vmap(
+        lambda p: jax.vmap(lambda q: env.is_collision(p, q, state))(predators)
+    )(prey)
+    return jnp.sum(touching)
+
+
+def make_mpe_tag(**kwargs) -> JaxMARLEnv:
+    env_id = "mpe_tag"
+    unknown = sorted(set(kwargs) - OPTIONS)
+    if unknown:
+        raise TypeError(f"unexpected options {unknown}")
+    if kwargs.get("action_type", DISCRETE_ACT) != DISCRETE_ACT:
+        # arena's actions are one int32 per seat.
+        raise TypeError("mpe_tag supports discrete actions only")
+    env = build_jaxmarl_env(env_id, SimpleTagMPE, **kwargs)
+    teams = (
+        TeamLayout("predators", tuple(env.adversaries), ACTION_LABELS),
+        TeamLayout("prey", tuple(env.good_agents), ACTION_LABELS),
+    )
+    return JaxMARLEnv(
+        env_id,
+        env,
+        teams,
+        (CAPTURES,),
+        lambda *args: {CAPTURES.name: captures(*args)},
+        cooperative=False,
+        kwargs=kwargs,
+    )
+
+
+register("mpe_tag", make_mpe_tag)

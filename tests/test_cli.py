@@ -1,0 +1,77 @@
+"""The CLI as a user meets it: instant help, listings, and one-line errors with exit code 2."""
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from arena.cli import COMMANDS, cli
+
+
+def test_help_is_instant_and_does_not_import_jax():
+    code = "import sys; from arena.cli import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\nprint('jax' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert "match" in proc.stdout and proc.stdout.strip().endswith("False")
+
+
+def test_every_command_has_help_with_an_example():
+    for name in COMMANDS:
+        out = CliRunner().invoke(cli, [name, "--help"])
+        assert out.exit_code == 0, (name, out.output)
+        assert "arena " + name.split()[0] in out.output, f"{name} --help shows no example"
+
+
+def test_envs_lists_every_family_with_shapes():
+    out = CliRunner().invoke(cli, ["envs", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = {r["id"]: r for r in json.loads(out.output)}
+    assert {"mpe_tag", "ipd", "coord_game", "overcooked/cramped_room", "overcooked_v2/cramped_room"} <= set(rows)
+    tag = rows["mpe_tag"]
+    assert [t["obs_shape"] for t in tag["teams"]] == [[16], [14]]
+    assert tag["sides"] == ["predators", "prey"]
+
+
+def test_archs_lists_builtins_with_extras():
+    out = CliRunner().invoke(cli, ["archs", "--json"])
+    assert out.exit_code == 0, out.output
+    rows = {r["arch"]: r for r in json.loads(out.output)}
+    assert {"random", "scripted", "mlp_actor_critic", "cnn_actor_critic", "softmoe_gru", "ensemble"} <= set(rows)
+    assert any(e.startswith("routing") for e in rows["softmoe_gru"]["extras"])
+
+
+def test_new_agent_then_inspect(tmp_path):
+    path = tmp_path / "moe.ckpt"
+    out = CliRunner().invoke(cli, ["new-agent", "--arch", "softmoe_gru", "--env", "overcooked_v2/cramped_room", "-o", str(path)])
+    assert out.exit_code == 0, out.output
+    out = CliRunner().invoke(cli, ["inspect", str(path), "--json"])
+    assert out.exit_code == 0, out.output
+    info = json.loads(out.output)
+    assert info["manifest"]["arch"] == "softmoe_gru"
+    assert info["manifest"]["extras"]["routing"]["labels"] == ["gathering", "cooking", "recipe", "partner"]
+    assert info["param_count"] > 100_000
+
+
+def _arena(*args):
+    return subprocess.run([sys.executable, "-m", "arena.cli", *args], capture_output=True, text=True)
+
+
+def test_user_errors_are_one_line_exit_2(tmp_path):
+    cases = [
+        (["match", str(tmp_path / "missing.ckpt"), "x.ckpt"], "no such file"),
+        (["new-agent", "--arch", "random", "--env", "chess", "-o", str(tmp_path / "a.ckpt")], "unknown env id 'chess'"),
+        (["new-agent", "--arch", "nope", "--env", "ipd", "-o", str(tmp_path / "a.ckpt")], "unknown architecture 'nope'"),
+        (["inspect", "zoo:does-not-exist"], "no such zoo agent"),
+    ]
+    for argv, message in cases:
+        proc = _arena(*argv)
+        assert proc.returncode == 2, (argv, proc.stderr)
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (argv, proc.stderr)
+
+
+def test_unknown_env_for_match_is_refused(tmp_path):
+    path = tmp_path / "r.ckpt"
+    assert _arena("new-agent", "--arch", "random", "--env", "ipd", "-o", str(path)).returncode == 0
+    proc = _arena("match", str(path), str(path), "--env", "ipd_v9")
+    assert proc.returncode == 2 and "unknown env id 'ipd_v9'" in proc.stderr
