@@ -1,0 +1,83 @@
+"""EpisodeTrace: one played episode as host-side numpy, whatever it came from.
+
+The match runner's recording, a replay file and a live match all become EpisodeTraces, and
+the viewer, `replay verify` and exports only ever read EpisodeTraces. Numpy only.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+
+@dataclasses.dataclass
+class SideInfo:
+    """Who played one side, and the labels of what it emitted."""
+
+    name: str  # side name (seat or team)
+    seats: tuple[int, ...]
+    agent: str  # agent name
+    arch: str = ""
+    sha256: str = ""  # params hash of the agent's checkpoint
+    extras: dict = dataclasses.field(default_factory=dict)  # name -> {"shape": [...], "labels": [...]}
+    human: bool = False
+
+
+@dataclasses.dataclass
+class EpisodeTrace:
+    """One episode, T steps. Arrays are numpy; `states` is the env state pytree with a leading
+    axis of T + 1 (the state after reset, then after each step)."""
+
+    env_id: str
+    env_kwargs: dict
+    seats: tuple[str, ...]
+    sides: tuple[SideInfo, ...]
+    seed: int
+    episode: int  # index in the match batch: its key is fold_in(PRNGKey(seed), episode)
+    states: Any  # pytree, leaves (T + 1, ...)
+    actions: np.ndarray  # (T, S) int32
+    rewards: np.ndarray  # (T, S) float32
+    dones: np.ndarray  # (T,) bool: the episode ended at this step
+    extras: tuple  # per side: name -> (T, n_side_seats, *shape) float32
+    reaction_ms: np.ndarray | None = None  # (T, S) float32 for human seats, NaN elsewhere
+
+    @property
+    def length(self) -> int:
+        return int(self.actions.shape[0])
+
+    def state_at(self, t: int) -> Any:
+        """Env state after t steps (t = 0 is the state after reset)."""
+        import jax
+
+        return jax.tree.map(lambda x: x[t], self.states)
+
+
+def traces_from_result(result, sides: tuple[SideInfo, ...], env_kwargs: dict, seats: tuple[str, ...]) -> list[EpisodeTrace]:
+    """Split a recorded MatchResult (run_match with record=R) into R EpisodeTraces."""
+    import jax
+
+    if result.steps is None:
+        raise ValueError("the match was not recorded (run_match(..., record=R) with R >= 1)")
+    steps = result.steps  # StepRecord, leaves (T, R, ...)
+    traces = []
+    for r in range(steps.actions.shape[1]):
+        initial = jax.tree.map(lambda x: np.asarray(x[r])[None], result.initial_state)
+        later = jax.tree.map(lambda x: np.asarray(x[:, r]), steps.env_state)
+        states = jax.tree.map(lambda a, b: np.concatenate([a, b.astype(a.dtype)], axis=0), initial, later)
+        traces.append(
+            EpisodeTrace(
+                env_id=result.env_id,
+                env_kwargs=dict(env_kwargs),
+                seats=tuple(seats),
+                sides=sides,
+                seed=result.seed,
+                episode=r,
+                states=states,
+                actions=np.asarray(steps.actions[:, r]),
+                rewards=np.asarray(steps.rewards[:, r]),
+                dones=np.asarray(steps.done[:, r]),
+                extras=tuple({k: np.asarray(v[:, r]) for k, v in ex.items()} for ex in steps.extras),
+            )
+        )
+    return traces
