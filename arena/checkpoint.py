@@ -331,9 +331,8 @@ def new_agent(arch: str, env_id: str, *, seed: int = 0, side: str | None = None,
         raise UserError(str(err)) from None
     params = agent.init_params(jax.random.PRNGKey(seed))
     data = params_to_bytes(params)
-    plays = (team.name,) if len(env.spec.teams) > 1 else ()
     manifest = manifest_for(
-        agent, name=name or f"{arch}-s{seed}", env=env_id, params_bytes=data, plays=plays,
+        agent, name=name or f"{arch}-s{seed}", env=env_id, params_bytes=data,
         env_kwargs=dict(env_kwargs or {}),
         provenance={"algorithm": "random-init", "seed": seed, "steps": 0},
     )

@@ -243,3 +243,36 @@ def run_match(
         initial_state=jax.device_get(out.initial_state) if record else None,
         steps=jax.device_get(out.steps) if record else None,
     )
+
+
+def _population_fn(env: Env, agents: tuple, episodes: int):
+    """`_match_fn` vmapped over pairings: population params are stacked per side (N_side, ...)
+    and each pairing picks its members by index, so a whole matrix is one compiled call."""
+    run = _match_fn(env, agents, episodes, 0, None)
+
+    def run_population(population: tuple, index: jax.Array, keys: jax.Array) -> MatchOutput:
+        # index (P, n_sides) int32 rows into each side's population; keys (P, 2) uint32.
+        def one(idx, key):
+            params = tuple(jax.tree.map(lambda x: x[idx[s]], pop) for s, pop in enumerate(population))
+            return run(params, key)
+
+        return jax.vmap(one)(index, keys)
+
+    return run_population
+
+
+def compiled_population_match(env: Env, agents: tuple, population: tuple, episodes: int, pairings: int) -> CompiledMatch:
+    """The compiled population match: fn(population, index (P, n_sides), keys (P, 2)) ->
+    MatchOutput with a leading pairing axis P = `pairings`. `population[s]` stacks the params
+    of every agent that may play side s along a new leading axis. Pairing p with key k gives
+    the same numbers as `compiled_match(...).fn(params_p, k)`; cached like `compiled_match`."""
+    cache_key = ("population", env, agents, episodes, pairings, jax.tree.structure(population),
+                 tuple((x.shape, x.dtype) for x in jax.tree.leaves(population)))
+    if cache_key not in _COMPILED:
+        start = time.perf_counter()
+        fn = jax.jit(_population_fn(env, agents, episodes))
+        index = jnp.zeros((pairings, len(agents)), jnp.int32)
+        keys = jnp.zeros((pairings, 2), jnp.uint32)
+        compiled = fn.lower(population, index, keys).compile()
+        _COMPILED[cache_key] = CompiledMatch(compiled, time.perf_counter() - start)
+    return _COMPILED[cache_key]

@@ -1,6 +1,8 @@
 """`arena new-agent`, `arena inspect`, `arena pack`: making and reading checkpoints."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from arena.commands.options import json_option
@@ -14,7 +16,7 @@ CTX = {"help_option_names": ["-h", "--help"]}
 @click.option("--side", default=None, help="Side or team to play (default: the first); e.g. prey for mpe_tag.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--config", "config_kv", multiple=True, metavar="KEY=VALUE", help="Architecture config field (repeatable); values read as JSON.")
-@click.option("--name", default="", help="Agent name (default ARCH-sSEED).")
+@click.option("--name", default="", help="Agent name (default: the output file name without extension).")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint file to write.")
 def new_agent(arch, env_id, side, seed, config_kv, name, output):
     """Write a randomly initialised agent: for tests, and to try the tools before training.
@@ -28,7 +30,8 @@ def new_agent(arch, env_id, side, seed, config_kv, name, output):
     from arena.checkpoint import new_agent as make_new_agent, save_checkpoint
     from arena.commands.options import parse_env_kwargs
 
-    manifest, params = make_new_agent(arch, env_id, seed=seed, side=side, config=parse_env_kwargs(config_kv), name=name)
+    manifest, params = make_new_agent(arch, env_id, seed=seed, side=side, config=parse_env_kwargs(config_kv),
+        name=name or Path(output).stem)
     manifest = save_checkpoint(output, manifest, params)
     click.echo(f"wrote {output}: {manifest.name} ({manifest.arch}) for {manifest.env}, params sha256 {manifest.params.sha256[:12]}")
 

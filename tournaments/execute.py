@@ -1,0 +1,120 @@
+"""Execution: cells grouped by the agents' static description, each group run as few
+compiled population calls as memory allows.
+
+Agents of one architecture and shape (per side) share one compiled function; their params are
+stacked along a new leading axis and each pairing indexes into the stack, so an N x N
+cross-play matrix of such agents is one compile and ceil(cells / chunk) calls. Mixed
+architectures form one group per architecture pair. Replicate seeds are rows of the same
+vmapped axis. The chunk size is fixed per group from the full schedule (the last chunk is
+padded), so a resumed run reuses the same compiled shape and gives the same numbers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Sequence
+
+import numpy as np
+
+from arena.tournaments.schedule import Cell
+
+# Episodes played by one compiled call (pairings x episodes); bounds device memory.
+EPISODES_PER_CALL = 8192
+
+
+@dataclasses.dataclass
+class CellResult:
+    """Host-side outcome of one cell."""
+
+    cell: Cell
+    returns: np.ndarray  # (E, S) float32 per episode and seat
+    length: np.ndarray  # (E,) int32
+    metrics: dict  # name -> (E,) float32
+    seconds: float  # this cell's share of its compiled call's wall time
+
+
+@dataclasses.dataclass
+class ExecutionStats:
+    calls: int = 0
+    compiles: int = 0
+    compile_seconds: float = 0.0
+    compute_seconds: float = 0.0  # inside compiled calls (block_until_ready)
+
+
+def _signature(loaded) -> tuple:
+    import jax
+
+    return (loaded.agent, jax.tree.structure(loaded.params),
+            tuple((np.shape(x), np.asarray(x).dtype.str) for x in jax.tree.leaves(loaded.params)))
+
+
+def group_cells(cells: Sequence[Cell], loaded: Sequence) -> dict[tuple, list[Cell]]:
+    """Cells keyed by the per-side static signature of their agents, in schedule order."""
+    sigs = [_signature(a) for a in loaded]
+    groups: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(tuple(sigs[i] for i in cell.lineup), []).append(cell)
+    return groups
+
+
+def chunk_size(n_cells: int, episodes: int, chunk: int | None) -> int:
+    limit = chunk if chunk else max(1, EPISODES_PER_CALL // episodes)
+    return max(1, min(limit, n_cells))
+
+
+def run_cells(
+    env,
+    loaded: Sequence,
+    all_cells: Sequence[Cell],
+    todo: set[int],
+    episodes: int,
+    *,
+    chunk: int | None = None,
+    on_results: Callable[[list[CellResult]], None] = lambda results: None,
+) -> ExecutionStats:
+    """Play the cells whose index is in `todo`; hand each chunk's results to `on_results`
+    as soon as its call returns (the store commits them there)."""
+    import jax
+    import jax.numpy as jnp
+
+    from arena.runner import compile_count, compiled_population_match
+
+    stats = ExecutionStats()
+    metric_names = [m.name for m in env.spec.metrics]
+    for group in group_cells(all_cells, loaded).values():
+        pending = [c for c in group if c.index in todo]
+        if not pending:
+            continue
+        size = chunk_size(len(group), episodes, chunk)
+        n_sides = len(group[0].lineup)
+        # Per side: the distinct agents that play it in this group, stacked once.
+        members = [sorted({c.lineup[s] for c in group}) for s in range(n_sides)]
+        population = tuple(
+            jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *[loaded[i].params for i in m])
+            for m in members
+        )
+        row = [{agent: k for k, agent in enumerate(m)} for m in members]
+        agents = tuple(loaded[i].agent for i in group[0].lineup)
+        before = compile_count()
+        compiled = compiled_population_match(env, agents, population, episodes, size)
+        if compile_count() > before:
+            stats.compiles += 1
+            stats.compile_seconds += compiled.compile_seconds
+        for start in range(0, len(pending), size):
+            batch = pending[start:start + size]
+            padded = batch + [batch[0]] * (size - len(batch))
+            index = np.array([[row[s][c.lineup[s]] for s in range(n_sides)] for c in padded], np.int32)
+            keys = np.stack([np.asarray(jax.random.PRNGKey(c.match_seed)) for c in padded])
+            t0 = time.perf_counter()
+            out = jax.block_until_ready(compiled.fn(population, jnp.asarray(index), jnp.asarray(keys)))
+            seconds = time.perf_counter() - t0
+            stats.calls += 1
+            stats.compute_seconds += seconds
+            returns = np.asarray(out.returns)
+            length = np.asarray(out.length)
+            metrics = {k: np.asarray(out.metrics[k]) for k in metric_names}
+            on_results([
+                CellResult(c, returns[p], length[p], {k: metrics[k][p] for k in metric_names}, seconds / len(batch))
+                for p, c in enumerate(batch)
+            ])
+    return stats

@@ -1,0 +1,93 @@
+"""The scheduler: a mode and a population -> the cells a tournament plays.
+
+A cell is one lineup (an agent index per side of the env) and one replicate seed. Its match
+seed is derived from the tournament seed, the lineup's agents by content and the replicate, so
+any cell reproduces alone: `arena match A B --seed MATCH_SEED` plays the same episodes. Both
+seat orders of a pair share the seed (as `arena match --swap` does), so J(a,b) and J(b,a) are
+paired episode by episode.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Sequence
+
+from arena.errors import IncompatibleAgents, UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    index: int  # position in the schedule; the store's key with the tournament id
+    lineup: tuple[int, ...]  # per side of the env, an index into the tournament's agent list
+    replicate: int  # 0 .. spec.seeds - 1
+    match_seed: int  # PRNGKey(match_seed) is the match key
+
+
+def match_seed(tournament_seed: int, agent_ids: Sequence[str], replicate: int) -> int:
+    """A 31-bit seed from the tournament seed, the (unordered) agents and the replicate."""
+    text = f"{tournament_seed}:{','.join(sorted(agent_ids))}:{replicate}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+def _require_playable(loaded, env, indices, side_numbers) -> None:
+    from arena.match import can_play
+
+    sides = env.spec.sides
+    for i in indices:
+        for s in side_numbers:
+            problem = can_play(loaded[i], env, sides[s])
+            if problem:
+                raise IncompatibleAgents(
+                    f"{loaded[i].source}: agent {loaded[i].name!r} cannot play side {sides[s].name} of "
+                    f"{env.spec.id}: it {problem}"
+                )
+
+
+def lineups(mode: str, loaded: Sequence, env, n_focal: int) -> list[tuple[int, ...]]:
+    """The lineups of a mode; loaded = focal agents then (zeroshot) the pool."""
+    from arena.match import can_play
+
+    spec = env.spec
+    sides = spec.sides
+    n = len(loaded)
+    if mode == "selfplay":
+        _require_playable(loaded, env, range(n), range(len(sides)))
+        return [(i,) * len(sides) for i in range(n)]
+    if mode in ("crossplay", "zeroshot"):
+        if not spec.cooperative or len(sides) != 2:
+            raise UserError(
+                f"{mode} needs a cooperative env with two sides (J_XP is defined for two-seat "
+                f"cooperative games); {spec.id} has {len(sides)} side(s) and is "
+                f"{'cooperative' if spec.cooperative else 'competitive'}; use --mode roundrobin"
+            )
+        _require_playable(loaded, env, range(n), (0, 1))
+        if mode == "crossplay":
+            return [(a, b) for a in range(n) for b in range(n)]
+        pool = range(n_focal, n)
+        return [pair for f in range(n_focal) for p in pool for pair in ((f, p), (p, f))]
+    if mode == "roundrobin":
+        if len(sides) != 2:
+            raise UserError(f"roundrobin needs an env with two sides; {spec.id} has {len(sides)}")
+        first = [i for i in range(n) if can_play(loaded[i], env, sides[0]) is None]
+        second = [j for j in range(n) if can_play(loaded[j], env, sides[1]) is None]
+        for i in range(n):
+            if i not in first and i not in second:
+                _require_playable(loaded, env, [i], [0])  # raises with the reason
+        out = [(a, b) for a in first for b in second]
+        if not any(a != b for a, b in out):
+            raise IncompatibleAgents(
+                f"roundrobin on {spec.id} needs at least one agent for side {sides[0].name} and "
+                f"another for side {sides[1].name}"
+            )
+        return out
+    raise UserError(f"unknown mode {mode!r}")
+
+
+def schedule(mode: str, loaded: Sequence, agent_ids: Sequence[str], env, n_focal: int, seeds: int, seed: int) -> list[Cell]:
+    """Every cell of the tournament, in a fixed order (lineup-major, then replicate)."""
+    cells = []
+    for lineup in lineups(mode, loaded, env, n_focal):
+        for r in range(seeds):
+            ms = match_seed(seed, [agent_ids[i] for i in lineup], r)
+            cells.append(Cell(len(cells), lineup, r, ms))
+    return cells

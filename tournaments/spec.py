@@ -1,0 +1,146 @@
+"""The tournament spec: what a tournament is (agents, env, mode, episodes, seeds), from the
+command line or a TOML file, and its id (the hash of the canonical spec).
+
+The id hashes agents by content (their manifest and params), not by path, so the same
+tournament started from another directory, or with renamed files, resumes the same run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+
+from arena.errors import UserError
+
+MODES = ("selfplay", "crossplay", "zeroshot", "roundrobin")
+SPEC_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class TournamentSpec:
+    """A tournament, as given; `id` is derived, never stored back."""
+
+    # One of MODES: selfplay, crossplay, zeroshot (agents are the focal ones), roundrobin.
+    mode: str
+    # Agent references (.ckpt file, checkpoint folder, zoo:NAME); the focal agents in zeroshot.
+    agents: tuple[str, ...]
+    # zeroshot only: the held-out partner pool (references, or folders holding checkpoints).
+    pool: tuple[str, ...] = ()
+    # Env id; None means the one the first agent's manifest names.
+    env: str | None = None
+    # Env options, as sorted (key, value) pairs so the spec stays hashable.
+    env_kwargs: tuple[tuple[str, object], ...] = ()
+    # Episodes per cell and seed, played at once.
+    episodes: int = 64
+    # Match seeds per cell (replicates); each is a vmap row of its own.
+    seeds: int = 1
+    # The tournament seed every match key is derived from.
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise UserError(f"unknown tournament mode {self.mode!r}; modes: {', '.join(MODES)}")
+        if not self.agents:
+            raise UserError(f"a {self.mode} tournament needs at least one agent")
+        if self.mode == "zeroshot" and not self.pool:
+            raise UserError("zeroshot needs a held-out partner pool (--pool FILE_OR_FOLDER), and it is empty")
+        if self.mode != "zeroshot" and self.pool:
+            raise UserError(f"--pool is for zeroshot tournaments, not {self.mode}")
+        if self.mode in ("crossplay", "roundrobin") and len(self.agents) < 2:
+            raise UserError(f"a {self.mode} tournament needs at least two agents")
+        for name in ("episodes", "seeds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"{name} must be a positive integer, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise UserError(f"seed must be a non-negative integer, got {self.seed!r}")
+
+    def canonical(self, agent_ids: list[str], pool_ids: list[str]) -> dict:
+        """The spec as plain data with agents named by content hash: what the id hashes."""
+        return {
+            "version": SPEC_VERSION,
+            "mode": self.mode,
+            "agents": list(agent_ids),
+            "pool": list(pool_ids),
+            "env": self.env,
+            "env_kwargs": {k: v for k, v in self.env_kwargs},
+            "episodes": self.episodes,
+            "seeds": self.seeds,
+            "seed": self.seed,
+        }
+
+    def to_dict(self) -> dict:
+        """The spec as given (paths, not hashes): what `show` prints and TOML holds."""
+        d = dataclasses.asdict(self)
+        d["agents"], d["pool"] = list(self.agents), list(self.pool)
+        d["env_kwargs"] = dict(self.env_kwargs)
+        return d
+
+
+def spec_id(canonical: dict) -> str:
+    """12 hex digits of sha256 over the canonical JSON."""
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def expand_refs(refs) -> tuple[str, ...]:
+    """Folders that are not themselves checkpoints stand for the checkpoints inside them."""
+    out = []
+    for ref in refs:
+        path = Path(ref)
+        if not str(ref).startswith("zoo:") and path.is_dir() and not (path / "manifest.toml").exists():
+            found = sorted(
+                str(p) for p in path.iterdir()
+                if p.suffix == ".ckpt" or (p.is_dir() and (p / "manifest.toml").exists())
+            )
+            if not found:
+                raise UserError(f"{path}: folder holds no checkpoints (.ckpt files or folders with manifest.toml)")
+            out.extend(found)
+        else:
+            out.append(str(ref))
+    return tuple(out)
+
+
+_TOML_FIELDS = {f.name for f in dataclasses.fields(TournamentSpec)}
+
+
+def spec_from_toml(path: str | Path, **overrides) -> TournamentSpec:
+    """Read a spec file; relative agent paths are relative to the file. Non-None overrides
+    (from the command line) win over the file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such spec file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise UserError(f"{path}: not valid TOML: {err}") from None
+    unknown = sorted(set(data) - _TOML_FIELDS)
+    if unknown:
+        raise UserError(f"{path}: unknown spec field(s) {', '.join(unknown)}; fields: {', '.join(sorted(_TOML_FIELDS))}")
+    for key in ("agents", "pool"):
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UserError(f"{path}: '{key}' must be a list of checkpoint paths")
+        data[key] = [v if v.startswith("zoo:") or Path(v).is_absolute() else str(path.parent / v) for v in value]
+    if not isinstance(data.get("env_kwargs", {}), dict):
+        raise UserError(f"{path}: 'env_kwargs' must be a table")
+    data.update({k: v for k, v in overrides.items() if v not in (None, (), [])})
+    return make_spec(**data)
+
+
+def make_spec(mode: str = "crossplay", agents=(), pool=(), env=None, env_kwargs=None, episodes=64, seeds=1, seed=0) -> TournamentSpec:
+    """A spec from loose values (lists, dicts); folders in `agents`/`pool` are expanded."""
+    from arena.envs.core import freeze_kwargs
+
+    return TournamentSpec(
+        mode=str(mode),
+        agents=expand_refs(agents),
+        pool=expand_refs(pool),
+        env=env,
+        env_kwargs=freeze_kwargs(dict(env_kwargs or {})),
+        episodes=episodes,
+        seeds=seeds,
+        seed=seed,
+    )
