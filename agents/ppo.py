@@ -164,9 +164,7 @@ class PPOTrainer(T.Trainer):
             st = carry
             key, k_act, k_env = jax.random.split(st.key, 3)
             actions, pieces = self._act(st.params, st.obs, k_act)
-            env_state, ts = jax.vmap(functools.partial(T.step_autoreset, self.env))(
-                jax.random.split(k_env, E), st.env_state, actions
-            )
+            env_state, ts = T.batch_step_autoreset(self.env, k_env, st.env_state, actions)
             reward = ts.reward + coef * ts.shaped_reward  # (E, S)
             done = ts.done
             for t, team in enumerate(spec.teams):
@@ -212,8 +210,10 @@ class PPOTrainer(T.Trainer):
             metrics[f"return{suffix}"] = state.last_return[:, jnp.asarray(team.seats)].mean()
             for k_, v in aux.items():
                 metrics[f"{k_}{suffix}"] = v
-        for k_, v in state.last_metrics.items():
-            metrics[k_] = v.mean()
+        for m in spec.metrics:
+            # "mean" metrics are rates per step; episodes here end at the step limit.
+            scale = 1.0 / spec.max_steps if m.reduce == "mean" else 1.0
+            metrics[m.name] = state.last_metrics[m.name].mean() * scale
         metrics["shaping_coef"] = coef
         state = state.replace(
             params=tuple(new_params), opt_state=tuple(new_opt), key=key, update=state.update + 1
@@ -232,3 +232,81 @@ def build_trainer(env, arch: str, config: PPOConfig, arch_config: dict | None = 
         if not hasattr(a, "apply") or not isinstance(a.init_carry(None, 1), tuple):
             raise ValueError(f"PPO trains feed-forward actor-critics (mlp_actor_critic, cnn_actor_critic), not {arch!r}")
     return PPOTrainer(env=env, agents=agents, config=config)
+
+
+def train(
+    env_id: str,
+    *,
+    out,
+    seed: int = 0,
+    steps: int = 5_000_000,
+    arch: str = "mlp_actor_critic",
+    arch_config: dict | None = None,
+    env_kwargs: dict | None = None,
+    config: dict | None = None,
+    name: str | None = None,
+    chunk: int = 10,
+    checkpoint_every: int = 50,
+    resume: bool = False,
+    progress: bool = True,
+) -> T.RunResult:
+    """`arena train ppo`: build the trainer and run it; with `resume`, the settings recorded
+    in the run's state file are used and the other arguments (but `out`) are ignored."""
+    from pathlib import Path
+
+    from arena.envs import UnknownEnv, make
+    from arena.errors import UserError
+
+    out = Path(out)
+    if resume:
+        meta, _ = T.read_state_meta(T.state_path_for(out))
+        if meta.get("trainer") != "ppo":
+            raise UserError(f"{out}: the recorded run is {meta.get('trainer')!r}, not ppo")
+        env_id, seed, arch, arch_config, env_kwargs, config, name = (
+            meta["env"], meta["seed"], meta["arch"], meta["arch_config"], meta["env_kwargs"], meta["config"], meta["name"]
+        )
+        out = Path(meta["out"]) if not out.name.endswith(".ckpt") else out
+    else:
+        config = {**(config or {}), "total_steps": int(steps)}
+    try:
+        env = make(env_id, **(env_kwargs or {}))
+    except UnknownEnv as err:
+        raise UserError(str(err)) from None
+    try:
+        cfg = PPOConfig(**config)
+    except TypeError as err:
+        raise UserError(f"bad PPO setting: {err}") from None
+    if cfg.num_envs * cfg.num_steps % cfg.num_minibatches:
+        raise UserError("num_envs * num_steps must be divisible by num_minibatches")
+    from arena.agents import ArchError
+
+    try:
+        trainer = build_trainer(env, arch, cfg, arch_config)
+    except (ArchError, ValueError) as err:
+        raise UserError(str(err)) from None
+    base = name or out.with_suffix("").name
+    teams = env.spec.teams
+    if len(teams) == 1:
+        outputs = [T.Output(out, trainer.agents[0], 0, ())]
+        names = [base]
+    else:
+        stem = out.with_suffix("") if out.suffix == ".ckpt" else out
+        outputs = [
+            T.Output(stem.parent / f"{stem.name}-{t.name}.ckpt", a, k, (t.name,))
+            for k, (t, a) in enumerate(zip(teams, trainer.agents))
+        ]
+        names = [f"{base}-{t.name}" for t in teams]
+    meta = {
+        "trainer": "ppo", "env": env_id, "seed": seed, "arch": arch, "arch_config": arch_config or {},
+        "env_kwargs": env_kwargs or {}, "config": dataclasses.asdict(cfg), "name": base, "out": str(out),
+    }
+    trained_with = "self-play, one network shared by every seat" if len(teams) == 1 else \
+        "self-play: " + " and ".join(t.name for t in teams) + " trained simultaneously, one network per team"
+    return T.run_training(
+        trainer, out=out, outputs=outputs, seed=seed, meta=meta, chunk=chunk,
+        checkpoint_every=checkpoint_every, resume=resume, progress=progress,
+        manifest_fields=lambda team: {
+            "name": names[team], "env_kwargs": dict(env_kwargs or {}), "trained_with": trained_with,
+            "description": f"IPPO ({arch}) on {env_id}, seed {seed}",
+        },
+    )

@@ -58,6 +58,28 @@ def step_autoreset(env, key: jax.Array, state: Any, actions: jax.Array):
     return state, ts.replace(obs=tree_select(done, reset_ts.obs, ts.obs))
 
 
+def batch_step_autoreset(env, key: jax.Array, states: Any, actions: jax.Array):
+    """`step_autoreset` over a batch of envs (leading axis E), resetting only when needed.
+
+    The resets are computed under a `lax.cond` on "any episode ended", so batches whose
+    episodes end together at the step limit (overcooked, mpe_tag) pay for a reset once per
+    episode instead of every step, as a per-env `jnp.where` would.
+    """
+    n = actions.shape[0]
+    k_step, k_reset = jax.random.split(key)
+    states, ts = jax.vmap(env.step)(jax.random.split(k_step, n), states, actions)
+    done = ts.done
+
+    def reset(args):
+        states, obs = args
+        fresh, fresh_ts = jax.vmap(env.reset)(jax.random.split(k_reset, n))
+        pick = jax.vmap(tree_select)
+        return pick(done, fresh, states), pick(done, fresh_ts.obs, obs)
+
+    states, obs = jax.lax.cond(done.any(), reset, lambda a: a, (states, ts.obs))
+    return states, ts.replace(obs=obs)
+
+
 def vmapped_reset(env, key: jax.Array, n: int):
     return jax.vmap(env.reset)(jax.random.split(key, n))
 
@@ -210,6 +232,14 @@ def _scan_updates(trainer: Trainer, state, n: int):
 _COMPILED: dict = {}
 
 
+def compiled_init(trainer: Trainer) -> Callable:
+    """jit(trainer.init), compiled once per trainer (a bound method is a new object per call)."""
+    key = (trainer, "init")
+    if key not in _COMPILED:
+        _COMPILED[key] = jax.jit(trainer.init)
+    return _COMPILED[key]
+
+
 def compiled_chunk(trainer: Trainer, n: int) -> Callable:
     """jit(scan(update, n)): one compiled call per (trainer, chunk length)."""
     key = (trainer, n)
@@ -231,12 +261,18 @@ def run_paths(out: Path) -> dict[str, Path]:
 
 
 def save_state(path: Path, meta: dict, state: Any) -> None:
-    """The whole training state as msgpack {format, version, meta, state (flax bytes)}."""
+    """The whole training state as msgpack {format, version, meta, state}.
+
+    `state` is stored as its list of leaves (flax msgpack of numpy arrays) and restored into
+    the tree structure of a freshly initialised state: env states hold types flax cannot
+    serialise by name (chex dataclasses in overcooked v2), and leaves need no names.
+    """
     from flax import serialization
 
     from arena.checkpoint import atomic_write
 
-    data = serialization.to_bytes(jax.tree.map(np.asarray, state))
+    leaves = {str(i): np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))}
+    data = serialization.msgpack_serialize(leaves)
     atomic_write(path, msgpack.packb(
         {"format": STATE_FORMAT, "version": STATE_VERSION, "meta": meta, "state": data}, use_bin_type=True
     ))
@@ -259,15 +295,20 @@ def read_state_meta(path: Path) -> tuple[dict, bytes]:
 
 
 def restore_state(template: Any, data: bytes, path: Path) -> Any:
+    """Leaves saved by `save_state`, checked against `template` (a fresh state of this run)."""
     from flax import serialization
 
     from arena.errors import UserError
 
+    want, treedef = jax.tree.flatten(template)
     try:
-        restored = serialization.from_bytes(template, data)
+        saved = serialization.msgpack_restore(data)
+        leaves = [np.asarray(saved[str(i)]) for i in range(len(saved))]
     except Exception as err:
-        raise UserError(f"{path}: training state does not fit this run ({str(err)[:80]})") from None
-    return jax.tree.map(lambda t, x: jnp.asarray(x, t.dtype), template, restored)
+        raise UserError(f"{path}: training state is corrupt ({str(err)[:80]})") from None
+    if len(leaves) != len(want) or any(a.shape != tuple(b.shape) for a, b in zip(leaves, want)):
+        raise UserError(f"{path}: training state does not fit this run (other env, architecture or settings)")
+    return jax.tree.unflatten(treedef, [jnp.asarray(x, b.dtype) for x, b in zip(leaves, want)])
 
 
 def state_path_for(ref: str | Path) -> Path:
@@ -396,10 +437,11 @@ def run_training(
     paths = run_paths(out)
     chunk = max(1, min(chunk, checkpoint_every))
     checkpoint_every = max(chunk, checkpoint_every // chunk * chunk)  # checkpoints fall on chunk ends
-    template = jax.jit(trainer.init)(jax.random.PRNGKey(seed))
     wall_before = 0.0
     if resume:
         saved_meta, data = read_state_meta(paths["state"])
+        # Only the tree's structure, shapes and dtypes are needed: nothing is computed.
+        template = jax.eval_shape(trainer.init, jax.random.PRNGKey(seed))
         state = restore_state(template, data, paths["state"])
         wall_before = float(saved_meta.get("wall_time", 0.0))
         update = int(state.update)
@@ -409,7 +451,7 @@ def run_training(
 
         atomic_write(paths["metrics"], "".join(json.dumps(r) + "\n" for r in rows).encode())
     else:
-        state = template
+        state = compiled_init(trainer)(jax.random.PRNGKey(seed))
         update = 0
         paths["metrics"].unlink(missing_ok=True)
         rows = []

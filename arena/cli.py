@@ -11,12 +11,18 @@ from arena.errors import UserError
 
 # name -> (module under arena.commands, one-line help shown by `arena --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "Cross-play the shipped zoo agents and replay the most interesting pairing."),
     "match": ("match", "Play two agents (or teams) over hundreds of episodes at once."),
     "envs": ("catalog", "List every env id with its seats, teams, shapes and metrics."),
     "archs": ("catalog", "List the agent architectures with their config fields and extras."),
     "new-agent": ("agents", "Write a randomly initialised agent checkpoint."),
     "inspect": ("agents", "Print a checkpoint's manifest and a summary of its params."),
     "pack": ("agents", "Turn a folder checkpoint (manifest.toml + params) into one .ckpt file."),
+    "replay": ("replay", "Inspect a recorded replay (info) and re-simulate it to check every state (verify)."),
+    "tournament": ("tournament", "Self-play, cross-play, zero-shot and round-robin tournaments with ratings."),
+    "view": ("view", "Open a replay in the viewer: scene, per-seat probs/routing/belief/value, timeline."),
+    "play": ("play", "Play one seat yourself, from the keyboard, with or against agents."),
+    "train": ("train", "Train agents: PPO self-play (ppo) and Internal Other-Play (iop); checkpoints with provenance."),
 }
 
 
@@ -53,7 +59,10 @@ def cli():
 
 def main(argv=None) -> None:
     try:
-        cli.main(args=argv, prog_name="arena", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="arena", standalone_mode=False)
+        # standalone_mode=False returns ctx.exit()'s code instead of exiting with it.
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UserError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(err.exit_code)

@@ -84,10 +84,22 @@ def play_match(
     swap: bool | None = None,
     record: int = 0,
     observer: Callable | None = None,
+    record_path: str | None = None,
+    record_episodes: int = 4,
 ) -> tuple[dict, list[MatchResult]]:
-    """Run a match (both seat orders when swapping) and return (report, raw results)."""
+    """Run a match (both seat orders when swapping) and return (report, raw results).
+
+    With `record_path`, the first `record_episodes` episodes of the first seat order are also
+    written there as a replay (only those are kept on device, so recording costs little).
+    """
     if episodes < 1:
         raise UserError("--episodes must be at least 1")
+    if record_path is not None:
+        from arena.replay import check_writable
+
+        if record_episodes < 1:
+            raise UserError("--record-episodes must be at least 1")
+        check_writable(record_path)
     lineup = [load_agent(r) for r in refs]
     env = resolve_env(lineup, env_id, env_kwargs)
     check_lineup(lineup, env)
@@ -99,6 +111,7 @@ def play_match(
     elif swap and not reversed_ok:
         raise IncompatibleAgents(f"--swap needs two agents that can each play either side of {env.spec.id}")
     orders = [lineup, lineup[::-1]] if swap else [lineup]
+    first_record = max(record, min(record_episodes, episodes)) if record_path is not None else record
     results = []
     for k, order in enumerate(orders):
         results.append(
@@ -108,7 +121,8 @@ def play_match(
                 [a.params for a in order],
                 episodes=episodes,
                 seed=seed,
-                record=record,
+                # Same record count in both orders: one compiled function serves both.
+                record=first_record,
                 observer=observer if k == 0 else None,
                 agent_names=[a.name for a in order],
             )
@@ -127,7 +141,28 @@ def play_match(
         # J_XP(a, b) = 1/2 (J(a, b) + J(b, a)); episodes are paired by key across orders.
         team = [team_return(r) for r in results]
         report["xp"] = bootstrap_ci(0.5 * (team[0] + team[1]), seed=seed).to_dict()
+    if record_path is not None:
+        report["replay"] = record_replay(record_path, env, results[0], orders[0], min(record_episodes, episodes))
     return report, results
+
+
+def record_replay(path, env: Env, result: MatchResult, lineup: Sequence[LoadedAgent], episodes: int) -> dict:
+    """Write the first `episodes` recorded episodes of `result` (played by `lineup`) as a replay."""
+    from arena.checkpoint import _unfreeze
+    from arena.replay import write_replay
+    from arena.trace import SideInfo, traces_from_result, trimmed
+
+    sides = tuple(
+        SideInfo(name=side.name, seats=side.seats, agent=a.name, arch=a.manifest.arch,
+                 sha256=a.manifest.params.sha256, extras=dict(a.manifest.extras))
+        for side, a in zip(env.spec.sides, lineup)
+    )
+    env_kwargs = _unfreeze(dict(env.spec.kwargs))
+    traces = [trimmed(t) for t in traces_from_result(result, sides, env_kwargs, env.spec.seats)][:episodes]
+    metrics = [{k: float(v[i]) for k, v in result.metrics.items()} for i in range(len(traces))]
+    meta = {"source": "arena match", "agents": [a.source for a in lineup], "episodes_played": result.episodes}
+    out = write_replay(path, traces, metrics=metrics, meta=meta)
+    return {"path": str(out), "episodes": len(traces), "bytes": out.stat().st_size}
 
 
 def team_return(result: MatchResult) -> np.ndarray:

@@ -272,7 +272,8 @@ def compiled_population_match(env: Env, agents: tuple, population: tuple, episod
         start = time.perf_counter()
         fn = jax.jit(_population_fn(env, agents, episodes))
         index = jnp.zeros((pairings, len(agents)), jnp.int32)
-        keys = jnp.zeros((pairings, 2), jnp.uint32)
+        key = jax.random.PRNGKey(0)
+        keys = jnp.broadcast_to(key, (pairings, *key.shape))
         compiled = fn.lower(population, index, keys).compile()
         _COMPILED[cache_key] = CompiledMatch(compiled, time.perf_counter() - start)
     return _COMPILED[cache_key]

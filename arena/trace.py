@@ -81,3 +81,24 @@ def traces_from_result(result, sides: tuple[SideInfo, ...], env_kwargs: dict, se
             )
         )
     return traces
+
+
+def trimmed(trace: EpisodeTrace) -> EpisodeTrace:
+    """The trace cut after the step where its episode ended (the runner scans max_steps steps
+    for every episode; what follows the end is filler that no one should have to store)."""
+    import jax
+
+    ended = np.flatnonzero(np.asarray(trace.dones))
+    if not ended.size or ended[0] + 1 == trace.length:
+        return trace
+    T = int(ended[0]) + 1
+    cut = lambda x: None if x is None else x[:T]  # noqa: E731
+    return dataclasses.replace(
+        trace,
+        states=jax.tree.map(lambda x: x[: T + 1], trace.states),
+        actions=trace.actions[:T],
+        rewards=trace.rewards[:T],
+        dones=trace.dones[:T],
+        extras=tuple({k: v[:T] for k, v in ex.items()} for ex in trace.extras),
+        reaction_ms=cut(trace.reaction_ms),
+    )

@@ -1,6 +1,11 @@
 import os
+import tempfile
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+# Session-wide, before any fixture (module-scoped ones included) runs: never the user's dirs.
+_SESSION_DIR = tempfile.mkdtemp(prefix="arena-tests-")
+os.environ["ARENA_CACHE_DIR"] = os.path.join(_SESSION_DIR, "cache")
+os.environ["ARENA_DATA_DIR"] = os.path.join(_SESSION_DIR, "data")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import pytest  # noqa: E402

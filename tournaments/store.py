@@ -130,7 +130,7 @@ class Store:
         """A tournament by id or unique id prefix; UserError when none or several match."""
         rows = self.db.execute(
             "SELECT id, mode, env, spec, canonical, env_info, agents, n_focal, n_cells, created, finished "
-            "FROM tournaments WHERE id LIKE ? ORDER BY created", (ref + "%",)
+            "FROM tournaments WHERE substr(id, 1, ?) = ? ORDER BY created", (len(ref), ref)
         ).fetchall()
         if not rows:
             raise UserError(f"no tournament {ref!r} in {self.path}; `arena tournament list` shows them")

@@ -58,11 +58,13 @@ _FONT_FILE: str | None | bool = False  # False: not looked up yet
 _FONTS: dict[tuple[int, bool], pygame.font.Font] = {}
 _TEXT: dict[tuple, pygame.Surface] = {}
 _TEXT_LIMIT = 4096
+_FITTED: dict[tuple, pygame.Surface] = {}  # truncated labels, by what was asked
 
 
 def font(size: int, bold: bool = False) -> pygame.font.Font:
     global _FONT_FILE
-    init_display()
+    if not pygame.font.get_init():
+        pygame.font.init()  # fonts need no display: exports run without a window
     if _FONT_FILE is False:
         # A clean sans when the system has one; pygame's bundled font otherwise.
         _FONT_FILE = pygame.font.match_font("dejavusans,liberationsans,arial,helvetica") or None
@@ -89,10 +91,13 @@ def blit_text(target: pygame.Surface, s: str, pos, size: int = 13, color=TEXT, b
               anchor: str = "topleft", max_width: int | None = None) -> pygame.Rect:
     surf = text(s, size, color, bold)
     if max_width is not None and surf.get_width() > max_width and len(s) > 2:
-        # Trim from the end until it fits; keeps labels inside their panel.
-        while len(s) > 2 and text(s + "…", size, color, bold).get_width() > max_width:
-            s = s[:-1]
-        surf = text(s + "…", size, color, bold)
+        key = (s, size, color, bold, max_width)
+        if key not in _FITTED:
+            # Trim from the end until it fits; keeps labels inside their panel.
+            while len(s) > 2 and text(s + "…", size, color, bold).get_width() > max_width:
+                s = s[:-1]
+            _FITTED[key] = text(s + "…", size, color, bold)
+        surf = _FITTED[key]
     rect = surf.get_rect(**{anchor: pos})
     target.blit(surf, rect)
     return rect

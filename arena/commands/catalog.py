@@ -87,7 +87,7 @@ def archs(as_json):
     from rich.table import Table
 
     table = Table()
-    for col in ("arch", "config fields (default)", "extras", "what it is"):
+    for col in ("arch", "config fields (default)", "extras (with 6 actions)", "what it is"):
         table.add_column(col)
     for r in rows:
         cfg = "\n".join(f"{c['name']}={c['default']!r}" for c in r["config"]) or "-"

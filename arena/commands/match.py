@@ -13,8 +13,13 @@ from arena.commands.options import env_kwargs_option, json_option, parse_env_kwa
 @click.option("--episodes", default=256, show_default=True, type=int, help="Episodes played at once (vmapped).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same numbers.")
 @click.option("--swap/--no-swap", default=None, help="Also play the reversed seat order and report J_XP (default: on for cooperative two-seat games).")
+@click.option("--record", "record_path", default=None, metavar="OUT.replay",
+              help="Also write the first episodes of the first seat order as a replay (see `arena replay`).")
+@click.option("--record-episodes", default=4, show_default=True, type=int, help="How many episodes --record keeps.")
+@click.option("--view", is_flag=True, help="Watch episode 0 live in the viewer while the match runs.")
+@click.option("--view-frames", default=None, type=int, hidden=True, help="Close the live view after this many frames (tests).")
 @json_option
-def match(agents, env_id, env_kw, episodes, seed, swap, as_json):
+def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_episodes, view, view_frames, as_json):
     """Play AGENTS against (or with) each other over many episodes at once.
 
     Each AGENT is a .ckpt file, a checkpoint folder or zoo:NAME. In an env with one team
@@ -26,13 +31,26 @@ def match(agents, env_id, env_kw, episodes, seed, swap, as_json):
       arena match a.ckpt b.ckpt
       arena match a.ckpt b.ckpt --env overcooked_v2/cramped_room --episodes 1024 --seed 3
       arena match predators.ckpt prey.ckpt --env mpe_tag --json
+      arena match a.ckpt b.ckpt --record out.replay --record-episodes 8
+      arena match a.ckpt b.ckpt --episodes 64 --view
     """
     from arena.commands.report import print_match_report
     from arena.match import play_match
     from arena.paths import enable_compilation_cache
 
     enable_compilation_cache()
-    report, _ = play_match(
-        list(agents), env_id=env_id, env_kwargs=parse_env_kwargs(env_kw), episodes=episodes, seed=seed, swap=swap
-    )
-    print_match_report(report, as_json)
+    kwargs = dict(env_id=env_id, env_kwargs=parse_env_kwargs(env_kw), episodes=episodes, seed=seed, swap=swap,
+                  record_path=record_path, record_episodes=record_episodes)
+    if view:
+        from arena.commands.view import open_window_or_explain
+        from arena.viewer.live import watch_match
+
+        # The statistics print as soon as the match ends; the window stays open until closed.
+        done = lambda live: live.report and print_match_report(live.report, as_json)  # noqa: E731
+        report, _ = open_window_or_explain(lambda: watch_match(list(agents), max_frames=view_frames, on_done=done, **kwargs))
+    else:
+        report, _ = play_match(list(agents), **kwargs)
+        print_match_report(report, as_json)
+    if report.get("replay") and not as_json:
+        r = report["replay"]
+        click.echo(f"replay: {r['path']} ({r['episodes']} episodes, {r['bytes']:,} bytes); `arena replay info {r['path']}`")

@@ -1,0 +1,167 @@
+"""`arena tournament`: run, show and list tournaments (the CLI front of arena.tournaments).
+
+`arena tournament --mode crossplay A B C` is short for `arena tournament run --mode crossplay
+A B C`: a first argument that is not a subcommand starts a run.
+"""
+from __future__ import annotations
+
+import click
+
+from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
+
+db_option = click.option("--db", default=None, metavar="PATH",
+                         help="Results database (default: tournaments.sqlite in the arena data dir).")
+
+
+class _DefaultRun(click.Group):
+    """A group whose unknown first word (an option or an agent path) means `run`."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_DefaultRun, context_settings={"help_option_names": ["-h", "--help"]})
+def tournament():
+    """Self-play, cross-play, zero-shot and round-robin tournaments, stored and resumable.
+
+    \b
+    Examples:
+      arena tournament --mode crossplay a.ckpt b.ckpt c.ckpt --env overcooked_v2/cramped_room
+      arena tournament run --mode zeroshot focal.ckpt --pool partners/ --episodes 128
+      arena tournament run --mode roundrobin pred*.ckpt prey*.ckpt --env mpe_tag --out results/
+      arena tournament run --spec tournament.toml
+      arena tournament list
+      arena tournament show 3f2a9c
+    """
+
+
+@tournament.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("agents", nargs=-1)
+@click.option("--mode", default=None, metavar="MODE", help="selfplay, crossplay, zeroshot or roundrobin [default: crossplay].")
+@click.option("--spec", "spec_file", default=None, metavar="FILE.toml", help="Read the spec from a TOML file; flags given here override it.")
+@click.option("--pool", multiple=True, metavar="PATH", help="zeroshot: a partner checkpoint or a folder of them (repeatable).")
+@click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
+@env_kwargs_option
+@click.option("--episodes", default=None, type=int, help="Episodes per cell and seed [default: 64].")
+@click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell [default: 1].")
+@click.option("--seed", default=None, type=int, help="Tournament seed; every match key derives from it [default: 0].")
+@click.option("--chunk", default=None, type=int, help="Cells per compiled call (default: as many as fit 8192 episodes).")
+@click.option("--out", "out_dir", default=None, metavar="DIR", help="Also write report.json, cells.csv and heatmap.png here.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@db_option
+@json_option
+def run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, chunk, out_dir, progress, db, as_json):
+    """Run a tournament of AGENTS (or finish one: the same spec resumes where it stopped).
+
+    Each AGENT is a .ckpt file, a checkpoint folder, a folder of checkpoints or zoo:NAME.
+    The tournament id is the hash of the spec (agents by content), printed with the report.
+
+    \b
+    Examples:
+      arena tournament run --mode crossplay a.ckpt b.ckpt c.ckpt --episodes 64
+      arena tournament run --mode selfplay agents/ --env coord_game --json
+      arena tournament run --mode roundrobin tft.ckpt alld.ckpt --env ipd --env-kw rounds=10
+    """
+    from arena.errors import UserError
+    from arena.paths import enable_compilation_cache
+    from arena.tournaments.spec import make_spec, spec_from_toml
+    from arena.tournaments.tournament import run_tournament
+
+    if chunk is not None and chunk < 1:
+        raise UserError("--chunk must be at least 1")
+    given = {"mode": mode, "agents": list(agents), "pool": list(pool), "env": env_id,
+             "env_kwargs": parse_env_kwargs(env_kw) or None, "episodes": episodes, "seeds": seeds, "seed": seed}
+    if spec_file:
+        spec = spec_from_toml(spec_file, **given)
+    else:
+        if not agents:
+            raise UserError("give the agents to play (or --spec FILE.toml); see `arena tournament run --help`")
+        spec = make_spec(**{k: v for k, v in given.items() if v is not None})
+    enable_compilation_cache()
+    report, info = run_tournament(spec, db=db, chunk=chunk, progress=progress and not as_json)
+    _emit(report, as_json, out_dir)
+    if not as_json:
+        click.echo(
+            f"{info.cells_run} of {info.cells_total} cells played now ({info.cells_total - info.cells_run} from the store), "
+            f"{info.calls} compiled call(s), {info.compiles} compilation(s), wall {info.wall_seconds:.1f}s, "
+            f"compute {info.compute_seconds:.1f}s; `arena tournament show {info.id}` reprints it"
+        )
+
+
+@tournament.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("tournament_id")
+@click.option("--out", "out_dir", default=None, metavar="DIR", help="Also write report.json, cells.csv and heatmap.png here.")
+@db_option
+@json_option
+def show(tournament_id, out_dir, db, as_json):
+    """Reprint a stored tournament (TOURNAMENT_ID or a unique prefix of it).
+
+    \b
+    Examples:
+      arena tournament show 3f2a9c
+      arena tournament show 3f2a9c --json --out results/
+    """
+    from arena.tournaments.tournament import show_tournament
+
+    _emit(show_tournament(tournament_id, db), as_json, out_dir)
+
+
+@tournament.command(name="list", context_settings={"help_option_names": ["-h", "--help"]})
+@db_option
+@json_option
+def list_(db, as_json):
+    """List stored tournaments: id, mode, env, agents, cells done.
+
+    \b
+    Examples:
+      arena tournament list
+      arena tournament list --json
+    """
+    from arena.commands.report import print_json
+    from arena.tournaments.tournament import list_tournaments
+
+    rows = list_tournaments(db)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("no tournaments stored yet; run one with `arena tournament run`")
+        return
+    from datetime import datetime, timezone
+
+    # Plain columns, not a rich table: ids must never be cut short in a narrow terminal.
+    click.echo(f"{'id':<12}  {'mode':<10}  {'cells':>9}  {'status':<10}  {'created (UTC)':<16}  agents  env")
+    for r in rows:
+        status = "finished" if r["finished"] else "incomplete"
+        created = datetime.fromtimestamp(r["created"], timezone.utc).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{r['id']:<12}  {r['mode']:<10}  {r['done']:>4}/{r['cells']:<4}  {status:<10}  {created:<16}  "
+                   f"{r['agents']:>6}  {r['env']}")
+
+
+def _emit(report: dict, as_json: bool, out_dir: str | None) -> None:
+    from arena.commands.report import print_json
+    from arena.tournaments.report import print_report
+
+    if out_dir:
+        _write_outputs(report, out_dir)
+    if as_json:
+        print_json(report)
+    else:
+        print_report(report)
+        if out_dir:
+            click.echo(f"wrote report.json, cells.csv{' and heatmap.png' if report['mode'] != 'selfplay' else ''} to {out_dir}")
+
+
+def _write_outputs(report: dict, out_dir: str) -> None:
+    import json
+    from pathlib import Path
+
+    from arena.checkpoint import atomic_write
+    from arena.tournaments.report import cells_csv, write_heatmap
+
+    out = Path(out_dir)
+    atomic_write(out / "report.json", json.dumps(report, indent=2, default=float).encode())
+    atomic_write(out / "cells.csv", cells_csv(report).encode())
+    write_heatmap(report, out / "heatmap.png")

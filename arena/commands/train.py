@@ -1,0 +1,138 @@
+"""`arena train ppo|iop`: the CLI front of arena.agents.ppo.train and arena.agents.iop.train."""
+from __future__ import annotations
+
+import click
+
+from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
+
+CTX = {"help_option_names": ["-h", "--help"]}
+
+
+def _common(fn):
+    """Options both trainers take, defined once."""
+    options = [
+        click.option("--env", "env_id", default=None, help="Env id (see `arena envs`). Required unless --resume."),
+        env_kwargs_option,
+        click.option("--seed", default=0, show_default=True, type=int, help="Training seed: same seed, same agent."),
+        click.option("--steps", default=None, type=int,
+                     help="Env steps to train for, over all parallel envs (default: ppo 5,000,000, iop 1,000,000)."),
+        click.option("-o", "--out", default=None, type=click.Path(dir_okay=False),
+                     help="Checkpoint to write (X.ckpt; team games write X-<team>.ckpt). Metrics, curves and the "
+                          "resumable state go beside it."),
+        click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                     help="Trainer hyperparameter, e.g. --set lr=3e-4 --set num_envs=32 (repeatable)."),
+        click.option("--arch-kw", "arch_kw", multiple=True, metavar="KEY=VALUE",
+                     help="Architecture config field, e.g. --arch-kw hidden=[128,128] (repeatable)."),
+        click.option("--checkpoint-every", default=50, show_default=True, type=int, help="Updates between checkpoints."),
+        click.option("--resume", default=None, type=click.Path(dir_okay=False),
+                     help="Continue the run whose -o was this path (its .state file must exist); its recorded "
+                          "settings are used."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+        json_option,
+    ]
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+def _run(kind: str, env_id, env_kw, seed, steps, out, settings, arch_kw, checkpoint_every, resume, quiet, as_json, **extra):
+    from arena.errors import UserError
+    from arena.paths import enable_compilation_cache
+
+    if resume is None and (env_id is None or out is None):
+        raise UserError(f"arena train {kind} needs --env and -o (or --resume CKPT)")
+    if checkpoint_every < 1:
+        raise UserError("--checkpoint-every must be at least 1")
+    if steps is not None and steps < 1:
+        raise UserError("--steps must be positive")
+    enable_compilation_cache()
+    if kind == "ppo":
+        from arena.agents.ppo import train
+    else:
+        from arena.agents.iop import train
+    kwargs = dict(
+        out=resume or out, seed=seed, arch_config=parse_env_kwargs(arch_kw), env_kwargs=parse_env_kwargs(env_kw),
+        config=parse_env_kwargs(settings), checkpoint_every=checkpoint_every, resume=resume is not None,
+        progress=not quiet, **extra,
+    )
+    if steps is not None:
+        kwargs["steps"] = steps
+    result = train(env_id, **kwargs)
+    summary = {
+        "checkpoints": [str(p) for p in result.outputs],
+        "updates": result.updates,
+        "env_steps": result.env_steps,
+        "wall_time_s": round(result.wall_time, 1),
+        "final": result.final,
+        "interrupted": result.interrupted,
+    }
+    if as_json:
+        from arena.commands.report import print_json
+
+        print_json(summary)
+    elif not result.interrupted:
+        final = "  ".join(f"{k} {v:.3g}" for k, v in result.final.items() if k.startswith(("return", "soups", "captures", "agreement")))
+        click.echo(f"trained {result.env_steps:,} env steps in {result.wall_time:.0f}s; {final}")
+        for p in result.outputs:
+            click.echo(f"wrote {p}")
+    if result.interrupted:
+        click.echo(
+            f"interrupted: the last checkpoint (update {result.updates}) is kept; "
+            f"continue with: arena train {kind} --resume {resume or out}", err=True,
+        )
+        raise SystemExit(130)
+
+
+@click.group(context_settings=CTX)
+def train():
+    """Train agents with arena's own trainers (PPO self-play, Internal Other-Play).
+
+    \b
+    Examples:
+      arena train ppo --env overcooked/cramped_room --steps 5000000 -o ppo.ckpt
+      arena train iop --env overcooked_v2/cramped_room --steps 1000000 -o iop.ckpt
+    """
+
+
+@train.command(context_settings=CTX)
+@click.option("--arch", default="mlp_actor_critic", show_default=True,
+              type=click.Choice(["mlp_actor_critic", "cnn_actor_critic"]), help="Network trained.")
+@_common
+def ppo(arch, **options):
+    """Independent PPO in self-play: one network per team, shared by its seats.
+
+    Overcooked (v1 and v2) trains one network for both cooks, with the env's shaped reward
+    annealed away over --set shaping_horizon steps (JaxMARL's IPPO baseline); mpe_tag trains
+    predators and prey at once and writes X-predators.ckpt and X-prey.ckpt. Defaults are
+    JaxMARL's ippo_ff_overcooked (lr 2.5e-4, 16 envs x 128 steps, 4 epochs x 4 minibatches,
+    clip 0.2, entropy 0.01). Ctrl-C keeps the last checkpoint; --resume continues the run and
+    ends exactly where an uninterrupted run would.
+
+    \b
+    Examples:
+      arena train ppo --env overcooked/cramped_room --seed 0 --steps 5000000 -o ppo-v1.ckpt
+      arena train ppo --env overcooked_v2/cramped_room --arch cnn_actor_critic --steps 3000000 -o v2.ckpt
+      arena train ppo --env mpe_tag --steps 1000000 --set num_steps=100 -o tag.ckpt
+      arena train ppo --resume ppo-v1.ckpt
+    """
+    _run("ppo", arch=arch, **options)
+
+
+@train.command(context_settings=CTX)
+@_common
+def iop(**options):
+    """Internal Other-Play for the softmoe_gru agent (the IOP seed).
+
+    Each update K cohorts (--set num_cohorts=8) play self-play with perturbed GRU hidden
+    states (noise sigma spread over [0.05, 0.25]) and a routing bias toward chosen experts
+    (scale 0.3); the top k cohorts by return (--set top_k=4) feed a PPO-clip update with a
+    KL penalty (0.1) and an entropy bonus (0.01), lr 3e-4. Logs return, cohort return std,
+    action entropy, routing entropy and expert usage per update.
+
+    \b
+    Examples:
+      arena train iop --env overcooked_v2/cramped_room --seed 0 --steps 1000000 -o iop.ckpt
+      arena train iop --env coord_game --steps 20000 --set num_steps=16 -o iop-coord.ckpt
+      arena train iop --resume iop.ckpt
+    """
+    _run("iop", **options)

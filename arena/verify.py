@@ -1,0 +1,133 @@
+"""`arena replay verify`: re-simulate recorded episodes from their seed and actions.
+
+An episode's keys are the runner's: episode key fold_in(PRNGKey(seed), episode), reset with
+fold_in(ep_key, 0), step t (0-based) with fold_in(ep_key, t + 1) split exactly as
+`arena.runner.play_step` splits it, the env taking the first subkey. The recorded actions are
+fed to the env's own `step` (one jitted scan per env), and every recorded state leaf must match
+the simulated one bit for bit; the first step where one does not is reported.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import numpy as np
+
+from arena.errors import UserError
+from arena.trace import EpisodeTrace
+
+
+@dataclasses.dataclass(frozen=True)
+class Divergence:
+    """The first recorded state that the re-simulation does not reproduce."""
+
+    episode: int
+    step: int  # 0 = the state after reset, t = the state after the t-th step
+    leaf: str  # pytree path of the state leaf, e.g. .agents.pos.x
+    recorded: Any
+    simulated: Any
+
+    def describe(self) -> str:
+        return (f"episode {self.episode}, step {self.step}, leaf {self.leaf}: "
+                f"recorded {_short(self.recorded)}, re-simulated {_short(self.simulated)}")
+
+    def to_dict(self) -> dict:
+        return {"episode": self.episode, "step": self.step, "leaf": self.leaf,
+                "recorded": np.asarray(self.recorded).tolist(), "simulated": np.asarray(self.simulated).tolist()}
+
+
+def _short(x) -> str:
+    text = np.array2string(np.asarray(x), threshold=12, separator=",").replace("\n", "")
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+_SIMULATORS: dict[tuple, Callable] = {}
+
+
+def simulator(env) -> Callable:
+    """jit(fn(ep_key, actions (max_steps, S) int32) -> states (max_steps + 1, ...)), per env."""
+    import jax
+    import jax.numpy as jnp
+
+    if env not in _SIMULATORS:
+        n_sides = len(env.spec.sides)
+
+        def simulate(ep_key, actions):
+            state, _ = env.reset(jax.random.fold_in(ep_key, 0))
+
+            def body(state, xs):
+                t, a = xs
+                key_env, *_ = jax.random.split(jax.random.fold_in(ep_key, t + 1), n_sides + 1)
+                state, _ = env.step(key_env, state, a)
+                return state, state
+
+            _, later = jax.lax.scan(body, state, (jnp.arange(actions.shape[0]), actions))
+            return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b.astype(a.dtype)]), state, later)
+
+        _SIMULATORS[env] = jax.jit(simulate)
+    return _SIMULATORS[env]
+
+
+def _bits(x: np.ndarray) -> np.ndarray:
+    x = np.ascontiguousarray(x)
+    return x.view(np.uint8) if x.dtype == np.bool_ else x.view(f"u{x.dtype.itemsize}") if x.dtype.kind == "f" else x
+
+
+def resimulate(trace: EpisodeTrace) -> Any:
+    """The env states (T + 1 leading axis) that the trace's seed, episode and actions produce."""
+    import jax
+
+    from arena.envs import make
+
+    env = make(trace.env_id, **trace.env_kwargs)
+    T = trace.length
+    if T > env.spec.max_steps:
+        raise UserError(f"episode {trace.episode} has {T} steps, more than {trace.env_id}'s max_steps "
+                        f"{env.spec.max_steps}: the replay's env options do not match its episodes")
+    # Padded to max_steps so every episode of an env shares one compiled scan.
+    actions = np.zeros((env.spec.max_steps, env.spec.num_seats), np.int32)
+    actions[:T] = trace.actions
+    ep_key = jax.random.fold_in(jax.random.PRNGKey(trace.seed), trace.episode)
+    states = simulator(env)(ep_key, actions)
+    return jax.tree.map(lambda x: np.asarray(x)[: T + 1], states)
+
+
+def first_divergence(trace: EpisodeTrace, simulated: Any) -> Divergence | None:
+    """Compare every state leaf bit for bit; the earliest mismatching step (first leaf there)."""
+    from arena.replay import state_leaves
+
+    best = None
+    for (path, rec), (_, sim) in zip(state_leaves(trace.states), state_leaves(simulated)):
+        if rec.shape != sim.shape or rec.dtype != sim.dtype:
+            return Divergence(trace.episode, 0, path, f"{rec.dtype}{list(rec.shape)}", f"{sim.dtype}{list(sim.shape)}")
+        differs = (_bits(rec) != _bits(sim)).reshape(rec.shape[0], -1).any(axis=1)
+        if differs.any():
+            t = int(np.argmax(differs))
+            if best is None or t < best.step:
+                best = Divergence(trace.episode, t, path, rec[t], sim[t])
+    return best
+
+
+@dataclasses.dataclass
+class VerifyReport:
+    episodes: int = 0
+    steps: int = 0
+    divergence: Divergence | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.divergence is None
+
+
+def verify_traces(traces, progress: Callable[[int], None] | None = None) -> VerifyReport:
+    """Re-simulate each trace in turn; stop at the first episode that diverges."""
+    report = VerifyReport()
+    for trace in traces:
+        report.divergence = first_divergence(trace, resimulate(trace))
+        report.episodes += 1
+        report.steps += trace.length
+        if progress:
+            progress(1)
+        if report.divergence is not None:
+            break
+    return report

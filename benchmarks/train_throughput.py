@@ -1,0 +1,62 @@
+"""Training throughput: env steps/s of each trainer on overcooked_v2/cramped_room.
+
+Each trainer runs one compiled chunk of `--updates` updates to compile, then the same chunk
+again, timed: env steps/s = updates x steps per update / seconds (rollout and learning
+together, as in a real run). Compile time is printed separately.
+
+    python benchmarks/train_throughput.py [--updates 3] [--only ppo-mlp iop]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+
+from arena.agents import iop, ppo
+from arena.agents import training as T
+from arena.envs import make
+
+ENV_ID = "overcooked_v2/cramped_room"
+
+
+def trainers(env):
+    """name -> trainer, at each trainer's default settings."""
+    return {
+        "ppo-mlp": ppo.build_trainer(env, "mlp_actor_critic", ppo.PPOConfig()),
+        "ppo-cnn": ppo.build_trainer(env, "cnn_actor_critic", ppo.PPOConfig()),
+        "iop": iop.build_trainer(env, iop.IOPConfig()),
+    }
+
+
+def measure(trainer, updates: int) -> tuple[float, float]:
+    """(compile + first chunk seconds, env steps/s of the second chunk)."""
+    state = T.compiled_init(trainer)(jax.random.PRNGKey(0))
+    chunk = T.compiled_chunk(trainer, updates)
+    start = time.perf_counter()
+    state, _ = jax.block_until_ready(chunk(state))
+    first = time.perf_counter() - start
+    start = time.perf_counter()
+    jax.block_until_ready(chunk(state))
+    seconds = time.perf_counter() - start
+    return first, updates * trainer.steps_per_update / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--updates", type=int, default=3, help="updates per timed chunk")
+    parser.add_argument("--only", nargs="*", default=None, help="trainer names (ppo-mlp, ppo-cnn, iop)")
+    args = parser.parse_args()
+    env = make(ENV_ID)
+    print(f"{ENV_ID}, {jax.device_count()} {jax.default_backend()} device(s), {args.updates} updates per chunk")
+    print(f"{'trainer':10} {'envs x steps':>13} {'compile+1st (s)':>16} {'env steps/s':>12}")
+    for name, trainer in trainers(env).items():
+        if args.only and name not in args.only:
+            continue
+        c = trainer.config
+        first, sps = measure(trainer, args.updates)
+        print(f"{name:10} {f'{c.num_envs} x {c.num_steps}':>13} {first:16.1f} {sps:12,.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Ratings and statistics against answers computed by hand (numpy only, no jax)."""
+import math
+import sys
+
+import numpy as np
+import pytest
+
+from arena.tournaments.ratings import ELO_SCALE, Games, bradley_terry, elo_ratings, openskill_ratings, to_elo
+from arena.tournaments.stats import (
+    bootstrap_groups_ci,
+    iqm,
+    iqm_ci,
+    probability_of_improvement,
+    probability_of_improvement_ci,
+)
+
+
+def test_bradley_terry_two_players_is_log_odds():
+    # MLE of sigmoid(r0 - r1) = w / (w + l)  =>  r0 - r1 = log(w / l), Elo: 400/ln10 * log(w/l).
+    wins = np.array([[0, 3], [1, 0]], float)
+    r = bradley_terry(wins, l2=0.0)
+    assert r[0] - r[1] == pytest.approx(math.log(3), abs=1e-9)
+    elo = to_elo(r)
+    assert elo[0] - elo[1] == pytest.approx(400 / math.log(10) * math.log(3), abs=1e-6)  # 190.85
+    assert elo.mean() == pytest.approx(1500)
+
+
+def test_bradley_terry_three_players_recovers_exact_strengths():
+    # Counts equal to their expectations under r = (1, 0, -1) make r the exact MLE.
+    true = np.array([1.0, 0.0, -1.0])
+    n = 10.0
+    p = 1 / (1 + np.exp(-(true[:, None] - true[None, :])))
+    wins = n * p * (1 - np.eye(3))
+    np.testing.assert_allclose(bradley_terry(wins, l2=0.0), true, atol=1e-8)
+    # Relabelling the players relabels the ratings: no dependence on order.
+    perm = [2, 0, 1]
+    np.testing.assert_allclose(bradley_terry(wins[np.ix_(perm, perm)], l2=0.0), true[perm], atol=1e-8)
+
+
+def test_bradley_terry_stays_finite_when_one_side_always_wins():
+    r = bradley_terry(np.array([[0, 50], [0, 0]], float))
+    assert np.all(np.isfinite(r)) and r[0] > r[1]
+
+
+def test_games_count_draws_half():
+    g = Games((0,), (1,), (np.array([1.0, 0.5, 0.0, 1.0]),))
+    np.testing.assert_allclose(g.win_matrix(2), [[0, 2.5], [1.5, 0]])
+
+
+def test_elo_ratings_have_intervals_around_the_fit():
+    g = Games((0, 1), (1, 0), (np.array([1.0, 1, 1, 0]), np.array([0.0, 0, 1, 0])))
+    rows = elo_ratings(g, 2, l2=0.0, n_boot=100)
+    # Player 0 won 3 of 4 as first and 3 of 4 as second: w = 6, l = 2.
+    assert rows[0]["elo"] - rows[1]["elo"] == pytest.approx(ELO_SCALE * math.log(3), abs=1e-6)
+    for row in rows:
+        assert row["low"] <= row["elo"] <= row["high"]
+
+
+def test_openskill_winner_rises_and_draws_are_symmetric():
+    win = openskill_ratings(Games((0,), (1,), (np.ones(5),)), ["a", "b"])
+    assert win[0]["mu"] > 25 > win[1]["mu"]
+    assert win[0]["sigma"] < 25 / 3
+    draw = openskill_ratings(Games((0,), (1,), (np.full(5, 0.5),)), ["a", "b"])
+    assert draw[0]["mu"] == pytest.approx(draw[1]["mu"])
+
+
+def test_probability_of_improvement_by_hand():
+    # Pairs: 1>0 (1), 1<2 (0), 2>0 (1), 2=2 (1/2) -> 2.5 / 4.
+    assert probability_of_improvement([1, 2], [0, 2]) == pytest.approx(0.625)
+    assert probability_of_improvement([5, 6], [1, 2]) == 1.0
+    e = probability_of_improvement_ci(np.arange(10.0), np.arange(10.0) - 100)
+    assert (e.mean, e.low, e.high) == (1.0, 1.0, 1.0)
+
+
+def test_iqm_and_group_bootstrap():
+    x = np.array([0.0, 1, 2, 3, 4, 5, 6, 100])
+    assert iqm(x) == pytest.approx(np.mean([2, 3, 4, 5]))
+    e = iqm_ci(x)
+    assert e.low <= e.mean <= e.high and e.mean == pytest.approx(3.5)
+    # Two seeds, constant within each: the pooled mean, n = number of seeds, CI spans both.
+    g = bootstrap_groups_ci([np.zeros(4), np.ones(4)])
+    assert (g.mean, g.n) == (0.5, 2) and g.low == 0.0 and g.high == 1.0
+
+
+def test_ratings_and_stats_do_not_import_jax():
+    import subprocess
+
+    code = "import sys, arena.tournaments.ratings, arena.tournaments.stats, arena.tournaments.report; print('jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,0 +1,47 @@
+"""The shipped zoo: every checkpoint loads by name, matches its sha256, and plays a match."""
+from __future__ import annotations
+
+import msgpack
+import pytest
+
+from arena.agents.zoo import ZOO_DIR, zoo_names
+from arena.agents.zoo.build import RECIPES, Recipe
+from arena.checkpoint import load_agent, sha256_hex
+from arena.match import play_match
+
+SHIPPED = [r for r in RECIPES if all((ZOO_DIR / f"{f}.ckpt").is_file() for f in r.files)]
+
+
+def test_the_zoo_has_every_recipe_and_fits_its_budget():
+    missing = [f for r in RECIPES for f in r.files if f not in zoo_names()]
+    assert not missing, f"recipes without a checkpoint: {missing}"
+    total = sum(p.stat().st_size for p in ZOO_DIR.iterdir() if p.is_file())
+    assert total <= 25 * 2**20
+
+
+def test_the_zoo_readme_describes_every_agent():
+    readme = (ZOO_DIR / "README.md").read_text()
+    for name in zoo_names():
+        assert f"`{name}`" in readme
+    assert "python -m arena.agents.zoo.build" in readme
+
+
+@pytest.mark.parametrize("name", zoo_names())
+def test_zoo_checkpoint_loads_and_matches_its_sha256(name):
+    raw = msgpack.unpackb((ZOO_DIR / f"{name}.ckpt").read_bytes(), raw=False)
+    loaded = load_agent(f"zoo:{name}")  # verifies the hash itself, too
+    assert sha256_hex(raw["params"]) == loaded.manifest.params.sha256 == raw["manifest"]["params"]["sha256"]
+    prov = loaded.manifest.provenance
+    for field in ("algorithm", "seed", "steps", "wall_time_s", "hyperparameters", "reward_shaping",
+                  "final_training_return"):
+        assert field in prov, f"{name}: provenance lacks {field}"
+    assert prov["steps"] == prov["planned_steps"], f"{name} is a partial run"
+
+
+@pytest.mark.parametrize("recipe", SHIPPED, ids=lambda r: r.name)
+def test_zoo_agents_play_a_short_match(recipe: Recipe):
+    refs = [f"zoo:{f}" for f in recipe.files]
+    lineup = refs * 2 if len(refs) == 1 else refs
+    report, results = play_match(lineup, env_kwargs={"max_steps": 12}, episodes=2, seed=0, swap=False)
+    assert report["env"] == recipe.env
+    assert results[0].length.tolist() == [12, 12]

@@ -1,0 +1,416 @@
+"""Reports: turn stored cells into numbers (matrices, per-agent scores, ratings, each with a
+bootstrap interval), and render them as terminal tables, JSON, CSV and a heatmap PNG.
+
+Everything here reads the store's numpy arrays only (no jax), so `arena tournament show ID`
+reprints a tournament without loading a single agent.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from arena.tournaments import stats
+from arena.tournaments.ratings import Games, elo_ratings, openskill_ratings
+
+_SEED_SUFFIX = re.compile(r"^(.+)-s(\d+)$")
+
+
+def seed_groups(agents: list[dict]) -> dict[str, list[int]]:
+    """Training-seed groups: provenance `group`, else a name prefix before `-s<N>`. Only
+    groups of two or more agents count (a group of one has no seed variance to measure)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, a in enumerate(agents):
+        prov = a["manifest"].get("provenance", {}) or {}
+        m = _SEED_SUFFIX.match(a["name"])
+        name = prov.get("group") or (m.group(1) if m else None)
+        if name:
+            groups[str(name)].append(i)
+    return {g: m for g, m in groups.items() if len(m) >= 2}
+
+
+def _est(e: stats.Estimate) -> dict:
+    return e.to_dict()
+
+
+class _Cells:
+    """Stored cells indexed by lineup; arrays concatenated over replicates in seed order."""
+
+    def __init__(self, cells, sides: list[list[int]]):
+        by_lineup = defaultdict(list)
+        for c in sorted(cells, key=lambda c: (c.lineup, c.replicate)):
+            by_lineup[c.lineup].append(c)
+        self.by_lineup = dict(by_lineup)
+        self.sides = sides
+
+    def __contains__(self, lineup) -> bool:
+        return tuple(lineup) in self.by_lineup
+
+    def team(self, lineup) -> np.ndarray:
+        """(R*E,) mean return over all seats per episode: the shared score of a cooperative game."""
+        return np.concatenate([c.returns.mean(axis=1) for c in self.by_lineup[tuple(lineup)]])
+
+    def side(self, lineup, s: int) -> np.ndarray:
+        return np.concatenate([c.returns[:, self.sides[s]].mean(axis=1) for c in self.by_lineup[tuple(lineup)]])
+
+    def metric(self, lineup, name: str) -> np.ndarray:
+        return np.concatenate([c.metrics[name] for c in self.by_lineup[tuple(lineup)]])
+
+    def xp(self, a: int, b: int) -> np.ndarray | None:
+        """J_XP(a, b) per episode: both seat orders share match seeds, so episodes pair up."""
+        if (a, b) not in self or (b, a) not in self:
+            return None
+        return 0.5 * (self.team((a, b)) + self.team((b, a)))
+
+
+def build_report(t: dict, cells) -> dict:
+    """The full report of a stored tournament `t` (Store.tournament) from its cells."""
+    info = t["env_info"]
+    sides = [s["seats"] for s in info["sides"]]
+    agents = t["agents"]
+    names = [a["name"] for a in agents]
+    data = _Cells(cells, sides)
+    seed = t["spec"].get("seed", 0)
+    # Seed groups change the CI unit of the SP/XP summaries; round-robin ratings ignore them.
+    groups = {} if t["mode"] == "roundrobin" else seed_groups(agents[: t["n_focal"]] if t["mode"] == "zeroshot" else agents)
+    report = {
+        "id": t["id"], "mode": t["mode"], "env": t["env"], "env_kwargs": info.get("kwargs", {}),
+        "cooperative": info["cooperative"], "sides": [s["name"] for s in info["sides"]],
+        "episodes": t["spec"]["episodes"], "seeds": t["spec"]["seeds"], "seed": seed,
+        "cells_total": t["n_cells"], "cells_done": len(cells), "finished": t["finished"] is not None,
+        "agents": [{"name": a["name"], "id": a["id"], "arch": a["arch"], "source": a["source"]} for a in agents],
+        "ci_unit": "training seed" if groups else "episode",
+        "groups": {g: [names[i] for i in m] for g, m in groups.items()},
+        "cells": [_cell_row(c, names, sides) for c in sorted(cells, key=lambda c: c.index)],
+    }
+    builder = {"selfplay": _selfplay, "crossplay": _crossplay, "zeroshot": _zeroshot, "roundrobin": _roundrobin}
+    report[t["mode"]] = builder[t["mode"]](t, data, names, groups, seed)
+    return report
+
+
+def _cell_row(c, names, sides) -> dict:
+    return {
+        "cell": c.index, "lineup": [names[i] for i in c.lineup], "replicate": c.replicate,
+        "match_seed": c.match_seed,
+        "side_returns": [float(c.returns[:, s].mean()) for s in sides],
+        "metrics": {k: float(v.mean()) for k, v in c.metrics.items()},
+    }
+
+
+def _selfplay(t, data, names, groups, seed) -> dict:
+    n_sides = len(data.sides)
+    rows = []
+    for i, nm in enumerate(names):
+        lineup = (i,) * n_sides
+        if lineup not in data:
+            continue
+        row = {"agent": nm, "score": _est(stats.bootstrap_ci(data.team(lineup), seed=seed)),
+               "sides": [_est(stats.bootstrap_ci(data.side(lineup, s), seed=seed)) for s in range(n_sides)]}
+        rows.append(row)
+    out = {"agents": rows}
+    if groups:
+        out["groups"] = [
+            {"group": g, "members": len(m), "score": _est(stats.bootstrap_groups_ci(
+                [data.team((i,) * n_sides) for i in m if (i,) * n_sides in data], seed=seed))}
+            for g, m in groups.items()
+        ]
+    return out
+
+
+def _mean_over_partners(arrays: list[np.ndarray]) -> np.ndarray:
+    """(E,) per-episode mean over partners (episodes aligned by index)."""
+    return np.mean(np.stack(arrays), axis=0)
+
+
+def _crossplay(t, data, names, groups, seed) -> dict:
+    n = len(names)
+    matrix = [[None] * n for _ in range(n)]
+    for a in range(n):
+        for b in range(n):
+            x = data.team((a, a)) if a == b and (a, a) in data else data.xp(a, b)
+            if x is not None:
+                matrix[a][b] = _est(stats.bootstrap_ci(x, seed=seed))
+    per_agent, xp_series = [], {}
+    for a in range(n):
+        partners = [data.xp(a, b) for b in range(n) if b != a]
+        partners = [p for p in partners if p is not None]
+        if not partners or (a, a) not in data:
+            continue
+        xp = _mean_over_partners(partners)
+        sp = data.team((a, a))
+        xp_series[a] = xp
+        per_agent.append({
+            "agent": names[a],
+            "sp": _est(stats.bootstrap_ci(sp, seed=seed)),
+            "xp": _est(stats.bootstrap_ci(np.stack(partners, axis=1), lambda x, axis: x.mean(axis=axis).mean(axis=-1), seed=seed)),
+            "xp_iqm": _est(stats.iqm_ci(np.concatenate(partners), seed=seed)),
+            "gap": _est(stats.bootstrap_ci(sp - xp, seed=seed)),
+        })
+    done = sorted(xp_series)
+    poi = {names[i]: {names[j]: stats.probability_of_improvement(xp_series[i], xp_series[j]) for j in done if j != i}
+           for i in done}
+    out = {"agents_order": names, "matrix": matrix, "per_agent": per_agent, "probability_of_improvement": poi}
+    if groups:
+        out["groups"] = _group_crossplay(data, groups, seed)
+    return out
+
+
+def _group_crossplay(data, groups, seed) -> list[dict]:
+    """Per seed group: SP and within-group XP (between different seeds), CIs over seeds."""
+    rows = []
+    for g, members in groups.items():
+        sp = [data.team((i, i)) for i in members if (i, i) in data]
+        xp = []
+        for i in members:
+            partners = [data.xp(i, j) for j in members if j != i]
+            partners = [p for p in partners if p is not None]
+            if partners:
+                xp.append(_mean_over_partners(partners))
+        row = {"group": g, "members": len(members)}
+        if sp:
+            row["sp"] = _est(stats.bootstrap_groups_ci(sp, seed=seed))
+        if xp:
+            row["xp"] = _est(stats.bootstrap_groups_ci(xp, seed=seed))
+        if sp and xp and len(sp) == len(xp):
+            row["gap"] = _est(stats.bootstrap_groups_ci([s - x for s, x in zip(sp, xp)], seed=seed))
+        rows.append(row)
+    return rows
+
+
+def _zeroshot(t, data, names, groups, seed) -> dict:
+    agents = t["agents"]
+    n_focal = t["n_focal"]
+    focal_rows, matrix = [], []
+    member_series = {}
+    for f in range(n_focal):
+        partners, row_cells, held_out, normalised = [], [], [], []
+        for p in range(n_focal, len(names)):
+            x = data.xp(f, p)
+            if x is None:
+                row_cells.append(None)
+                continue
+            prov = agents[p]["manifest"].get("provenance", {}) or {}
+            best = prov.get("best_return")
+            trained_with = names[f] in [str(v) for v in (prov.get("partners") or [])]
+            est = stats.bootstrap_ci(x, seed=seed)
+            norm = min(1.0, est.mean / best) if isinstance(best, (int, float)) and best > 0 else None
+            partners.append({"partner": names[p], "score": _est(est), "best_return": best,
+                             "normalised": norm, "trained_with": trained_with})
+            row_cells.append(_est(est))
+            if not trained_with:
+                held_out.append(x)
+                if norm is not None:
+                    normalised.append(norm)
+        matrix.append(row_cells)
+        row = {"agent": names[f], "partners": partners,
+               "flagged": [p["partner"] for p in partners if p["trained_with"]]}
+        if held_out:
+            series = _mean_over_partners(held_out)
+            member_series[f] = series
+            row["mean"] = _est(stats.bootstrap_ci(np.stack(held_out, axis=1), lambda x, axis: x.mean(axis=axis).mean(axis=-1), seed=seed))
+        if normalised:
+            row["normalised_iqm"] = _est(stats.iqm_ci(np.array(normalised), seed=seed))
+        focal_rows.append(row)
+    out = {"focal": focal_rows, "pool": names[n_focal:], "matrix": matrix}
+    if groups:
+        out["groups"] = [
+            {"group": g, "members": len(m),
+             "mean": _est(stats.bootstrap_groups_ci([member_series[i] for i in m if i in member_series], seed=seed))}
+            for g, m in groups.items()
+        ]
+    return out
+
+
+def _roundrobin(t, data, names, groups, seed) -> dict:
+    lineups = sorted(data.by_lineup)
+    rows = sorted({a for a, _ in lineups})
+    cols = sorted({b for _, b in lineups})
+    metric_names = t["env_info"].get("metrics", [])
+    payoff = []
+    for a in rows:
+        line = []
+        for b in cols:
+            if (a, b) not in data:
+                line.append(None)
+                continue
+            line.append({
+                "returns": [_est(stats.bootstrap_ci(data.side((a, b), s), seed=seed)) for s in range(2)],
+                "metrics": {m: _est(stats.bootstrap_ci(data.metric((a, b), m), seed=seed)) for m in metric_names},
+            })
+        payoff.append(line)
+    # Each episode is a game: the side with the higher mean return wins; equal is a draw.
+    first, second, outcomes = [], [], []
+    for a, b in lineups:
+        if a == b:
+            continue
+        r0, r1 = data.side((a, b), 0), data.side((a, b), 1)
+        first.append(a)
+        second.append(b)
+        outcomes.append(np.where(r0 > r1, 1.0, np.where(r0 == r1, 0.5, 0.0)))
+    games = Games(tuple(first), tuple(second), tuple(outcomes))
+    players = sorted(set(first) | set(second))
+    ratings = []
+    if players:
+        elo = elo_ratings(games, len(names), seed=seed)
+        skill = openskill_ratings(games, names)
+        for i in players:
+            ratings.append({"agent": names[i], **elo[i], **skill[i],
+                            "games": int(sum(len(o) for f, s, o in zip(first, second, outcomes) if i in (f, s)))})
+        ratings.sort(key=lambda r: -r["elo"])
+    return {"rows": [names[a] for a in rows], "cols": [names[b] for b in cols], "payoff": payoff,
+            "ratings": ratings, "win_rule": "higher mean side return wins the episode; equal is a draw"}
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def heatmap_data(report: dict) -> tuple[list[str], list[str], list[list[dict | None]], str] | None:
+    """(row labels, column labels, cells of Estimates, title) of the report's matrix."""
+    mode = report["mode"]
+    if mode == "crossplay":
+        x = report["crossplay"]
+        return x["agents_order"], x["agents_order"], x["matrix"], "cross-play J_XP (diagonal: self-play)"
+    if mode == "zeroshot":
+        x = report["zeroshot"]
+        return [r["agent"] for r in x["focal"]], x["pool"], x["matrix"], "zero-shot J_XP: focal (rows) x pool"
+    if mode == "roundrobin":
+        x = report["roundrobin"]
+        cells = [[c["returns"][0] if c else None for c in line] for line in x["payoff"]]
+        return x["rows"], x["cols"], cells, f"round-robin: return of side {report['sides'][0]} (rows) vs {report['sides'][1]} (cols)"
+    return None
+
+
+def heatmap_size(n_rows: int, n_cols: int, dpi: int = 100) -> tuple[int, int]:
+    """Pixel (width, height) of the heatmap PNG: fixed by the matrix shape, for tests and layout."""
+    width, height = _fig_inches(n_rows, n_cols)
+    return int(round(width * dpi)), int(round(height * dpi))
+
+
+def _fig_inches(n_rows: int, n_cols: int) -> tuple[float, float]:
+    return 3.0 + 1.1 * n_cols, 2.0 + 0.8 * n_rows
+
+
+def write_heatmap(report: dict, path, dpi: int = 100) -> bool:
+    """Write the matrix as a PNG with mean and CI half-width in each cell; False if the mode
+    has no matrix (selfplay)."""
+    got = heatmap_data(report)
+    if got is None:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols, cells, title = got
+    values = np.array([[c["mean"] if c else np.nan for c in line] for line in cells], dtype=float)
+    fig, ax = plt.subplots(figsize=_fig_inches(len(rows), len(cols)), dpi=dpi)
+    im = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", aspect="auto")
+    finite = values[np.isfinite(values)]
+    mid = (finite.min() + finite.max()) / 2 if finite.size else 0
+    for i, line in enumerate(cells):
+        for j, c in enumerate(line):
+            if c is None:
+                continue
+            # CI width written as +- half-width: what a reader compares between cells.
+            half = (c["high"] - c["low"]) / 2
+            ax.text(j, i, f"{c['mean']:.2f}\n±{half:.2f}", ha="center", va="center", fontsize=8,
+                    color="black" if c["mean"] > mid else "white")
+    ax.set_xticks(range(len(cols)), labels=cols, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), labels=rows, fontsize=8)
+    ax.set_title(f"{report['env']}: {title}\n95% bootstrap CI half-width under each score", fontsize=9)
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    from arena.checkpoint import atomic_write
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+    return True
+
+
+def cells_csv(report: dict) -> str:
+    """One row per cell (lineup and replicate): agents per side, mean side returns, metrics."""
+    out = io.StringIO()
+    sides = report["sides"]
+    metric_names = sorted({k for c in report["cells"] for k in c["metrics"]})
+    w = csv.writer(out)
+    w.writerow(["tournament", "cell", "replicate", "match_seed", *[f"agent_{s}" for s in sides],
+                *[f"return_{s}" for s in sides], *metric_names])
+    for c in report["cells"]:
+        w.writerow([report["id"], c["cell"], c["replicate"], c["match_seed"], *c["lineup"],
+                    *[f"{v:.6g}" for v in c["side_returns"]], *[f"{c['metrics'][k]:.6g}" for k in metric_names]])
+    return out.getvalue()
+
+
+def _fmt(e: dict | None, digits: int = 2) -> str:
+    if not e:
+        return "-"
+    return f"{e['mean']:.{digits}f} ±{(e['high'] - e['low']) / 2:.{digits}f}"
+
+
+def print_report(report: dict, console=None) -> None:
+    """Terminal tables for every part of the report."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    kw = ", ".join(f"{k}={v}" for k, v in report["env_kwargs"].items())
+    status = "finished" if report["finished"] else f"{report['cells_done']}/{report['cells_total']} cells"
+    console.print(
+        f"[bold]tournament {report['id']}[/bold] {report['mode']} on {report['env']}{f' ({kw})' if kw else ''}: "
+        f"{len(report['agents'])} agents, {report['episodes']} episodes x {report['seeds']} seed(s) a cell, "
+        f"seed {report['seed']}, {status}; ± = 95% bootstrap CI half-width (unit: episode)"
+    )
+    mode = report["mode"]
+    x = report[mode]
+
+    def table(title, columns, rows):
+        tab = Table(title=title, title_justify="left")
+        for col in columns:
+            tab.add_column(col)
+        for r in rows:
+            tab.add_row(*r)
+        console.print(tab)
+
+    if mode == "selfplay":
+        table("self-play", ["agent", "score", *[f"return {s}" for s in report["sides"]]],
+              [[r["agent"], _fmt(r["score"]), *[_fmt(s) for s in r["sides"]]] for r in x["agents"]])
+    if mode == "crossplay":
+        names = x["agents_order"]
+        table("cross-play matrix J_XP (diagonal: self-play)", ["", *names],
+              [[names[i], *[_fmt(c) for c in line]] for i, line in enumerate(x["matrix"])])
+        best = max(x["per_agent"], key=lambda r: r["xp"]["mean"], default=None)
+        poi = x["probability_of_improvement"].get(best["agent"], {}) if best else {}
+        table("per agent", ["agent", "self-play", "mean XP (off-diagonal)", "XP IQM", "SP - XP gap",
+                            f"P({best['agent'] if best else '-'} > agent)"],
+              [[r["agent"], _fmt(r["sp"]), _fmt(r["xp"]), _fmt(r["xp_iqm"]), _fmt(r["gap"]),
+                f"{poi[r['agent']]:.2f}" if r["agent"] in poi else "-"] for r in x["per_agent"]])
+    if mode == "zeroshot":
+        for r in x["focal"]:
+            flagged = f" (flagged, excluded from aggregates: {', '.join(r['flagged'])})" if r["flagged"] else ""
+            table(f"zero-shot: {r['agent']}{flagged}", ["partner", "J_XP", "best return", "normalised", "trained with"],
+                  [[p["partner"], _fmt(p["score"]), "-" if p["best_return"] is None else f"{p['best_return']:g}",
+                    "-" if p["normalised"] is None else f"{p['normalised']:.2f}", "YES" if p["trained_with"] else ""]
+                   for p in r["partners"]])
+        table("zero-shot summary (held-out partners)", ["agent", "mean J_XP", "normalised IQM (over partners)"],
+              [[r["agent"], _fmt(r.get("mean")), _fmt(r.get("normalised_iqm"))] for r in x["focal"]])
+    if mode == "roundrobin":
+        metric = next(iter(x["payoff"][0][0]["metrics"]), None) if x["payoff"] and x["payoff"][0][0] else None
+        side0, side1 = report["sides"]
+        table(f"payoffs: return {side0} / return {side1}" + (f" / {metric}" if metric else "") + f" (rows {side0}, cols {side1})",
+              ["", *x["cols"]],
+              [[x["rows"][i], *["-" if c is None else " / ".join(
+                  [_fmt(c["returns"][0]), _fmt(c["returns"][1])] + ([_fmt(c["metrics"][metric])] if metric else []))
+                  for c in line]] for i, line in enumerate(x["payoff"])])
+        table("ratings (Elo: Bradley-Terry MLE over all episodes, 95% bootstrap CI; Weng-Lin mu, sigma)",
+              ["agent", "Elo", "Elo CI", "mu", "sigma", "ordinal", "games"],
+              [[r["agent"], f"{r['elo']:.0f}", f"[{r['low']:.0f}, {r['high']:.0f}]", f"{r['mu']:.2f}",
+                f"{r['sigma']:.2f}", f"{r['ordinal']:.2f}", str(r["games"])] for r in x["ratings"]])
+    if x.get("groups"):
+        cols = sorted({k for g in x["groups"] for k in g if k not in ("group", "members")})
+        table("seed groups (± = 95% bootstrap CI over training seeds)", ["group", "seeds", *cols],
+              [[g["group"], str(g["members"]), *[_fmt(g.get(c)) for c in cols]] for g in x["groups"]])

@@ -1,0 +1,351 @@
+"""The viewer window: scene, per-seat panels, timeline, controls, help, screenshot and export.
+
+`Viewer` holds the playback state (episode, cursor, speed) over a list of EpisodeTraces and
+draws one frame with `draw(surface)`; `run()` is the window loop. Drawing never needs a
+window (exports render onto a plain Surface) and reads traces only, so a replay, a live
+match (a GrowingTrace filled by the runner's observer) and human play are drawn alike.
+
+Keys: space play/pause, left/right step, up/down speed (0.25x..8x), [ ] previous/next episode,
+home/end, S screenshot, E export GIF, H help, Esc/Q quit. The window is resizable.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pygame
+
+from arena.viewer import style
+from arena.viewer.panels import SeatPanel, Timeline, panel_grid
+from arena.viewer.scenes import Scene, scene_for
+
+SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+HELP = (
+    ("space", "play / pause"),
+    ("← / →", "step back / forward"),
+    ("↑ / ↓", "faster / slower (0.25x to 8x)"),
+    ("[ / ]", "previous / next episode"),
+    ("home / end", "first / last step"),
+    ("S", "save a screenshot (PNG)"),
+    ("E", "export this episode (GIF)"),
+    ("H", "this help"),
+    ("Esc / Q", "quit"),
+)
+
+
+@dataclasses.dataclass
+class ViewerConfig:
+    """Window and playback settings."""
+
+    size: tuple[int, int] = (1280, 760)  # initial window size; the window is resizable
+    fps: int = 60  # frames drawn per second
+    out_dir: Path = Path(".")  # where screenshots and exports go
+    autoplay: bool = True  # start playing on open
+    title: str = "arena"
+
+
+@dataclasses.dataclass
+class Layout:
+    header: pygame.Rect
+    scene: pygame.Rect
+    panels: list[pygame.Rect]
+    timeline: pygame.Rect
+    footer: pygame.Rect
+
+
+def make_layout(size: tuple[int, int], n_seats: int, n_sides: int) -> Layout:
+    """Scene left, seat panels right (one or two columns), timeline and key hints below."""
+    W, H = size
+    m = 10
+    header = pygame.Rect(m, m, W - 2 * m, 30)
+    footer = pygame.Rect(m, H - 24, W - 2 * m, 20)
+    tl_h = 44 + 22 * n_sides
+    timeline = pygame.Rect(m, footer.y - tl_h - 6, W - 2 * m, tl_h)
+    body = pygame.Rect(m, header.bottom + 8, W - 2 * m, timeline.y - header.bottom - 16)
+    panel_w = int(body.width * (0.52 if n_seats > 1 else 0.34))
+    scene = pygame.Rect(body.x, body.y, body.width - panel_w - m, body.height)
+    panels = panel_grid(pygame.Rect(scene.right + m, body.y, panel_w, body.height), n_seats)
+    return Layout(header, scene, panels, timeline, footer)
+
+
+class Viewer:
+    """Playback state and drawing over EpisodeTraces (a list that may hold growing traces)."""
+
+    def __init__(self, traces: Sequence, config: ViewerConfig | None = None, *, live: bool = False):
+        if not traces:
+            raise ValueError("nothing to show: no episodes")
+        self.traces = traces
+        self.config = config or ViewerConfig()
+        self.live = live
+        self.episode = 0
+        self.cursor = 0.0
+        self.playing = self.config.autoplay
+        self.speed_idx = SPEEDS.index(1.0)
+        self.show_help = False
+        self.running = True
+        self.toast: tuple[str, float] | None = None
+        self.pending: dict[int, str] = {}  # seat -> pending human action label
+        self.legend: list[str] = []  # extra lines shown over the scene
+        self.notes: dict[int, tuple[str, ...]] = {}  # seat -> lines in its panel (a human's keys)
+        self.status: str | None = None  # replaces the playback state in the header (human play)
+        self.footer = "space play/pause · ←/→ step · ↑/↓ speed · [ ] episode · home/end · S screenshot · E export · H help"
+        self._scenes: dict[tuple, Scene] = {}
+        self._panels: dict[tuple, list[SeatPanel]] = {}
+        self.timeline = Timeline()
+        self._chrome_cache: tuple | None = None
+        self.frames = 0  # loop iterations
+        self.drawn = 0  # frames actually redrawn
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def trace(self):
+        return self.traces[self.episode]
+
+    @property
+    def t(self) -> int:
+        return int(min(self.cursor, self.trace.length))
+
+    @property
+    def speed(self) -> float:
+        return SPEEDS[self.speed_idx]
+
+    def scene(self, trace=None) -> Scene:
+        trace = trace or self.trace
+        key = (trace.env_id, tuple(sorted(trace.env_kwargs.items())))
+        if key not in self._scenes:
+            self._scenes[key] = scene_for(trace.env_id, trace.env_kwargs)
+        return self._scenes[key]
+
+    def panels(self, trace) -> list[SeatPanel]:
+        key = (trace.env_id, tuple(sorted(trace.env_kwargs.items())))
+        if key not in self._panels:
+            from arena.envs import make
+
+            spec = make(trace.env_id, **trace.env_kwargs).spec
+            labels = {s: t.action_labels for t in spec.teams for s in t.seats}
+            scene = self.scene(trace)
+            self._panels[key] = [SeatPanel(s, labels.get(s, ()), scene.seat_color(s)) for s in range(len(trace.seats))]
+        return self._panels[key]
+
+    def say(self, msg: str, seconds: float = 3.0) -> None:
+        self.toast = (msg, time.monotonic() + seconds)
+
+    def goto_episode(self, k: int) -> None:
+        self.episode = max(0, min(len(self.traces) - 1, k))
+        self.cursor = 0.0
+
+    def update(self, dt: float) -> None:
+        """Advance the cursor while playing; a live trace is followed as it grows."""
+        if not self.playing:
+            return
+        L = self.trace.length
+        self.cursor = min(L, self.cursor + dt * self.scene().steps_per_second * self.speed)
+        if self.cursor >= L and getattr(self.trace, "finished", True) and not self.live:
+            self.playing = False
+
+    # ------------------------------------------------------------------ input
+
+    def handle_key(self, key: int) -> None:
+        L = self.trace.length
+        if key == pygame.K_SPACE:
+            if not self.playing and self.t >= L and not self.live:
+                self.cursor = 0.0  # play again from the start
+            self.playing = not self.playing
+        elif key == pygame.K_RIGHT:
+            self.playing = False
+            self.cursor = min(L, self.t + 1)
+        elif key == pygame.K_LEFT:
+            self.playing = False
+            self.cursor = max(0, self.t - 1)
+        elif key == pygame.K_UP:
+            self.speed_idx = min(len(SPEEDS) - 1, self.speed_idx + 1)
+            self.say(f"speed {self.speed:g}x", 1.0)
+        elif key == pygame.K_DOWN:
+            self.speed_idx = max(0, self.speed_idx - 1)
+            self.say(f"speed {self.speed:g}x", 1.0)
+        elif key == pygame.K_RIGHTBRACKET:
+            self.goto_episode(self.episode + 1)
+        elif key == pygame.K_LEFTBRACKET:
+            self.goto_episode(self.episode - 1)
+        elif key == pygame.K_HOME:
+            self.cursor = 0.0
+        elif key == pygame.K_END:
+            self.cursor = float(L)
+        elif key == pygame.K_s:
+            self.screenshot()
+        elif key == pygame.K_e:
+            self.export()
+        elif key == pygame.K_h:
+            self.show_help = not self.show_help
+        elif key in (pygame.K_ESCAPE, pygame.K_q):
+            self.running = False
+
+    def handle_event(self, ev) -> None:
+        if ev.type == pygame.QUIT:
+            self.running = False
+        elif ev.type == pygame.KEYDOWN:
+            self.handle_key(ev.key)
+
+    # ------------------------------------------------------------------ output
+
+    def _stem(self) -> str:
+        tr = self.trace
+        return f"arena-{tr.env_id.replace('/', '-')}-seed{tr.seed}-ep{tr.episode}"
+
+    def screenshot(self, path: str | os.PathLike | None = None) -> Path:
+        """Save the current frame as PNG (temp name, then rename)."""
+        path = Path(path) if path else Path(self.config.out_dir) / f"{self._stem()}-t{self.t}.png"
+        surf = pygame.Surface(self.surface_size())
+        self.draw(surf)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp.png")
+        pygame.image.save(surf, str(tmp))
+        os.replace(tmp, path)
+        self.say(f"saved {path}")
+        return path
+
+    def export(self, path: str | os.PathLike | None = None) -> Path:
+        """Export the current episode (as far as it has been played) to a GIF or MP4."""
+        from arena.viewer.export import export_episode
+
+        path = Path(path) if path else Path(self.config.out_dir) / f"{self._stem()}.gif"
+        self.say(f"exporting {path}…")
+        self._flip_now()
+        export_episode(self.trace, path, viewer=self)
+        self.say(f"exported {path}")
+        return path
+
+    def surface_size(self) -> tuple[int, int]:
+        surf = pygame.display.get_surface() if pygame.display.get_init() else None
+        return surf.get_size() if surf is not None else self.config.size
+
+    def _flip_now(self) -> None:
+        surf = pygame.display.get_surface() if pygame.display.get_init() else None
+        if surf is not None:
+            self.draw(surf)
+            pygame.display.flip()
+
+    def draw(self, surf: pygame.Surface, trace=None, t: int | None = None) -> None:
+        """Draw one whole frame of `trace` (default: the current episode) at step t."""
+        trace = trace if trace is not None else self.trace
+        t = self.t if t is None else t
+        lay = make_layout(surf.get_size(), len(trace.seats), len(trace.sides))
+        surf.blit(self._chrome(surf.get_size(), lay), (0, 0))
+        scene = self.scene(trace)
+        # Header: what is shown and where the cursor is.
+        kw = ", ".join(f"{k}={v}" for k, v in sorted(trace.env_kwargs.items()))
+        style.blit_text(surf, "arena", (lay.header.x, lay.header.centery), size=18, color=style.ACCENT, bold=True, anchor="midleft")
+        title = f"{trace.env_id}" + (f" ({kw})" if kw else "")
+        style.blit_text(surf, title, (lay.header.x + 70, lay.header.centery), size=16, bold=True, anchor="midleft",
+                        max_width=lay.header.width // 2 - 70)
+        state = "▶" if self.playing else "❚❚"
+        live = "  ● live" if self.live and not getattr(trace, "finished", True) else ""
+        info = (f"episode {self.episode + 1}/{len(self.traces)} (#{trace.episode}, seed {trace.seed})   "
+                f"step {t}/{trace.length}   " + (self.status or f"{state} {self.speed:g}x") + live)
+        style.blit_text(surf, info, (lay.header.right, lay.header.centery), size=14, color=style.TEXT, anchor="midright")
+        # Scene and its caption.
+        scene_rect = lay.scene.inflate(-24, -48).move(0, -8)
+        scene.draw(surf, scene_rect, trace, t)
+        cap = scene.caption(trace, t)
+        if cap:
+            style.blit_text(surf, cap, (lay.scene.centerx, lay.scene.bottom - 10), size=14, color=style.TEXT, anchor="midbottom")
+        for k, line in enumerate(self.legend):
+            style.blit_text(surf, line, (lay.scene.x + 12, lay.scene.y + 10 + 18 * k), size=13, color=style.ACCENT)
+        for panel, rect in zip(self.panels(trace), lay.panels):
+            panel.draw(surf, rect, trace, t, pending=self.pending.get(panel.seat), chrome=False,
+                       notes=self.notes.get(panel.seat, ()))
+        self.timeline.draw(surf, lay.timeline, trace, t, scene.events(trace, trace.length), chrome=False,
+                           colors=[p.color for p in self.panels(trace)])
+        style.blit_text(surf, self.footer, (lay.footer.centerx, lay.footer.centery), size=12, color=style.MUTED, anchor="center",
+                        max_width=lay.footer.width)
+        if self.toast and time.monotonic() < self.toast[1]:
+            msg = style.text(self.toast[0], 14, style.BG, True)
+            box = msg.get_rect(midtop=(surf.get_width() // 2, lay.header.bottom + 14)).inflate(24, 12)
+            pygame.draw.rect(surf, style.ACCENT, box, border_radius=8)
+            surf.blit(msg, msg.get_rect(center=box.center))
+        if self.show_help:
+            self._draw_help(surf)
+
+    def _chrome(self, size, lay: Layout) -> pygame.Surface:
+        """Background and panel boxes, drawn once per window size (rounded boxes are slow)."""
+        key = (tuple(size), len(lay.panels))
+        if self._chrome_cache is None or self._chrome_cache[0] != key:
+            bg = pygame.Surface(size)
+            bg.fill(style.BG)
+            style.panel(bg, lay.scene, fill=(22, 25, 32))
+            for rect in (*lay.panels, lay.timeline):
+                style.panel(bg, rect)
+            self._chrome_cache = (key, bg)
+        return self._chrome_cache[1]
+
+    def _draw_help(self, surf) -> None:
+        W, H = surf.get_size()
+        shade = pygame.Surface((W, H), pygame.SRCALPHA)
+        shade.fill((0, 0, 0, 170))
+        surf.blit(shade, (0, 0))
+        rows = HELP if not self.legend else HELP[-4:]
+        box = pygame.Rect(0, 0, 460, 60 + 26 * len(rows))
+        box.center = (W // 2, H // 2)
+        style.panel(surf, box, radius=12)
+        style.blit_text(surf, "keys", (box.x + 24, box.y + 16), size=18, bold=True, color=style.ACCENT)
+        for k, (key, what) in enumerate(rows):
+            y = box.y + 52 + 26 * k
+            style.blit_text(surf, key, (box.x + 24, y), size=15, bold=True)
+            style.blit_text(surf, what, (box.x + 170, y), size=15, color=style.MUTED)
+
+    def signature(self, size) -> tuple:
+        """Everything a frame shows; equal signatures draw equal frames."""
+        toast = self.toast[0] if self.toast and time.monotonic() < self.toast[1] else None
+        tr = self.trace
+        return (id(tr), tr.length, getattr(tr, "finished", True), self.t, tuple(size), self.playing, self.speed_idx,
+                self.show_help, toast, tuple(sorted(self.pending.items())), tuple(self.legend), self.status)
+
+    # ------------------------------------------------------------------ loop
+
+    def open_window(self) -> pygame.Surface:
+        style.init_display()
+        driver = pygame.display.get_driver()
+        if driver in ("offscreen", "dummy") and os.environ.get("SDL_VIDEODRIVER", "") not in ("offscreen", "dummy"):
+            # SDL falls back to an invisible window when there is no display: the loop would
+            # run forever with nothing on screen. Headless runs ask for it explicitly.
+            raise pygame.error("no display found")
+        pygame.display.set_caption(self.config.title)
+        return pygame.display.set_mode(self.config.size, pygame.RESIZABLE)
+
+    def run(self, max_frames: int | None = None, on_frame: Callable[["Viewer"], None] | None = None) -> None:
+        """The window loop: events, playback, draw, flip, at `config.fps`. `max_frames` bounds it
+        (tests, benchmarks); `on_frame` is called once per frame before drawing."""
+        screen = self.open_window()
+        clock = pygame.time.Clock()
+        last = time.perf_counter()
+        last_sig = None
+        while self.running and (max_frames is None or self.frames < max_frames):
+            for ev in pygame.event.get():
+                self.handle_event(ev)
+            now = time.perf_counter()
+            self.update(now - last)
+            last = now
+            if on_frame is not None:
+                on_frame(self)
+            screen = pygame.display.get_surface() or screen
+            # Redraw only when something visible changed: at 1x most frames would repeat the last.
+            sig = self.signature(screen.get_size())
+            if sig != last_sig:
+                self.draw(screen)
+                pygame.display.flip()
+                last_sig = sig
+                self.drawn += 1
+            self.frames += 1
+            clock.tick(self.config.fps)
+
+
+def view_traces(traces: Sequence, config: ViewerConfig | None = None, *, live: bool = False,
+                max_frames: int | None = None) -> Viewer:
+    viewer = Viewer(traces, config, live=live)
+    viewer.run(max_frames=max_frames)
+    return viewer
