@@ -11,7 +11,6 @@ the scene's events (deliveries, captures). Drawing reads EpisodeTraces only.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 
 import numpy as np
 import pygame
@@ -21,24 +20,7 @@ from arena.viewer import style
 KNOWN = ("probs", "value", "routing", "belief")
 
 
-class _SurfCache:
-    """Plots over time change only when the trace grows or the panel is resized."""
-
-    def __init__(self, limit: int = 256):
-        self.limit = limit
-        self.data: OrderedDict = OrderedDict()
-
-    def get(self, key, make):
-        if key in self.data:
-            self.data.move_to_end(key)
-            return self.data[key]
-        value = self.data[key] = make()
-        if len(self.data) > self.limit:
-            self.data.popitem(last=False)
-        return value
-
-
-_CACHE = _SurfCache()
+_CACHE = style.LRUCache()
 
 
 def seat_location(trace, seat: int) -> tuple[int, int]:

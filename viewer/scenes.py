@@ -12,7 +12,6 @@ Registry: `SCENES` maps an env family (the env id before "/") to a Scene class.
 from __future__ import annotations
 
 import dataclasses
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -92,23 +91,6 @@ def fit_rect(inner: tuple[int, int], outer: pygame.Rect) -> pygame.Rect:
     return r
 
 
-class _ImageCache:
-    """Rendered frames by (trace, t): a state is rendered once however often it is shown."""
-
-    def __init__(self, limit: int = 1024):
-        self.limit = limit
-        self.data: OrderedDict = OrderedDict()
-
-    def get(self, key, make):
-        if key in self.data:
-            self.data.move_to_end(key)
-            return self.data[key]
-        value = self.data[key] = make()
-        if len(self.data) > self.limit:
-            self.data.popitem(last=False)
-        return value
-
-
 def _state_at(trace, t: int) -> Any:
     import jax
 
@@ -141,7 +123,7 @@ class OvercookedScene(Scene):
         self.env = _env(env_id, env_kwargs).env
         if self.v2:
             self.viz = _v2_visualizer()
-        self.frames = _ImageCache()
+        self.frames = style.LRUCache(1024)
         self.scaled: tuple | None = None
 
     def render_rgb(self, state) -> np.ndarray:

@@ -6,6 +6,7 @@ only, never audio" is kept in one place: `init_display()` never calls `pygame.in
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 
 # Before pygame is imported anywhere: no banner on stdout (arena's --json output goes there)
 # and no audio device, ever (headless machines and CI have none).
@@ -106,3 +107,21 @@ def blit_text(target: pygame.Surface, s: str, pos, size: int = 13, color=TEXT, b
 def panel(target: pygame.Surface, rect: pygame.Rect, fill=PANEL, edge=PANEL_EDGE, radius: int = 8) -> None:
     pygame.draw.rect(target, fill, rect, border_radius=radius)
     pygame.draw.rect(target, edge, rect, width=1, border_radius=radius)
+
+
+class LRUCache:
+    """Drawn surfaces by key, least recently used dropped first: a thing is drawn once however
+    often it is shown (scene frames by (trace, t), plots until the trace grows or is resized)."""
+
+    def __init__(self, limit: int = 256):
+        self.limit = limit
+        self.data: OrderedDict = OrderedDict()
+
+    def get(self, key, make):
+        if key in self.data:
+            self.data.move_to_end(key)
+            return self.data[key]
+        value = self.data[key] = make()
+        if len(self.data) > self.limit:
+            self.data.popitem(last=False)
+        return value
