@@ -150,13 +150,9 @@ def record_replay(path, env: Env, result: MatchResult, lineup: Sequence[LoadedAg
     """Write the first `episodes` recorded episodes of `result` (played by `lineup`) as a replay."""
     from arena.checkpoint import _unfreeze
     from arena.replay import write_replay
-    from arena.trace import SideInfo, traces_from_result, trimmed
+    from arena.trace import side_infos, traces_from_result, trimmed
 
-    sides = tuple(
-        SideInfo(name=side.name, seats=side.seats, agent=a.name, arch=a.manifest.arch,
-                 sha256=a.manifest.params.sha256, extras=dict(a.manifest.extras))
-        for side, a in zip(env.spec.sides, lineup)
-    )
+    sides = side_infos(env, lineup)
     env_kwargs = _unfreeze(dict(env.spec.kwargs))
     traces = [trimmed(t) for t in traces_from_result(result, sides, env_kwargs, env.spec.seats)][:episodes]
     metrics = [{k: float(v[i]) for k, v in result.metrics.items()} for i in range(len(traces))]

@@ -6,7 +6,7 @@ the viewer, `replay verify` and exports only ever read EpisodeTraces. Numpy only
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -51,6 +51,19 @@ class EpisodeTrace:
         import jax
 
         return jax.tree.map(lambda x: x[t], self.states)
+
+
+def side_infos(env, lineup: Sequence[Any], human_side: int | None = None) -> tuple[SideInfo, ...]:
+    """SideInfo per side of `env` from the LoadedAgents playing it (None on the human's side)."""
+    out = []
+    for k, (side, loaded) in enumerate(zip(env.spec.sides, lineup)):
+        if k == human_side or loaded is None:
+            out.append(SideInfo(name=side.name, seats=tuple(side.seats), agent="human", arch="human", human=True))
+            continue
+        m = loaded.manifest
+        out.append(SideInfo(name=side.name, seats=tuple(side.seats), agent=m.name, arch=m.arch,
+                            sha256=m.params.sha256, extras=dict(m.extras)))
+    return tuple(out)
 
 
 def traces_from_result(result, sides: tuple[SideInfo, ...], env_kwargs: dict, seats: tuple[str, ...]) -> list[EpisodeTrace]:

@@ -99,7 +99,8 @@ class HumanGame:
         from arena.checkpoint import load_agent
         from arena.match import can_play, resolve_env
         from arena.runner import episode_start, play_step
-        from arena.viewer.live import GrowingTrace, side_infos
+        from arena.trace import side_infos
+        from arena.viewer.live import GrowingTrace
 
         self.config = config = config or PlayConfig()
         if not refs:

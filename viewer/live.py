@@ -14,20 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from arena.trace import EpisodeTrace, SideInfo
-
-
-def side_infos(env, lineup: Sequence[Any], human_side: int | None = None) -> tuple[SideInfo, ...]:
-    """SideInfo per side of `env` from the LoadedAgents playing it (None on the human's side)."""
-    out = []
-    for k, (side, loaded) in enumerate(zip(env.spec.sides, lineup)):
-        if k == human_side or loaded is None:
-            out.append(SideInfo(name=side.name, seats=tuple(side.seats), agent="human", arch="human", human=True))
-            continue
-        m = loaded.manifest
-        out.append(SideInfo(name=side.name, seats=tuple(side.seats), agent=m.name, arch=m.arch,
-                            sha256=m.params.sha256, extras=dict(m.extras)))
-    return tuple(out)
+from arena.trace import EpisodeTrace, SideInfo, side_infos
 
 
 @dataclasses.dataclass
