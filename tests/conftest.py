@@ -11,14 +11,6 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 import pytest  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path_factory, monkeypatch):
-    """Keep every test's caches and results away from the user's real dirs."""
-    base = tmp_path_factory.getbasetemp()
-    monkeypatch.setenv("ARENA_CACHE_DIR", str(base / "cache"))
-    monkeypatch.setenv("ARENA_DATA_DIR", str(base / "data"))
-
-
 @pytest.fixture
 def make_ckpt(tmp_path):
     """Write a fresh checkpoint: make_ckpt(arch, env, seed=0, side=None, config=None) -> path."""

@@ -29,18 +29,7 @@ def _ckpt(folder, arch, env_id, side=None, seed=0):
 
 
 @pytest.fixture(scope="module")
-def isolated(tmp_path_factory):
-    """conftest's isolation of cache and data dirs, for the module-scoped fixtures below (they
-    are set up before the function-scoped autouse fixture that does it for tests)."""
-    base = tmp_path_factory.getbasetemp()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ARENA_CACHE_DIR", str(base / "cache"))
-        mp.setenv("ARENA_DATA_DIR", str(base / "data"))
-        yield
-
-
-@pytest.fixture(scope="module")
-def coord(isolated, tmp_path_factory):
+def coord(tmp_path_factory):
     """A coord_game replay written by `arena match --record` (3 of 8 episodes)."""
     folder = tmp_path_factory.mktemp("coord")
     a = _ckpt(folder, "random", "coord_game")
@@ -53,7 +42,7 @@ def coord(isolated, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def tag(isolated, tmp_path_factory):
+def tag(tmp_path_factory):
     """An mpe_tag replay (float states, a side of three seats) with its raw match results."""
     folder = tmp_path_factory.mktemp("tag")
     pred = _ckpt(folder, "random", "mpe_tag", side="predators")
