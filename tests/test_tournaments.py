@@ -241,11 +241,12 @@ def test_resume_after_the_process_is_killed(random_pop, tmp_path):
     import sys
     import time
 
-    spec = random_spec(random_pop)
+    # Cells heavy enough (about 100k env steps each) that the poll below sees the store grow.
+    spec = make_spec("crossplay", random_pop, env_kwargs={"rounds": 200}, episodes=512, seeds=2, seed=7)
     full, info = run_tournament(spec, db=str(tmp_path / "full.sqlite"), chunk=1)
     db = tmp_path / "killed.sqlite"
-    args = [sys.executable, "-m", "arena.cli", "tournament", "--mode", "crossplay", *random_pop, "--env-kw", "rounds=4",
-            "--episodes", "8", "--seeds", "2", "--seed", "7", "--chunk", "1", "--db", str(db), "--no-progress"]
+    args = [sys.executable, "-m", "arena.cli", "tournament", "--mode", "crossplay", *random_pop, "--env-kw", "rounds=200",
+            "--episodes", "512", "--seeds", "2", "--seed", "7", "--chunk", "1", "--db", str(db), "--no-progress"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     deadline = time.time() + 300
     stored = 0
@@ -258,7 +259,7 @@ def test_resume_after_the_process_is_killed(random_pop, tmp_path):
             if stored >= 3:
                 proc.send_signal(signal.SIGKILL)
                 break
-        time.sleep(0.05)
+        time.sleep(0.005)
     proc.wait()
     assert 3 <= stored < info.cells_total, "the run was not caught mid-way"
     resumed, again = run_tournament(spec, db=str(db), chunk=1)

@@ -15,6 +15,7 @@ import numpy as np
 
 from arena.tournaments import stats
 from arena.tournaments.ratings import Games, elo_ratings, openskill_ratings
+from arena.tournaments.schedule import HUMAN
 
 _SEED_SUFFIX = re.compile(r"^(.+)-s(\d+)$")
 
@@ -86,14 +87,15 @@ def build_report(t: dict, cells) -> dict:
         "groups": {g: [names[i] for i in m] for g, m in groups.items()},
         "cells": [_cell_row(c, names, sides) for c in sorted(cells, key=lambda c: c.index)],
     }
-    builder = {"selfplay": _selfplay, "crossplay": _crossplay, "zeroshot": _zeroshot, "roundrobin": _roundrobin}
+    builder = {"selfplay": _selfplay, "crossplay": _crossplay, "zeroshot": _zeroshot, "roundrobin": _roundrobin,
+               "human": _human}
     report[t["mode"]] = builder[t["mode"]](t, data, names, groups, seed)
     return report
 
 
 def _cell_row(c, names, sides) -> dict:
     return {
-        "cell": c.index, "lineup": [names[i] for i in c.lineup], "replicate": c.replicate,
+        "cell": c.index, "lineup": ["human" if i == HUMAN else names[i] for i in c.lineup], "replicate": c.replicate,
         "match_seed": c.match_seed,
         "side_returns": [float(c.returns[:, s].mean()) for s in sides],
         "metrics": {k: float(v.mean()) for k, v in c.metrics.items()},
@@ -264,6 +266,40 @@ def _roundrobin(t, data, names, groups, seed) -> dict:
             "ratings": ratings, "win_rule": "higher mean side return wins the episode; equal is a draw"}
 
 
+def _human(t, data, names, groups, seed) -> dict:
+    """Per agent (by the letter the player saw): the player's return, the agent's, the
+    player's 1-5 ratings, each with a bootstrap CI over games; and the games in play order."""
+    games = {g["cell"]: g for g in t.get("human_games", [])}
+    spec = t["spec"]
+    human_side = next(s for s, seats in enumerate(data.sides) if spec["seat"] in seats)
+    order, by_agent = [], defaultdict(list)
+    for c in sorted((c for cells in data.by_lineup.values() for c in cells), key=lambda c: c.index):
+        agent = next(i for i in c.lineup if i != HUMAN)
+        g = games.get(c.index, {})
+        by_agent[agent].append(len(order))
+        agent_seats = [seat for s, seats in enumerate(data.sides) if s != human_side for seat in seats]
+        order.append({"game": c.index + 1, "letter": g.get("letter"), "agent": names[agent],
+                      "human_return": float(c.returns[0, data.sides[human_side]].mean()),
+                      "agent_return": float(c.returns[0, agent_seats].mean()), "rating": g.get("rating"),
+                      "reaction_ms": g.get("mean_reaction_ms"), "replay": g.get("replay")})
+    rows = []
+    for agent, played in by_agent.items():
+        mine = [order[k] for k in played]
+        ratings = np.array([g["rating"] for g in mine if g["rating"] is not None], float)
+        reaction = [g["reaction_ms"] for g in mine if g["reaction_ms"] is not None]
+        rows.append({
+            "letter": mine[0]["letter"], "agent": names[agent], "games": len(mine),
+            "human_return": _est(stats.bootstrap_ci(np.array([g["human_return"] for g in mine]), seed=seed)),
+            "agent_return": _est(stats.bootstrap_ci(np.array([g["agent_return"] for g in mine]), seed=seed)),
+            "rating": _est(stats.bootstrap_ci(ratings, seed=seed)) if ratings.size else None,
+            "ratings": int(ratings.size),
+            "reaction_ms": float(np.mean(reaction)) if reaction else None,
+        })
+    rows.sort(key=lambda r: r["letter"] or "")
+    return {"player": spec["player"], "seat": spec["seat"], "side": t["env_info"]["sides"][human_side]["name"],
+            "partners": rows, "games": order}
+
+
 # ---------------------------------------------------------------- rendering
 
 
@@ -360,12 +396,16 @@ def print_report(report: dict, console=None) -> None:
     console = console or Console()
     kw = ", ".join(f"{k}={v}" for k, v in report["env_kwargs"].items())
     status = "finished" if report["finished"] else f"{report['cells_done']}/{report['cells_total']} cells"
-    console.print(
-        f"[bold]tournament {report['id']}[/bold] {report['mode']} on {report['env']}{f' ({kw})' if kw else ''}: "
-        f"{len(report['agents'])} agents, {report['episodes']} episodes x {report['seeds']} seed(s) a cell, "
-        f"seed {report['seed']}, {status}; ± = 95% bootstrap CI half-width (unit: episode)"
-    )
     mode = report["mode"]
+    unit = f"{report['episodes']} episodes x {report['seeds']} seed(s) a cell"
+    if mode == "human":
+        status = "finished" if report["finished"] else f"{report['cells_done']}/{report['cells_total']} games"
+        unit = f"{report['seeds']} game(s) with each, player {report['human']['player']}"
+    console.print(
+        f"[bold]tournament {report['id']}[/bold] {mode} on {report['env']}{f' ({kw})' if kw else ''}: "
+        f"{len(report['agents'])} agents, {unit}, seed {report['seed']}, {status}; "
+        f"± = 95% bootstrap CI half-width (unit: {'game' if mode == 'human' else 'episode'})"
+    )
     x = report[mode]
 
     def table(title, columns, rows):
@@ -410,6 +450,19 @@ def print_report(report: dict, console=None) -> None:
               ["agent", "Elo", "Elo CI", "mu", "sigma", "ordinal", "games"],
               [[r["agent"], f"{r['elo']:.0f}", f"[{r['low']:.0f}, {r['high']:.0f}]", f"{r['mu']:.2f}",
                 f"{r['sigma']:.2f}", f"{r['ordinal']:.2f}", str(r["games"])] for r in x["ratings"]])
+    if mode == "human":
+        # In a cooperative game the agent's return is the player's: one column says it all.
+        theirs = [] if report["cooperative"] else ["agent's return"]
+        table(f"human series: {x['player']} on seat {x['seat']} ({x['side']}); agents shown by letter only",
+              ["as", "agent", "games", "your return", *theirs, "rating 1-5 (n)", "reaction"],
+              [[r["letter"] or "-", r["agent"], str(r["games"]), _fmt(r["human_return"]),
+                *([_fmt(r["agent_return"])] if theirs else []),
+                f"{_fmt(r['rating'])} ({r['ratings']})" if r["rating"] else "-",
+                "-" if r["reaction_ms"] is None else f"{r['reaction_ms']:.0f} ms"] for r in x["partners"]])
+        table("games in play order", ["game", "as", "agent", "your return", *theirs, "rating"],
+              [[str(g["game"]), g["letter"] or "-", g["agent"], f"{g['human_return']:+.2f}",
+                *([f"{g['agent_return']:+.2f}"] if theirs else []), "-" if g["rating"] is None else str(g["rating"])]
+               for g in x["games"]])
     if x.get("groups"):
         cols = sorted({k for g in x["groups"] for k in g if k not in ("group", "members")})
         table("seed groups (± = 95% bootstrap CI over training seeds)", ["group", "seeds", *cols],

@@ -14,6 +14,9 @@ from typing import Sequence
 
 from arena.errors import IncompatibleAgents, UserError
 
+# The lineup entry of the human's side in a human series (agents are indices 0..n-1).
+HUMAN = -1
+
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
@@ -90,4 +93,58 @@ def schedule(mode: str, loaded: Sequence, agent_ids: Sequence[str], env, n_focal
         for r in range(seeds):
             ms = match_seed(seed, [agent_ids[i] for i in lineup], r)
             cells.append(Cell(len(cells), lineup, r, ms))
+    return cells
+
+
+# ---------------------------------------------------------------- human series
+
+
+def williams_rows(n: int) -> list[tuple[int, ...]]:
+    """Orders of n items in which each item takes each position equally often and each item
+    follows every other one equally often (a Williams design): n rows for even n, 2n for odd."""
+    first, low, high = [0], 1, n - 1
+    while len(first) < n:
+        first.append(low)
+        low += 1
+        if len(first) < n:
+            first.append(high)
+            high -= 1
+    rows = [tuple((x + r) % n for x in first) for r in range(n)]
+    return rows + [row[::-1] for row in rows] if n % 2 else rows
+
+
+def _player_hash(seed: int, player: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"{seed}:human:{player}".encode()).digest()[:8], "little")
+
+
+def blind_letters(n: int, seed: int, player: str) -> list[str]:
+    """The letter each agent is shown as: a shuffle of A, B, C... drawn from the tournament
+    seed and the player, so one player's A is not another's."""
+    import numpy as np
+
+    if n > 26:
+        raise UserError(f"a human series shows agents as letters A..Z: at most 26 agents, got {n}")
+    order = np.random.default_rng(_player_hash(seed, player)).permutation(n)
+    return [chr(ord("A") + int(k)) for k in order]
+
+
+def human_schedule(loaded: Sequence, agent_ids: Sequence[str], env, seat: int, games: int, seed: int,
+                   player: str) -> list[Cell]:
+    """The games of a human series in play order: `games` rounds, each agent once a round (on
+    every side but the human's), rounds following successive rows of a Williams design that
+    start at a row drawn from the player, so over players every agent is played first, second,
+    ... equally often. A game's seed depends on the agent and round, not the player: every
+    player meets an agent on the same episodes."""
+    from arena.match import human_side
+
+    side = human_side(env, seat)
+    others = [s for s in range(len(env.spec.sides)) if s != side]
+    _require_playable(loaded, env, range(len(loaded)), others)
+    rows = williams_rows(len(loaded))
+    start = _player_hash(seed, player) % len(rows)
+    cells = []
+    for r in range(games):
+        for i in rows[(start + r) % len(rows)]:
+            lineup = tuple(HUMAN if s == side else i for s in range(len(env.spec.sides)))
+            cells.append(Cell(len(cells), lineup, r, match_seed(seed, [agent_ids[i], "human"], r)))
     return cells

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from arena.errors import UserError
 
-MODES = ("selfplay", "crossplay", "zeroshot", "roundrobin")
+MODES = ("selfplay", "crossplay", "zeroshot", "roundrobin", "human")
 SPEC_VERSION = 1
 
 
@@ -22,7 +22,8 @@ SPEC_VERSION = 1
 class TournamentSpec:
     """A tournament, as given; `id` is derived, never stored back."""
 
-    # One of MODES: selfplay, crossplay, zeroshot (agents are the focal ones), roundrobin.
+    # One of MODES: selfplay, crossplay, zeroshot (agents are the focal ones), roundrobin,
+    # human (a person plays a blinded series of games with the agents).
     mode: str
     # Agent references (.ckpt file, checkpoint folder, zoo:NAME); the focal agents in zeroshot.
     agents: tuple[str, ...]
@@ -32,12 +33,15 @@ class TournamentSpec:
     env: str | None = None
     # Env options, as sorted (key, value) pairs so the spec stays hashable.
     env_kwargs: tuple[tuple[str, object], ...] = ()
-    # Episodes per cell and seed, played at once.
+    # Episodes per cell and seed, played at once (human: 1, a game is one episode).
     episodes: int = 64
-    # Match seeds per cell (replicates); each is a vmap row of its own.
+    # Match seeds per cell (replicates); each is a vmap row of its own. Human: games per agent.
     seeds: int = 1
     # The tournament seed every match key is derived from.
     seed: int = 0
+    # human only: who plays (their series is their own tournament) and the seat they take.
+    player: str = ""
+    seat: int = 0
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -56,6 +60,15 @@ class TournamentSpec:
                 raise UserError(f"{name} must be a positive integer, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise UserError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if self.mode == "human":
+            if self.episodes != 1:
+                raise UserError("a human series plays one episode per game; give the games per agent with --seeds")
+            if not self.player.strip():
+                raise UserError("a human series needs the player's name (--player NAME)")
+            if isinstance(self.seat, bool) or not isinstance(self.seat, int) or self.seat < 0:
+                raise UserError(f"seat must be a non-negative integer, got {self.seat!r}")
+        elif self.player or self.seat:
+            raise UserError(f"--player and --seat are for human series (--mode human), not {self.mode}")
 
     def canonical(self, agent_ids: list[str], pool_ids: list[str]) -> dict:
         """The spec as plain data with agents named by content hash: what the id hashes."""
@@ -69,6 +82,8 @@ class TournamentSpec:
             "episodes": self.episodes,
             "seeds": self.seeds,
             "seed": self.seed,
+            # Only a human series has a player and a seat: the ids of other modes stay as they were.
+            **({"player": self.player, "seat": self.seat} if self.mode == "human" else {}),
         }
 
     def to_dict(self) -> dict:
@@ -130,8 +145,10 @@ def spec_from_toml(path: str | Path, **overrides) -> TournamentSpec:
     return make_spec(**data)
 
 
-def make_spec(mode: str = "crossplay", agents=(), pool=(), env=None, env_kwargs=None, episodes=64, seeds=1, seed=0) -> TournamentSpec:
-    """A spec from loose values (lists, dicts); folders in `agents`/`pool` are expanded."""
+def make_spec(mode: str = "crossplay", agents=(), pool=(), env=None, env_kwargs=None, episodes=None, seeds=1, seed=0,
+              player="", seat=0) -> TournamentSpec:
+    """A spec from loose values (lists, dicts); folders in `agents`/`pool` are expanded.
+    Episodes default to 64 a cell (1 in a human series: a game is one episode)."""
     from arena.envs.core import freeze_kwargs
 
     return TournamentSpec(
@@ -140,7 +157,9 @@ def make_spec(mode: str = "crossplay", agents=(), pool=(), env=None, env_kwargs=
         pool=expand_refs(pool),
         env=env,
         env_kwargs=freeze_kwargs(dict(env_kwargs or {})),
-        episodes=episodes,
+        episodes=episodes if episodes is not None else 1 if mode == "human" else 64,
         seeds=seeds,
         seed=seed,
+        player=str(player),
+        seat=seat,
     )

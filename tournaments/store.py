@@ -2,7 +2,9 @@
 
 Tables: tournaments (one row per spec id), agents (by content sha256), cells (one row per
 lineup and replicate: per-episode arrays as raw little-endian bytes with dtype and shape
-implied by the row, no pickle), seed_aggregates (per cell and side: mean, std, n). A chunk's
+implied by the row, no pickle), seed_aggregates (per cell and side: mean, std, n), and
+human_games (per game of a human series: letter shown, player, replay, the player's 1-5
+rating, NULL until given). A chunk's
 cells are written in one transaction, so a crash loses at most the chunk being played, and a
 rerun of the same spec plays only the cells that are missing.
 """
@@ -37,6 +39,12 @@ CREATE TABLE IF NOT EXISTS seed_aggregates (
     tournament TEXT NOT NULL, cell INTEGER NOT NULL, replicate INTEGER NOT NULL, side INTEGER NOT NULL,
     agent TEXT NOT NULL, mean REAL NOT NULL, std REAL NOT NULL, n INTEGER NOT NULL,
     PRIMARY KEY (tournament, cell, side)
+);
+CREATE TABLE IF NOT EXISTS human_games (
+    tournament TEXT NOT NULL, cell INTEGER NOT NULL, player TEXT NOT NULL, seat INTEGER NOT NULL,
+    agent TEXT NOT NULL, letter TEXT NOT NULL, replay TEXT NOT NULL, mean_reaction_ms REAL,
+    finished_utc TEXT NOT NULL, rating INTEGER CHECK (rating BETWEEN 1 AND 5),
+    PRIMARY KEY (tournament, cell)
 );
 """
 
@@ -100,22 +108,44 @@ class Store:
         """Write results (execute.CellResult) in one transaction; sides[s] = seats of side s."""
         with self.db:
             for r in results:
-                c = r.cell
-                names = sorted(r.metrics)
-                metrics = np.stack([r.metrics[k] for k in names]) if names else np.zeros((0, len(r.length)))
-                self.db.execute(
-                    "INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (tid, c.index, json.dumps(list(c.lineup)), c.replicate, c.match_seed, int(r.returns.shape[0]),
-                     int(r.returns.shape[1]), _blob(r.returns, "<f4"), _blob(r.length, "<i4"), json.dumps(names),
-                     _blob(metrics, "<f4"), float(r.seconds)),
-                )
-                for s, seats in enumerate(sides):
-                    side_return = r.returns[:, seats].mean(axis=1)
-                    self.db.execute(
-                        "INSERT OR REPLACE INTO seed_aggregates VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (tid, c.index, c.replicate, s, agent_ids[c.lineup[s]], float(side_return.mean()),
-                         float(side_return.std()), int(side_return.size)),
-                    )
+                self._insert_cell(tid, r, agent_ids, sides)
+
+    def add_human_game(self, tid: str, result, agent_ids: list[str], sides: list[list[int]], game: dict) -> None:
+        """A finished game of a human series: its cell and its human_games row (keys as in the
+        table; no rating yet), in one transaction."""
+        with self.db:
+            self._insert_cell(tid, result, agent_ids, sides)
+            self.db.execute(
+                "INSERT OR REPLACE INTO human_games VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                (tid, result.cell.index, game["player"], game["seat"], game["agent"], game["letter"], game["replay"],
+                 game.get("mean_reaction_ms"), game["finished_utc"]),
+            )
+
+    def rate(self, tid: str, cell: int, rating: int) -> None:
+        """The player's 1-5 rating of the agent in a stored human game."""
+        with self.db:
+            self.db.execute("UPDATE human_games SET rating = ? WHERE tournament = ? AND cell = ?", (int(rating), tid, cell))
+
+    def _insert_cell(self, tid: str, r, agent_ids: list[str], sides: list[list[int]]) -> None:
+        from arena.tournaments.schedule import HUMAN
+
+        c = r.cell
+        names = sorted(r.metrics)
+        metrics = np.stack([r.metrics[k] for k in names]) if names else np.zeros((0, len(r.length)))
+        self.db.execute(
+            "INSERT OR REPLACE INTO cells VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (tid, c.index, json.dumps(list(c.lineup)), c.replicate, c.match_seed, int(r.returns.shape[0]),
+             int(r.returns.shape[1]), _blob(r.returns, "<f4"), _blob(r.length, "<i4"), json.dumps(names),
+             _blob(metrics, "<f4"), float(r.seconds)),
+        )
+        for s, seats in enumerate(sides):
+            side_return = r.returns[:, seats].mean(axis=1)
+            agent = "human" if c.lineup[s] == HUMAN else agent_ids[c.lineup[s]]
+            self.db.execute(
+                "INSERT OR REPLACE INTO seed_aggregates VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (tid, c.index, c.replicate, s, agent, float(side_return.mean()), float(side_return.std()),
+                 int(side_return.size)),
+            )
 
     def finish(self, tid: str) -> None:
         with self.db:
@@ -141,7 +171,7 @@ class Store:
         info = {r[0]: r for r in self.db.execute(
             f"SELECT id, name, arch, source, manifest FROM agents WHERE id IN ({','.join('?' * len(agent_ids))})", agent_ids
         )}
-        return {
+        out = {
             "id": tid, "mode": mode, "env": env, "spec": json.loads(spec), "canonical": json.loads(canonical),
             "env_info": json.loads(env_info), "n_focal": n_focal, "n_cells": n_cells, "created": created,
             "finished": finished,
@@ -150,6 +180,14 @@ class Store:
                 for a in agent_ids
             ],
         }
+        if mode == "human":
+            out["human_games"] = self.human_games(tid)
+        return out
+
+    def human_games(self, tid: str) -> list[dict]:
+        columns = ("cell", "player", "seat", "agent", "letter", "replay", "mean_reaction_ms", "finished_utc", "rating")
+        rows = self.db.execute(f"SELECT {', '.join(columns)} FROM human_games WHERE tournament = ? ORDER BY cell", (tid,))
+        return [dict(zip(columns, r)) for r in rows]
 
     def cells(self, tid: str) -> list[CellRecord]:
         out = []

@@ -45,12 +45,15 @@ def prepare(spec: TournamentSpec) -> Prepared:
     """Load every agent, resolve the env, check the lineups and schedule the cells."""
     from arena.checkpoint import load_agent
     from arena.match import resolve_env
-    from arena.tournaments.schedule import schedule
+    from arena.tournaments.schedule import human_schedule, schedule
 
     loaded = [load_agent(r) for r in spec.agents + spec.pool]
     ids = [agent_id(a) for a in loaded]
     env = resolve_env(loaded, spec.env, dict(spec.env_kwargs))
-    cells = schedule(spec.mode, loaded, ids, env, len(spec.agents), spec.seeds, spec.seed)
+    if spec.mode == "human":
+        cells = human_schedule(loaded, ids, env, spec.seat, spec.seeds, spec.seed, spec.player)
+    else:
+        cells = schedule(spec.mode, loaded, ids, env, len(spec.agents), spec.seeds, spec.seed)
     canonical = spec.canonical(ids[: len(spec.agents)], ids[len(spec.agents):])
     canonical["env"], canonical["env_kwargs"] = env.spec.id, {k: v for k, v in env.spec.kwargs}
     return Prepared(spec, spec_id(canonical), loaded, ids, env, cells, canonical)

@@ -92,6 +92,7 @@ class Viewer:
         self.legend: list[str] = []  # extra lines shown over the scene
         self.notes: dict[int, tuple[str, ...]] = {}  # seat -> lines in its panel (a human's keys)
         self.status: str | None = None  # replaces the playback state in the header (human play)
+        self.hidden: frozenset[int] = frozenset()  # seats whose agent internals are not drawn (blind play)
         self.footer = "space play/pause · ←/→ step · ↑/↓ speed · [ ] episode · home/end · S screenshot · E export · H help"
         self._scenes: dict[tuple, Scene] = {}
         self._panels: dict[tuple, list[SeatPanel]] = {}
@@ -258,7 +259,7 @@ class Viewer:
             style.blit_text(surf, line, (lay.scene.x + 12, lay.scene.y + 10 + 18 * k), size=13, color=style.ACCENT)
         for panel, rect in zip(self.panels(trace), lay.panels):
             panel.draw(surf, rect, trace, t, pending=self.pending.get(panel.seat), chrome=False,
-                       notes=self.notes.get(panel.seat, ()))
+                       notes=self.notes.get(panel.seat, ()), internals=panel.seat not in self.hidden)
         self.timeline.draw(surf, lay.timeline, trace, t, scene.events(trace, trace.length), chrome=False,
                            colors=[p.color for p in self.panels(trace)])
         style.blit_text(surf, self.footer, (lay.footer.centerx, lay.footer.centery), size=12, color=style.MUTED, anchor="center",
@@ -308,14 +309,7 @@ class Viewer:
     # ------------------------------------------------------------------ loop
 
     def open_window(self) -> pygame.Surface:
-        style.init_display()
-        driver = pygame.display.get_driver()
-        if driver in ("offscreen", "dummy") and os.environ.get("SDL_VIDEODRIVER", "") not in ("offscreen", "dummy"):
-            # SDL falls back to an invisible window when there is no display: the loop would
-            # run forever with nothing on screen. Headless runs ask for it explicitly.
-            raise pygame.error("no display found")
-        pygame.display.set_caption(self.config.title)
-        return pygame.display.set_mode(self.config.size, pygame.RESIZABLE)
+        return open_window(self.config.size, self.config.title)
 
     def run(self, max_frames: int | None = None, on_frame: Callable[["Viewer"], None] | None = None) -> None:
         """The window loop: events, playback, draw, flip, at `config.fps`. `max_frames` bounds it
@@ -342,6 +336,18 @@ class Viewer:
                 self.drawn += 1
             self.frames += 1
             clock.tick(self.config.fps)
+
+
+def open_window(size: tuple[int, int], title: str = "arena") -> pygame.Surface:
+    """The window's surface (created, or the open one resized), titled `title`."""
+    style.init_display()
+    driver = pygame.display.get_driver()
+    if driver in ("offscreen", "dummy") and os.environ.get("SDL_VIDEODRIVER", "") not in ("offscreen", "dummy"):
+        # SDL falls back to an invisible window when there is no display: the loop would
+        # run forever with nothing on screen. Headless runs ask for it explicitly.
+        raise pygame.error("no display found")
+    pygame.display.set_caption(title)
+    return pygame.display.set_mode(size, pygame.RESIZABLE)
 
 
 def view_traces(traces: Sequence, config: ViewerConfig | None = None, *, live: bool = False,

@@ -64,6 +64,13 @@ class PlayConfig:
     fps: int = 60
     replay_path: Path | None = None  # None: data_dir()/human/<time>-<env>-seed<k>.replay
     close_at_end: bool = False  # leave the window when the episode ends (tests, scripts)
+    # Blind play (human series): every agent is shown as this label, its internals hidden;
+    # the replay and the CSV row still name it.
+    partner_label: str | None = None
+
+    def __post_init__(self):
+        if self.tick_hz is not None and not 0.2 <= self.tick_hz <= 60:
+            raise UserError("--tick-hz must be between 0.2 and 60")
 
 
 def key_map(labels: Sequence[str]) -> dict[int, int]:
@@ -97,9 +104,9 @@ class HumanGame:
 
         from arena.agents import build_agent
         from arena.checkpoint import load_agent
-        from arena.match import can_play, resolve_env
+        from arena.match import can_play, human_side, resolve_env
         from arena.runner import episode_start, play_step
-        from arena.trace import side_infos
+        from arena.trace import SideInfo, side_infos
         from arena.viewer.live import GrowingTrace
 
         self.config = config = config or PlayConfig()
@@ -108,15 +115,9 @@ class HumanGame:
         loaded = [load_agent(r) for r in refs]
         self.env = env = resolve_env(loaded, env_id, env_kwargs)
         spec = env.spec
-        if not 0 <= config.seat < spec.num_seats:
-            raise UserError(f"--seat {config.seat}: {spec.id} has seats 0..{spec.num_seats - 1} ({', '.join(spec.seats)})")
         sides = spec.sides
-        self.human_side = next(i for i, s in enumerate(sides) if config.seat in s.seats)
+        self.human_side = human_side(env, config.seat)
         hs = sides[self.human_side]
-        if len(hs.seats) != 1:
-            one = [str(s.seats[0]) for s in sides if len(s.seats) == 1]
-            raise UserError(f"--seat {config.seat} is in side {hs.name!r} of {len(hs.seats)} seats, which one agent drives; "
-                            f"a human can take a side of one seat: --seat {' or '.join(one) or '(none in this env)'}")
         others = [i for i in range(len(sides)) if i != self.human_side]
         if len(loaded) == 1:
             loaded = loaded * len(others)  # one agent fills every other side
@@ -148,7 +149,10 @@ class HumanGame:
         self.mask[config.seat] = True
         self.carry = jax.block_until_ready(self._start(self.params, jax.random.fold_in(self.ep_key, 0)))
         self.sides_info = side_infos(env, lineup, self.human_side)
-        self.trace = GrowingTrace.start(env, self.sides_info, jax.device_get(self.carry.env_state), seed=config.seed, human=True)
+        shown = self.sides_info
+        if config.partner_label:
+            shown = tuple(s if s.human else SideInfo(name=s.name, seats=s.seats, agent=config.partner_label) for s in shown)
+        self.trace = GrowingTrace.start(env, shown, jax.device_get(self.carry.env_state), seed=config.seed, human=True)
         self.last_action = self.noop if self.noop is not None else 0
         self.replay_path: Path | None = None
         self.results_path: Path | None = None
@@ -198,6 +202,8 @@ class HumanGame:
         cfg = self.config
         self.viewer = viewer = Viewer([self.trace], ViewerConfig(size=cfg.size, fps=cfg.fps, autoplay=False, title="arena play"),
                                       live=True)
+        if cfg.partner_label:
+            viewer.hidden = frozenset(seat for s in self.trace.sides if not s.human for seat in s.seats)
         viewer.footer = f"you are seat {cfg.seat} ({self.env.spec.seats[cfg.seat]}): {legend(self.labels, self.keys)} · H help · S screenshot · Esc quit"
         screen = viewer.open_window()
         viewer.say("compiling the agents…", 60)
@@ -273,7 +279,7 @@ class HumanGame:
 
         if self.replay_path is not None:
             return self._row
-        trace = self.trace.frozen()
+        trace = dataclasses.replace(self.trace.frozen(), sides=self.sides_info)  # who really played
         spec = self.env.spec
         stamp = datetime.datetime.now(datetime.timezone.utc)
         path = self.config.replay_path or (
@@ -311,6 +317,54 @@ class HumanGame:
         length = max(trace.length, 1)
         return {m.name: float(self.carry.metrics[m.name]) / (length if m.reduce == "mean" else 1.0)
                 for m in self.env.spec.metrics}
+
+
+RATING_KEYS = {**{pygame.K_1 + k: k + 1 for k in range(5)}, **{pygame.K_KP1 + k: k + 1 for k in range(5)}}
+GO_KEYS = {pygame.K_SPACE: True, pygame.K_RETURN: True, pygame.K_KP_ENTER: True}
+
+
+def ask(title: str, lines: Sequence[str], answers: dict[int, object], *, background: pygame.Surface | None = None,
+        size: tuple[int, int] = (1280, 760), fps: int = 30, on_frame: Callable[[], None] | None = None):
+    """A message box in the window until a key of `answers` is pressed: that key's value;
+    None when the window is closed or Esc is pressed."""
+    from arena.viewer.app import open_window
+
+    screen = pygame.display.get_surface() or open_window(size, "arena")
+    pygame.event.clear()  # keys pressed during the game must not answer the question
+    clock = pygame.time.Clock()
+    while True:
+        if on_frame is not None:
+            on_frame()
+        for ev in pygame.event.get():
+            if ev.type == pygame.QUIT or (ev.type == pygame.KEYDOWN and ev.key == pygame.K_ESCAPE):
+                return None
+            if ev.type == pygame.KEYDOWN and ev.key in answers:
+                return answers[ev.key]
+        screen = pygame.display.get_surface() or screen
+        draw_message(screen, title, lines, background)
+        pygame.display.flip()
+        clock.tick(fps)
+
+
+def draw_message(screen: pygame.Surface, title: str, lines: Sequence[str], background: pygame.Surface | None = None) -> None:
+    """A centred box with a title and lines (the last one muted: the keys); `background`
+    (the last game frame) dimmed behind it."""
+    from arena.viewer import style
+
+    W, H = screen.get_size()
+    screen.fill(style.BG)
+    if background is not None:
+        screen.blit(pygame.transform.smoothscale(background, (W, H)), (0, 0))
+        shade = pygame.Surface((W, H), pygame.SRCALPHA)
+        shade.fill((0, 0, 0, 175))
+        screen.blit(shade, (0, 0))
+    box = pygame.Rect(0, 0, min(W - 40, 640), 84 + 26 * len(lines))
+    box.center = (W // 2, H // 2)
+    style.panel(screen, box, radius=12)
+    style.blit_text(screen, title, (box.centerx, box.y + 22), size=22, bold=True, color=style.ACCENT, anchor="midtop")
+    for k, line in enumerate(lines):
+        style.blit_text(screen, line, (box.centerx, box.y + 64 + 26 * k), size=16, anchor="midtop",
+                        color=style.MUTED if k == len(lines) - 1 else style.TEXT, max_width=box.width - 32)
 
 
 def append_result(row: dict) -> Path:

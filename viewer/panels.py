@@ -128,8 +128,9 @@ class SeatPanel:
         return names
 
     def draw(self, surf: pygame.Surface, rect: pygame.Rect, trace, t: int, pending: str | None = None,
-             chrome: bool = True, notes: tuple[str, ...] = ()) -> None:
-        """`chrome=False`: the panel's box is already on `surf` (the viewer caches it)."""
+             chrome: bool = True, notes: tuple[str, ...] = (), internals: bool = True) -> None:
+        """`chrome=False`: the panel's box is already on `surf` (the viewer caches it).
+        `internals=False` draws the seat's actions only, not what its agent emitted (blind play)."""
         if chrome:
             style.panel(surf, rect)
         i, j = seat_location(trace, self.seat)
@@ -172,8 +173,8 @@ class SeatPanel:
             y += 4
             style.blit_text(surf, note, (inner.x, y), size=13, color=style.MUTED, max_width=inner.width)
             y += 16
-        body = pygame.Rect(inner.x, y, inner.width, inner.bottom - y)
-        self._draw_sections(surf, body, trace, i, j, d, color)
+        if internals:
+            self._draw_sections(surf, pygame.Rect(inner.x, y, inner.width, inner.bottom - y), trace, i, j, d, color)
 
     def _draw_sections(self, surf, body, trace, i, j, d, color):
         names = self.sections(trace)

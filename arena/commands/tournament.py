@@ -24,13 +24,14 @@ class _DefaultRun(click.Group):
 
 @click.group(cls=_DefaultRun, context_settings={"help_option_names": ["-h", "--help"]})
 def tournament():
-    """Self-play, cross-play, zero-shot and round-robin tournaments, stored and resumable.
+    """Self-play, cross-play, zero-shot, round-robin and human tournaments, stored and resumable.
 
     \b
     Examples:
       arena tournament --mode crossplay a.ckpt b.ckpt c.ckpt --env overcooked_v2/cramped_room
       arena tournament run --mode zeroshot focal.ckpt --pool partners/ --episodes 128
       arena tournament run --mode roundrobin pred*.ckpt prey*.ckpt --env mpe_tag --out results/
+      arena tournament --mode human a.ckpt b.ckpt c.ckpt --env overcooked/cramped_room --player p07
       arena tournament run --spec tournament.toml
       arena tournament list
       arena tournament show 3f2a9c
@@ -39,30 +40,43 @@ def tournament():
 
 @tournament.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("agents", nargs=-1)
-@click.option("--mode", default=None, metavar="MODE", help="selfplay, crossplay, zeroshot or roundrobin [default: crossplay].")
+@click.option("--mode", default=None, metavar="MODE",
+              help="selfplay, crossplay, zeroshot, roundrobin, or human (you play them, blind) [default: crossplay].")
 @click.option("--spec", "spec_file", default=None, metavar="FILE.toml", help="Read the spec from a TOML file; flags given here override it.")
 @click.option("--pool", multiple=True, metavar="PATH", help="zeroshot: a partner checkpoint or a folder of them (repeatable).")
 @click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
 @env_kwargs_option
 @click.option("--episodes", default=None, type=int, help="Episodes per cell and seed [default: 64].")
-@click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell [default: 1].")
+@click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell; human: games with each agent [default: 1].")
 @click.option("--seed", default=None, type=int, help="Tournament seed; every match key derives from it [default: 0].")
 @click.option("--chunk", default=None, type=int, help="Cells per compiled call (default: as many as fit 8192 episodes).")
 @click.option("--out", "out_dir", default=None, metavar="DIR", help="Also write report.json, cells.csv and heatmap.png here.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@click.option("--player", default=None, metavar="NAME", help="human: who plays; each player has their own series [default: your user name].")
+@click.option("--seat", default=None, type=int, help="human: the seat you play (its side must have one seat) [default: 0].")
+@click.option("--tick-hz", default=None, type=float, help="human: env steps per second (default: as `arena play`).")
+@click.option("--countdown", default=2.0, show_default=True, type=float, help="human: seconds before each game's first step.")
+@click.option("--size", default="1280x760", show_default=True, help="human: initial window size.")
 @db_option
 @json_option
-def run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, chunk, out_dir, progress, db, as_json):
+def run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, chunk, out_dir, progress, player, seat,
+        tick_hz, countdown, size, db, as_json):
     """Run a tournament of AGENTS (or finish one: the same spec resumes where it stopped).
 
     Each AGENT is a .ckpt file, a checkpoint folder, a folder of checkpoints or zoo:NAME.
     The tournament id is the hash of the spec (agents by content), printed with the report.
+
+    --mode human opens a window: you play --seeds games with each agent, in a balanced
+    order, the agents shown only as A, B, C...; after each game you rate the agent 1-5.
+    Games, replays and ratings are stored as they finish; Esc stops, and the same command
+    resumes the series. Keys are those of `arena play`.
 
     \b
     Examples:
       arena tournament run --mode crossplay a.ckpt b.ckpt c.ckpt --episodes 64
       arena tournament run --mode selfplay agents/ --env coord_game --json
       arena tournament run --mode roundrobin tft.ckpt alld.ckpt --env ipd --env-kw rounds=10
+      arena tournament run --mode human zoo:ppo-cramped-s0 zoo:iop-cramped-s0 --seeds 2 --player p07
     """
     from arena.errors import UserError
     from arena.paths import enable_compilation_cache
@@ -71,8 +85,11 @@ def run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, ch
 
     if chunk is not None and chunk < 1:
         raise UserError("--chunk must be at least 1")
+    if mode == "human" and player is None:
+        player = _user_name()
     given = {"mode": mode, "agents": list(agents), "pool": list(pool), "env": env_id,
-             "env_kwargs": parse_env_kwargs(env_kw) or None, "episodes": episodes, "seeds": seeds, "seed": seed}
+             "env_kwargs": parse_env_kwargs(env_kw) or None, "episodes": episodes, "seeds": seeds, "seed": seed,
+             "player": player, "seat": seat}
     if spec_file:
         spec = spec_from_toml(spec_file, **given)
     else:
@@ -80,6 +97,9 @@ def run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, ch
             raise UserError("give the agents to play (or --spec FILE.toml); see `arena tournament run --help`")
         spec = make_spec(**{k: v for k, v in given.items() if v is not None})
     enable_compilation_cache()
+    if spec.mode == "human":
+        _human_series(spec, db, tick_hz, countdown, size, out_dir, as_json)
+        return
     report, info = run_tournament(spec, db=db, chunk=chunk, progress=progress and not as_json)
     _emit(report, as_json, out_dir)
     if not as_json:
@@ -140,21 +160,45 @@ def list_(db, as_json):
                    f"{r['agents']:>6}  {r['env']}")
 
 
+def _user_name() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in the environment or the password database
+        return "player"
+
+
+def _human_series(spec, db, tick_hz, countdown, size, out_dir, as_json) -> None:
+    from arena.commands.view import open_window_or_explain, parse_size
+    from arena.tournaments.human import run_human_series
+    from arena.viewer.human import PlayConfig
+
+    play = PlayConfig(tick_hz=tick_hz, countdown=max(0.0, countdown), size=parse_size(size))
+    report, info = open_window_or_explain(lambda: run_human_series(spec, db=db, play=play))
+    _emit(report, as_json, out_dir)
+    if not as_json:
+        left = info.games_total - report["cells_done"]
+        click.echo(f"{info.games_played} game(s) played now, {report['cells_done']} of {info.games_total} stored"
+                   + (f"; {left} left: run the same command to go on" if left else "")
+                   + f"; `arena tournament show {info.id}` reprints it")
+
+
 def _emit(report: dict, as_json: bool, out_dir: str | None) -> None:
     from arena.commands.report import print_json
     from arena.tournaments.report import print_report
 
-    if out_dir:
-        _write_outputs(report, out_dir)
+    heatmap = _write_outputs(report, out_dir) if out_dir else False
     if as_json:
         print_json(report)
     else:
         print_report(report)
         if out_dir:
-            click.echo(f"wrote report.json, cells.csv{' and heatmap.png' if report['mode'] != 'selfplay' else ''} to {out_dir}")
+            click.echo(f"wrote report.json, cells.csv{' and heatmap.png' if heatmap else ''} to {out_dir}")
 
 
-def _write_outputs(report: dict, out_dir: str) -> None:
+def _write_outputs(report: dict, out_dir: str) -> bool:
+    """report.json, cells.csv and (for a mode with a matrix) heatmap.png; whether it drew one."""
     import json
     from pathlib import Path
 
@@ -164,4 +208,4 @@ def _write_outputs(report: dict, out_dir: str) -> None:
     out = Path(out_dir)
     atomic_write(out / "report.json", json.dumps(report, indent=2, default=float).encode())
     atomic_write(out / "cells.csv", cells_csv(report).encode())
-    write_heatmap(report, out / "heatmap.png")
+    return write_heatmap(report, out / "heatmap.png")
