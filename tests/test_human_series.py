@@ -38,11 +38,12 @@ def test_blind_letters_are_a_per_player_shuffle():
 
 
 class Player:
-    """Plays a series by posting keys: space to start a game, `moves[agent]` every step,
-    `ratings[agent]` after it; `stop_in_game` presses Esc one step into that game number."""
+    """Plays a series by posting keys: space to start a game, `move` every step, `ratings[agent]`
+    after it; Esc one step into game number `stop_in_game`, or instead of rating `stop_at_rating`."""
 
-    def __init__(self, names, move, ratings, stop_in_game=None):
-        self.names, self.move, self.ratings, self.stop_in_game = names, move, ratings, stop_in_game
+    def __init__(self, names, move, ratings, stop_in_game=None, stop_at_rating=None):
+        self.names, self.move, self.ratings = names, move, ratings
+        self.stop_in_game, self.stop_at_rating = stop_in_game, stop_at_rating
         self.started, self.rated, self.steps = set(), set(), {}
         self.shown = {}  # game number -> what the window called the agent
 
@@ -62,6 +63,8 @@ class Player:
                 self.steps[n] += 1
         elif phase == "rate" and obj.index not in self.rated:
             self.rated.add(obj.index)
+            if obj.index + 1 == self.stop_at_rating:
+                return _post(pygame.K_ESCAPE)
             agent = next(i for i in obj.lineup if i != HUMAN)
             _post(pygame.K_0 + self.ratings[self.names[agent]])
 
@@ -87,20 +90,26 @@ def test_human_series_blind_balanced_stored_stopped_and_resumed(make_ckpt, tmp_p
     play = PlayConfig(tick_hz=40.0, countdown=0.0, size=(800, 520))
     ratings = {"left": 5, "right": 1, "rand": 3}
 
-    # First sitting: two games, then Esc one step into the third.
-    first = Player(names, pygame.K_LEFT, ratings, stop_in_game=3)
+    # First sitting: game 1, then game 2 left unrated.
+    first = Player(names, pygame.K_LEFT, ratings, stop_at_rating=2)
     report, info = run_human_series(spec, db=db, play=play, on_frame=first)
     assert info.stopped and info.games_played == 2 and info.games_total == 6
     assert report["cells_done"] == 2 and not report["finished"]
-    # The partial third game is kept as a replay and a CSV row, but it is not a stored game.
+    assert [g["rating"] is None for g in report["human"]["games"]] == [False, True]
+    # Second sitting: the missing rating is asked first; then Esc one step into game 3.
+    second = Player(names, pygame.K_LEFT, ratings, stop_in_game=3)
+    report, info = run_human_series(spec, db=db, play=play, on_frame=second)
+    assert info.stopped and info.games_played == 0 and second.rated == {1} and report["cells_done"] == 2
+    assert all(g["rating"] is not None for g in report["human"]["games"])
+    # The cut-short game 3 is kept as a replay and a CSV row, but it is not a stored game.
     partial = [r for r in read_results() if r["complete"] == "False" and info.id in r["replay"]]
     assert len(partial) == 1 and os.path.exists(partial[0]["replay"])
 
-    # Second sitting: the same spec resumes at game 3 and plays it in full.
-    second = Player(names, pygame.K_LEFT, ratings)
-    report, info = run_human_series(spec, db=db, play=play, on_frame=second)
+    # Third sitting: the same spec resumes at game 3 and plays it in full.
+    third = Player(names, pygame.K_LEFT, ratings)
+    report, info = run_human_series(spec, db=db, play=play, on_frame=third)
     assert not info.stopped and info.games_played == 4 and report["finished"]
-    assert min(second.started) == 2  # cell index 2 = game 3, played again from its start
+    assert min(third.started) == 2  # cell index 2 = game 3, played again from its start
     assert os.path.exists(partial[0]["replay"])  # the cut-short game's replay is not overwritten
 
     human = report["human"]
@@ -111,7 +120,7 @@ def test_human_series_blind_balanced_stored_stopped_and_resumed(make_ckpt, tmp_p
     # Blind: the window named each agent by its letter only, one letter per agent.
     letters = {g["agent"]: g["letter"] for g in games}
     assert sorted(letters.values()) == ["A", "B", "C"]
-    shown = {**first.shown, **second.shown}
+    shown = {**first.shown, **second.shown, **third.shown}
     assert all(shown[g["game"]] == f"partner {g['letter']}" for g in games)
     assert all(letters[g["agent"]] == g["letter"] for g in games)
     # The player always pressed left: three coordinated rounds with `left`, none with `right`.

@@ -60,13 +60,41 @@ def run_human_series(
                                list(zip(prep.agent_ids, prep.loaded)), len(spec.agents), len(prep.cells))
         done = store.done_cells(prep.id)
         todo = [c for c in prep.cells if c.index not in done]
-        played, stopped = _play_games(prep, store, todo, letters, play, on_frame) if todo else (0, False)
+        unrated = [g for g in store.human_games(prep.id) if g["rating"] is None]
+        played, stopped = 0, False
+        if unrated or todo:
+            stopped = not _rate_late(prep, store, unrated, play, on_frame)
+        if todo and not stopped:
+            played, stopped = _play_games(prep, store, todo, letters, play, on_frame)
         if len(store.done_cells(prep.id)) == len(prep.cells):
             store.finish(prep.id)
         report = build_report(store.tournament(prep.id), store.cells(prep.id))
     finally:
         store.close()
     return report, SeriesInfo(prep.id, len(prep.cells), played, stopped)
+
+
+def _rate_late(prep, store: Store, unrated: list[dict], play, on_frame) -> bool:
+    """Ask for the ratings of stored games the player left unrated; False if they stop again."""
+    from arena.viewer.human import RATING_KEYS, ask
+
+    noun = _noun(prep.env)
+    cells = {c.index: c for c in prep.cells}
+    for g in unrated:
+        cell = cells[g["cell"]]
+        rating = ask(f"how good a {noun} was {g['letter']}?", [
+            f"you stopped before rating game {g['cell'] + 1} of {len(prep.cells)}, with {noun} {g['letter']}",
+            "1 poor · 2 · 3 · 4 · 5 excellent",
+            "press 1 to 5 · Esc: stop here without rating",
+        ], RATING_KEYS, size=play.size, on_frame=(lambda: on_frame("rate", cell)) if on_frame else None)  # noqa: B023
+        if rating is None:
+            return False
+        store.rate(prep.id, g["cell"], rating)
+    return True
+
+
+def _noun(env) -> str:
+    return "partner" if env.spec.cooperative else "opponent"
 
 
 def _play_games(prep, store: Store, todo: list, letters: list[str], play, on_frame) -> tuple[int, bool]:
@@ -79,10 +107,10 @@ def _play_games(prep, store: Store, todo: list, letters: list[str], play, on_fra
     from arena.viewer.human import GO_KEYS, RATING_KEYS, HumanGame, ask, draw_message
 
     spec, env = prep.spec, prep.env
-    noun = "partner" if env.spec.cooperative else "opponent"
+    noun = _noun(env)
     sides = [s["seats"] for s in prep.env_info["sides"]]
     total = len(prep.cells)
-    hook = (lambda phase, obj: (lambda *_: on_frame(phase, obj))) if on_frame else (lambda phase, obj: None)
+    hook = (lambda phase, obj: (lambda *_: on_frame(phase, obj)) if on_frame else None)
     played = 0
     for cell in todo:
         agent = next(i for i in cell.lineup if i != HUMAN)
