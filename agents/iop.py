@@ -20,7 +20,6 @@ routing entropy and expert usage.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any
 
 import jax
@@ -32,49 +31,30 @@ from arena.agents import training as T
 
 
 @dataclasses.dataclass(frozen=True)
-class IOPConfig:
+class IOPConfig(T.PolicyGradientConfig):
     """IOP hyperparameters; the GRPO ones (lr, clip, kl, entropy, K, k) are the seed's."""
 
     # Env steps in the whole run, over all cohorts' envs.
     total_steps: int = 1_000_000
+    lr: float = 3e-4
+    anneal_lr: bool = False
+    shaping_horizon: int = 500_000
     # Cohorts K per update, each with its own perturbation.
     num_cohorts: int = 8
     # Cohorts whose experience is learned from.
     top_k: int = 4
     # Parallel envs in each cohort.
     envs_per_cohort: int = 4
-    # Steps each env runs between updates.
-    num_steps: int = 128
-    lr: float = 3e-4
-    anneal_lr: bool = False
-    update_epochs: int = 4
-    num_minibatches: int = 4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
     kl_coef: float = 0.1
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
     # Hidden-state noise scales, spread evenly over the cohorts.
     sigma_min: float = 0.05
     sigma_max: float = 0.25
     # Routing-logit bias toward each cohort's experts (0 = Gaussian perturbation only).
     expert_bias: float = 0.3
-    # Env steps over which the shaped-reward coefficient falls from 1 to 0 (0: no shaping).
-    shaping_horizon: int = 500_000
 
     @property
     def num_envs(self) -> int:
         return self.num_cohorts * self.envs_per_cohort
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.num_steps
-
-    @property
-    def num_updates(self) -> int:
-        return max(1, self.total_steps // self.steps_per_update)
 
     def validate(self, num_experts: int) -> None:
         if not 1 <= self.top_k <= self.num_cohorts:
@@ -119,20 +99,12 @@ def entropy_of(p: jax.Array) -> jax.Array:
 
 
 @dataclasses.dataclass(frozen=True)
-class IOPTrainer(T.Trainer):
+class IOPTrainer(T.PolicyGradientTrainer):
     env: Any
     agent: Any  # SoftMoEGRUAgent
     config: IOPConfig
 
     algorithm = "iop"
-
-    @property
-    def num_updates(self) -> int:
-        return self.config.num_updates
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.config.steps_per_update
 
     @property
     def num_experts(self) -> int:
@@ -147,21 +119,9 @@ class IOPTrainer(T.Trainer):
         usage = tuple(f"expert_usage/{i}" for i in range(self.num_experts))
         return (*self.progress_keys, "action_entropy", "routing_entropy", *usage)
 
-    @functools.cached_property
-    def tx(self):
-        c = self.config
-        anneal = c.num_updates * c.update_epochs * c.num_minibatches if c.anneal_lr else None
-        return T.make_optimizer(c.lr, c.max_grad_norm, anneal)
-
     def hyperparameters(self) -> dict:
         sigma, bias = cohort_perturbations(self.config, self.num_experts)
         return {**dataclasses.asdict(self.config), "cohort_sigma": sigma.tolist(), "cohort_expert_bias": bias.tolist()}
-
-    def reward_shaping(self) -> dict:
-        if not self.config.shaping_horizon:
-            return {"kind": "none"}
-        return {"kind": "env shaped_reward, coefficient annealed linearly 1 -> 0",
-                "anneal_steps": self.config.shaping_horizon}
 
     def team_params(self, state, team: int):
         return state.params

@@ -14,7 +14,6 @@ Defaults are JaxMARL's `baselines/IPPO/config/ippo_ff_overcooked.yaml`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any
 
 import jax
@@ -25,36 +24,11 @@ from arena.agents import training as T
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(T.PolicyGradientConfig):
     """IPPO hyperparameters (JaxMARL ippo_ff_overcooked defaults)."""
 
-    # Env steps in the whole run, counted per env (not per seat), over all parallel envs.
-    total_steps: int = 5_000_000
     # Parallel envs.
     num_envs: int = 16
-    # Steps each env runs between updates.
-    num_steps: int = 128
-    lr: float = 2.5e-4
-    # Fall the learning rate linearly to 0 over the run.
-    anneal_lr: bool = True
-    update_epochs: int = 4
-    num_minibatches: int = 4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip: float = 0.2
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    # Env steps over which the shaped-reward coefficient falls from 1 to 0 (0: no shaping).
-    shaping_horizon: int = 2_500_000
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.num_envs * self.num_steps
-
-    @property
-    def num_updates(self) -> int:
-        return max(1, self.total_steps // self.steps_per_update)
 
 
 @struct.dataclass
@@ -72,7 +46,7 @@ class PPOState:
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOTrainer(T.Trainer):
+class PPOTrainer(T.PolicyGradientTrainer):
     """IPPO over `env` with one agent (architecture) per team; hashable, so jit-static."""
 
     env: Any
@@ -80,14 +54,6 @@ class PPOTrainer(T.Trainer):
     config: PPOConfig
 
     algorithm = "ippo"
-
-    @property
-    def num_updates(self) -> int:
-        return self.config.num_updates
-
-    @property
-    def steps_per_update(self) -> int:
-        return self.config.steps_per_update
 
     @property
     def progress_keys(self) -> tuple[str, ...]:
@@ -99,22 +65,8 @@ class PPOTrainer(T.Trainer):
     def curve_keys(self) -> tuple[str, ...]:
         return (*self.progress_keys, "shaping_coef", "entropy", "value_loss", "approx_kl")
 
-    @functools.cached_property
-    def tx(self):
-        c = self.config
-        anneal = c.num_updates * c.update_epochs * c.num_minibatches if c.anneal_lr else None
-        return T.make_optimizer(c.lr, c.max_grad_norm, anneal)
-
     def hyperparameters(self) -> dict:
         return dataclasses.asdict(self.config)
-
-    def reward_shaping(self) -> dict:
-        if not self.config.shaping_horizon:
-            return {"kind": "none"}
-        return {
-            "kind": "env shaped_reward, coefficient annealed linearly 1 -> 0",
-            "anneal_steps": self.config.shaping_horizon,
-        }
 
     def team_params(self, state: PPOState, team: int):
         return state.params[team]

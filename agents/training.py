@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import signal
 import time
@@ -101,6 +102,38 @@ def gae(rewards, values, dones, last_value, gamma: float, lam: float):
 
     _, adv = jax.lax.scan(body, (jnp.zeros_like(last_value), last_value), (rewards, values, dones), reverse=True)
     return adv, adv + values
+
+
+@dataclasses.dataclass(frozen=True)
+class PolicyGradientConfig:
+    """The hyperparameters every trainer here has (JaxMARL ippo_ff_overcooked defaults);
+    a trainer's config adds its own and overrides defaults. Subclasses define `num_envs`."""
+
+    # Env steps in the whole run, counted per env (not per seat), over all parallel envs.
+    total_steps: int = 5_000_000
+    # Steps each env runs between updates.
+    num_steps: int = 128
+    lr: float = 2.5e-4
+    # Fall the learning rate linearly to 0 over the run.
+    anneal_lr: bool = True
+    update_epochs: int = 4
+    num_minibatches: int = 4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    # Env steps over which the shaped-reward coefficient falls from 1 to 0 (0: no shaping).
+    shaping_horizon: int = 2_500_000
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        return max(1, self.total_steps // self.steps_per_update)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,6 +256,33 @@ class Trainer:
 
     # metrics shown on the progress bar, and drawn as curves
     progress_keys: tuple[str, ...] = ("return",)
+
+
+class PolicyGradientTrainer(Trainer):
+    """A Trainer whose `config` is a PolicyGradientConfig: the run's length, the optimizer
+    and the reward shaping follow from it."""
+
+    config: PolicyGradientConfig
+
+    @property
+    def num_updates(self) -> int:
+        return self.config.num_updates
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.config.steps_per_update
+
+    @functools.cached_property
+    def tx(self):
+        c = self.config
+        anneal = c.num_updates * c.update_epochs * c.num_minibatches if c.anneal_lr else None
+        return make_optimizer(c.lr, c.max_grad_norm, anneal)
+
+    def reward_shaping(self) -> dict:
+        if not self.config.shaping_horizon:
+            return {"kind": "none"}
+        return {"kind": "env shaped_reward, coefficient annealed linearly 1 -> 0",
+                "anneal_steps": self.config.shaping_horizon}
 
 
 def _scan_updates(trainer: Trainer, state, n: int):
