@@ -4,6 +4,7 @@ The report is plain data (what `--json` prints); the CLI only formats it.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -102,8 +103,9 @@ def play_match(
 ) -> tuple[dict, list[MatchResult]]:
     """Run a match (both seat orders when swapping) and return (report, raw results).
 
-    With `record_path`, the first `record_episodes` episodes of the first seat order are also
-    written there as a replay (only those are kept on device, so recording costs little).
+    With `record_path`, the first `record_episodes` episodes are also written there as a
+    replay (only those are kept on device, so recording costs little); with the swapped order,
+    its episodes go beside it, to swapped_path(record_path).
     """
     if episodes < 1:
         raise UserError("--episodes must be at least 1")
@@ -113,6 +115,7 @@ def play_match(
         if record_episodes < 1:
             raise UserError("--record-episodes must be at least 1")
         check_writable(record_path)
+        check_writable(swapped_path(record_path))
     lineup = [load_agent(r) for r in refs]
     env = resolve_env(lineup, env_id, env_kwargs)
     check_lineup(lineup, env)
@@ -155,8 +158,17 @@ def play_match(
         team = [team_return(r) for r in results]
         report["xp"] = bootstrap_ci(0.5 * (team[0] + team[1]), seed=seed).to_dict()
     if record_path is not None:
-        report["replay"] = record_replay(record_path, env, results[0], orders[0], min(record_episodes, episodes))
+        n = min(record_episodes, episodes)
+        report["replay"] = record_replay(record_path, env, results[0], orders[0], n)
+        if swap:
+            report["replay_swapped"] = record_replay(swapped_path(record_path), env, results[1], orders[1], n)
     return report, results
+
+
+def swapped_path(path) -> Path:
+    """Where `--record out.replay` puts the swapped seat order: out-swapped.replay."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}-swapped{path.suffix}")
 
 
 def record_replay(path, env: Env, result: MatchResult, lineup: Sequence[LoadedAgent], episodes: int) -> dict:

@@ -177,6 +177,24 @@ def test_round_trip_of_every_column(which, coord, tag, tmp_path):
         assert traces[0].states.p_pos.dtype == np.float32
 
 
+def test_match_record_writes_the_swapped_order_beside(tmp_path):
+    from arena.match import play_match
+    from arena.trace import traces_from_result
+
+    a, b = _ckpt(tmp_path, "random", "coord_game", seed=1), _ckpt(tmp_path, "random", "coord_game", seed=2)
+    out = tmp_path / "xp.replay"
+    report, results = play_match([a, b], env_kwargs={"rounds": 6}, episodes=4, seed=3, swap=True,
+                                 record_path=str(out), record_episodes=2)
+    swapped = tmp_path / "xp-swapped.replay"
+    assert report["replay_swapped"]["path"] == str(swapped)
+    first, second = open_replay(out), open_replay(swapped)
+    assert [s.agent for s in second.sides] == [s.agent for s in first.sides][::-1] == ["random-any-2", "random-any-1"]
+    live = traces_from_result(results[1], second.sides, second.env_kwargs, second.seats)
+    for k in range(2):
+        _check_round_trip(live[k], second.episodes[k], lossy_names=("probs",))
+    assert verify_traces(second.episodes).ok
+
+
 def test_match_record_keeps_what_the_runner_recorded(tag):
     from arena.trace import traces_from_result
 

@@ -14,7 +14,7 @@ from arena.commands.options import env_kwargs_option, json_option, parse_env_kwa
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same numbers.")
 @click.option("--swap/--no-swap", default=None, help="Also play the reversed seat order and report J_XP (default: on for cooperative two-seat games).")
 @click.option("--record", "record_path", default=None, metavar="OUT.replay",
-              help="Also write the first episodes of the first seat order as a replay (see `arena replay`).")
+              help="Also write the first episodes as a replay (see `arena replay`); the swapped order's go to OUT-swapped.replay.")
 @click.option("--record-episodes", default=4, show_default=True, type=int, help="How many episodes --record keeps.")
 @click.option("--view", is_flag=True, help="Watch episode 0 live in the viewer while the match runs.")
 @click.option("--view-frames", default=None, type=int, hidden=True, help="Close the live view after this many frames (tests).")
@@ -51,6 +51,7 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_epis
     else:
         report, _ = play_match(list(agents), **kwargs)
         print_match_report(report, as_json)
-    if report.get("replay") and not as_json:
-        r = report["replay"]
-        click.echo(f"replay: {r['path']} ({r['episodes']} episodes, {r['bytes']:,} bytes); `arena replay info {r['path']}`")
+    for key in ("replay", "replay_swapped"):
+        if report.get(key) and not as_json:
+            r = report[key]
+            click.echo(f"replay: {r['path']} ({r['episodes']} episodes, {r['bytes']:,} bytes); `arena replay info {r['path']}`")
