@@ -42,16 +42,18 @@ def can_play(loaded: LoadedAgent, env: Env, side: Side) -> str | None:
     return None
 
 
-def human_side(env: Env, seat: int) -> int:
-    """The side a human takes at `seat`: it must be a side of one seat (one agent drives a team)."""
+def human_side(env: Env, seat: int, *, alone: bool = False) -> int:
+    """The side of a human at `seat`. `alone`: it must be a side of one seat, which the
+    human takes whole (a human series, where the agent under test plays every other side)."""
     spec = env.spec
     if not 0 <= seat < spec.num_seats:
         raise UserError(f"--seat {seat}: {spec.id} has seats 0..{spec.num_seats - 1} ({', '.join(spec.seats)})")
     side = next(i for i, s in enumerate(spec.sides) if seat in s.seats)
-    if len(spec.sides[side].seats) != 1:
+    if alone and len(spec.sides[side].seats) != 1:
         one = [str(s.seats[0]) for s in spec.sides if len(s.seats) == 1]
-        raise UserError(f"--seat {seat} is in side {spec.sides[side].name!r} of {len(spec.sides[side].seats)} seats, "
-                        f"which one agent drives; a human can take a side of one seat: --seat {' or '.join(one) or '(none in this env)'}")
+        raise UserError(f"--seat {seat} is in side {spec.sides[side].name!r} of {len(spec.sides[side].seats)} seats; in a "
+                        f"human series the agent plays every other side, so take a side of one seat: "
+                        f"--seat {' or '.join(one) or '(none in this env)'}")
     return side
 
 

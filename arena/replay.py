@@ -217,6 +217,7 @@ def _read_records(data: bytes) -> tuple[list[tuple[int, dict]], Torn | None]:
 def _side_dict(side: SideInfo) -> dict:
     d = dataclasses.asdict(side)
     d["seats"] = list(side.seats)
+    d["human_seats"] = list(side.human_seats)
     d["extras"] = {k: {"shape": list(v.get("shape", [])), "labels": list(v.get("labels", []))} for k, v in side.extras.items()}
     return d
 
@@ -494,7 +495,8 @@ class Replay:
     def sides(self) -> tuple[SideInfo, ...]:
         return tuple(
             SideInfo(name=s["name"], seats=tuple(s["seats"]), agent=s["agent"], arch=s.get("arch", ""),
-                     sha256=s.get("sha256", ""), extras=dict(s.get("extras") or {}), human=bool(s.get("human", False)))
+                     sha256=s.get("sha256", ""), extras=dict(s.get("extras") or {}), human=bool(s.get("human", False)),
+                     human_seats=tuple(s.get("human_seats") or ()))
             for s in self.header["sides"]
         )
 

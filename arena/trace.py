@@ -21,7 +21,9 @@ class SideInfo:
     arch: str = ""
     sha256: str = ""  # params hash of the agent's checkpoint
     extras: dict = dataclasses.field(default_factory=dict)  # name -> {"shape": [...], "labels": [...]}
-    human: bool = False
+    human: bool = False  # a human played the whole side
+    # Seats of this agent's side that a human played (their keys replaced the agent's choice).
+    human_seats: tuple[int, ...] = ()
 
 
 @dataclasses.dataclass
@@ -53,16 +55,18 @@ class EpisodeTrace:
         return jax.tree.map(lambda x: x[t], self.states)
 
 
-def side_infos(env, lineup: Sequence[Any], human_side: int | None = None) -> tuple[SideInfo, ...]:
-    """SideInfo per side of `env` from the LoadedAgents playing it (None on the human's side)."""
+def side_infos(env, lineup: Sequence[Any], human_seat: int | None = None) -> tuple[SideInfo, ...]:
+    """SideInfo per side of `env` from the LoadedAgents playing it: None is a side a human
+    plays whole; `human_seat` in an agent's side is a seat the human took over from it."""
     out = []
-    for k, (side, loaded) in enumerate(zip(env.spec.sides, lineup)):
-        if k == human_side or loaded is None:
+    for side, loaded in zip(env.spec.sides, lineup):
+        if loaded is None:
             out.append(SideInfo(name=side.name, seats=tuple(side.seats), agent="human", arch="human", human=True))
             continue
         m = loaded.manifest
         out.append(SideInfo(name=side.name, seats=tuple(side.seats), agent=m.name, arch=m.arch,
-                            sha256=m.params.sha256, extras=dict(m.extras)))
+                            sha256=m.params.sha256, extras=dict(m.extras),
+                            human_seats=(human_seat,) if human_seat in side.seats else ()))
     return tuple(out)
 
 

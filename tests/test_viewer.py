@@ -240,13 +240,37 @@ def test_human_play_whole_episode_records_keys_replay_and_csv(make_ckpt, tmp_pat
     assert row["steps"] == 6
 
 
-def test_human_play_refuses_a_seat_in_a_multi_seat_side(make_ckpt):
+def test_human_plays_one_predator_while_the_agent_drives_the_others(make_ckpt, tmp_path):
     from arena.errors import UserError
+    from arena.replay import open_replay
+    from arena.verify import verify_traces
     from arena.viewer.human import HumanGame, PlayConfig
 
+    pred = make_ckpt("mlp_actor_critic", "mpe_tag", side="predators")
     prey = make_ckpt("random", "mpe_tag", side="prey")
-    with pytest.raises(UserError, match="side 'predators' of 3 seats"):
-        HumanGame([str(prey)], env_id="mpe_tag", config=PlayConfig(seat=0))
+    with pytest.raises(UserError, match="one per side predators, prey"):
+        HumanGame([str(pred), str(prey), str(prey)], env_id="mpe_tag", config=PlayConfig(seat=1))
+    cfg = PlayConfig(seat=1, seed=2, tick_hz=60.0, countdown=0.0, size=(800, 520), close_at_end=True,
+                     replay_path=tmp_path / "pred.replay")
+    game = HumanGame([str(pred), str(prey)], env_id="mpe_tag", env_kwargs={"max_steps": 8}, config=cfg)
+    up = game.labels.index("up")
+    posted = []
+
+    def on_frame(g):
+        if len(posted) == g.trace.length:
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_UP, mod=0, unicode=""))
+            posted.append(1)
+
+    game.run(on_frame=on_frame, max_frames=2000)
+    trace = game.trace
+    assert trace.finished and trace.length == 8
+    assert (trace.actions[:, 1] == up).all()  # the human's seat: the human's key every step
+    # The agent still drove the other two predators and emitted its extras for the side.
+    assert trace.extras[0]["probs"].shape[:2] == (8, 3)
+    rep = open_replay(tmp_path / "pred.replay")
+    assert rep.sides[0].human_seats == (1,) and not rep.sides[0].human and rep.sides[0].agent == "mlp_actor_critic-0"
+    assert np.isfinite(rep.episodes[0].reaction_ms[:, 1]).all() and np.isnan(rep.episodes[0].reaction_ms[:, 0]).all()
+    assert verify_traces(rep.episodes).ok
 
 
 def test_live_match_streams_episode_zero_as_recorded(make_ckpt):

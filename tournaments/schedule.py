@@ -137,7 +137,7 @@ def human_schedule(loaded: Sequence, agent_ids: Sequence[str], env, seat: int, g
     player meets an agent on the same episodes."""
     from arena.match import human_side
 
-    side = human_side(env, seat)
+    side = human_side(env, seat, alone=True)
     others = [s for s in range(len(env.spec.sides)) if s != side]
     _require_playable(loaded, env, range(len(loaded)), others)
     rows = williams_rows(len(loaded))

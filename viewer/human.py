@@ -12,9 +12,10 @@ Every finished game (and an abandoned one, as far as it went) is written as a re
 the human's reaction time per step, and one row is appended to `human_games.csv` in
 `arena.paths.data_dir()`.
 
-The human takes a whole side, so `--seat` must name a side of one seat (any seat in
-Overcooked, ipd and coord_game; mpe_tag's prey, not one of its three predators, whose side
-one agent drives).
+The human takes any seat. A side of one seat is the human's alone (every seat in Overcooked,
+ipd and coord_game; mpe_tag's prey); in a bigger side (one of mpe_tag's three predators) an
+agent drives the side as usual and the human's key replaces its choice for the human's seat,
+so the agents are given for every side, the human's included.
 """
 from __future__ import annotations
 
@@ -118,14 +119,18 @@ class HumanGame:
         sides = spec.sides
         self.human_side = human_side(env, config.seat)
         hs = sides[self.human_side]
-        others = [i for i in range(len(sides)) if i != self.human_side]
-        if len(loaded) == 1:
-            loaded = loaded * len(others)  # one agent fills every other side
-        if len(loaded) != len(others):
-            raise UserError(f"{spec.id} with a human on seat {config.seat} needs {len(others)} agent(s) "
-                            f"(sides {', '.join(sides[i].name for i in others)}), got {len(loaded)}")
+        # A side of one seat is the human's alone. In a bigger side (one of mpe_tag's three
+        # predators) an agent still drives the side, and the human's key replaces its choice
+        # for the human's seat.
+        self.shared = len(hs.seats) > 1
+        driven = [i for i in range(len(sides)) if self.shared or i != self.human_side]
+        if len(loaded) == 1 and all(can_play(loaded[0], env, sides[i]) is None for i in driven):
+            loaded = loaded * len(driven)  # one agent drives every side that needs one
+        if len(loaded) != len(driven):
+            raise UserError(f"{spec.id} with a human on seat {config.seat} needs {len(driven)} agent(s), one per side "
+                            f"{', '.join(sides[i].name for i in driven)} in this order; got {len(loaded)}")
         lineup: list = [None] * len(sides)
-        for i, a in zip(others, loaded):
+        for i, a in zip(driven, loaded):
             problem = can_play(a, env, sides[i])
             if problem:
                 raise IncompatibleAgents(f"{a.source}: agent {a.name!r} cannot play {spec.id} side {sides[i].name}: it {problem}")
@@ -148,10 +153,11 @@ class HumanGame:
         self.mask = np.zeros((spec.num_seats,), bool)
         self.mask[config.seat] = True
         self.carry = jax.block_until_ready(self._start(self.params, jax.random.fold_in(self.ep_key, 0)))
-        self.sides_info = side_infos(env, lineup, self.human_side)
+        self.sides_info = side_infos(env, lineup, config.seat)
         shown = self.sides_info
         if config.partner_label:
-            shown = tuple(s if s.human else SideInfo(name=s.name, seats=s.seats, agent=config.partner_label) for s in shown)
+            shown = tuple(s if s.human else SideInfo(name=s.name, seats=s.seats, agent=config.partner_label,
+                                                     human_seats=s.human_seats) for s in shown)
         self.trace = GrowingTrace.start(env, shown, jax.device_get(self.carry.env_state), seed=config.seed, human=True)
         self.last_action = self.noop if self.noop is not None else 0
         self.replay_path: Path | None = None
@@ -186,8 +192,8 @@ class HumanGame:
         t = self.trace.length
         self.carry, rec = self._step(self.params, self.carry, self._key(t), self.mask, acts)
         rec = jax.device_get(rec)
-        # The stand-in's extras describe nothing the human did: drop them.
-        rec = rec.replace(extras=tuple({} if i == self.human_side else ex for i, ex in enumerate(rec.extras)))
+        if not self.shared:  # the stand-in's extras describe nothing the human did
+            rec = rec.replace(extras=tuple({} if i == self.human_side else ex for i, ex in enumerate(rec.extras)))
         ms = np.full((self.env.spec.num_seats,), np.nan, np.float32)
         ms[self.config.seat] = reaction_ms
         self.trace.append(rec, ms)

@@ -144,9 +144,10 @@ class SeatPanel:
         style.blit_text(surf, head, (inner.x + 20, inner.y), size=15, bold=True, max_width=inner.width // 2)
         ret = float(trace.rewards[:t, self.seat].sum()) if t else 0.0
         style.blit_text(surf, f"return {ret:+.1f}", (inner.right, inner.y + 1), size=13, color=style.TEXT, anchor="topright")
-        who = "HUMAN" if side.human else f"{side.agent}  ({side.arch})" if side.arch else side.agent
-        style.blit_text(surf, who, (inner.x + 20, inner.y + 19), size=12, color=style.ACCENT if side.human else style.MUTED,
-                        bold=side.human, max_width=inner.width - 24)
+        human = side.human or self.seat in side.human_seats
+        who = "HUMAN" if human else f"{side.agent}  ({side.arch})" if side.arch else side.agent
+        style.blit_text(surf, who, (inner.x + 20, inner.y + 19), size=12, color=style.ACCENT if human else style.MUTED,
+                        bold=human, max_width=inner.width - 24)
         y = inner.y + 40
         L = trace.length
         if L == 0:
@@ -161,7 +162,7 @@ class SeatPanel:
         label = self.action_labels[act] if act < len(self.action_labels) else str(act)
         when = f"step {d}" if d == t else "last"
         line = f"action ({when}): {label}"
-        if trace.reaction_ms is not None and side.human:
+        if trace.reaction_ms is not None and human:
             ms = trace.reaction_ms[d, self.seat]
             line += "   reaction " + ("—" if np.isnan(ms) else f"{ms:.0f} ms")
         style.blit_text(surf, line, (inner.x, y), size=13, color=style.TEXT, max_width=inner.width)
@@ -173,7 +174,7 @@ class SeatPanel:
             y += 4
             style.blit_text(surf, note, (inner.x, y), size=13, color=style.MUTED, max_width=inner.width)
             y += 16
-        if internals:
+        if internals and not human:  # a human seat in an agent's side: the agent's choice was not played
             self._draw_sections(surf, pygame.Rect(inner.x, y, inner.width, inner.bottom - y), trace, i, j, d, color)
 
     def _draw_sections(self, surf, body, trace, i, j, d, color):

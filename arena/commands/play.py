@@ -10,7 +10,7 @@ from arena.commands.options import env_kwargs_option, json_option, parse_env_kwa
 @click.argument("agents", nargs=-1, required=True)
 @click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
 @env_kwargs_option
-@click.option("--seat", default=0, show_default=True, type=int, help="The seat you play (its side must have one seat).")
+@click.option("--seat", default=0, show_default=True, type=int, help="The seat you play.")
 @click.option("--seed", default=0, show_default=True, type=int, help="The episode's seed (as in `arena match`).")
 @click.option("--tick-hz", default=None, type=float, help="Env steps per second (default: 6 overcooked, 8 mpe_tag, 1 ipd/coord_game).")
 @click.option("--countdown", default=2.0, show_default=True, type=float, help="Seconds before the first step.")
@@ -21,16 +21,18 @@ from arena.commands.options import env_kwargs_option, json_option, parse_env_kwa
 def play(agents, env_id, env_kw, seat, seed, tick_hz, countdown, out, size, frames, as_json):
     """Play with (or against) AGENTS: you control one seat with the keyboard in real time.
 
-    Overcooked: arrows move, space interacts, no key = stay. mpe_tag (as prey, seat 3): arrows,
-    no key = no-op. ipd: C cooperate, D defect. coord_game: left/right arrows. The game never
-    waits: the last key before each step is your action. One agent fills every other side, or
-    give one per other side in order. Each game is saved as a replay (with your reaction times)
+    Overcooked: arrows move, space interacts, no key = stay. mpe_tag: arrows, no key = no-op.
+    ipd: C cooperate, D defect. coord_game: left/right arrows. The game never waits: the last
+    key before each step is your action. One agent fills every other side, or give one per
+    other side in order. As one of mpe_tag's predators (seats 0-2) the predators' agent still
+    drives the team and your key replaces its choice for your seat: give one agent per side. Each game is saved as a replay (with your reaction times)
     and a row in human_games.csv in the data dir.
 
     \b
     Examples:
       arena play partner.ckpt --env overcooked_v2/cramped_room --seat 1
       arena play predators.ckpt --env mpe_tag --seat 3 --tick-hz 6
+      arena play predators.ckpt prey.ckpt --env mpe_tag --seat 0
       arena play tft.ckpt --env ipd --env-kw rounds=10
     """
     from pathlib import Path

@@ -119,6 +119,8 @@ def info(file, as_json):
     for s in data["sides"]:
         extras = " ".join(f"{k}{tuple(v['shape'])}" for k, v in s["extras"].items()) or "none"
         who = "human" if s.get("human") else f"{s['agent']} ({s['arch']}, params {s['sha256'][:12]})"
+        if s.get("human_seats"):
+            who += f", a human on seat {', '.join(data['seats'][i] for i in s['human_seats'])}"
         console.print(f"  side {s['name']} (seats {', '.join(data['seats'][i] for i in s['seats'])}): {who}; extras: {extras}")
     console.print(_status_line(data))
     if data["meta"].get("episodes_played"):
