@@ -4,7 +4,7 @@ Each trainer runs one compiled chunk of `--updates` updates to compile, then the
 again, timed: env steps/s = updates x steps per update / seconds (rollout and learning
 together, as in a real run). Compile time is printed separately.
 
-    python benchmarks/train_throughput.py [--updates 3] [--only ppo-mlp iop]
+    python benchmarks/train_throughput.py [--updates 3] [--only ppo-mlp iop-zoo]
 """
 from __future__ import annotations
 
@@ -21,11 +21,17 @@ ENV_ID = "overcooked_v2/cramped_room"
 
 
 def trainers(env):
-    """name -> trainer, at each trainer's default settings."""
+    """name -> trainer: each trainer's default settings, and the zoo's IOP recipe (the seed's
+    architecture at a quarter of its widths), which is what a 2-core CPU can train."""
+    from arena.agents.zoo.build import RECIPES
+
+    zoo = next(r for r in RECIPES if r.trainer == "iop")
+    zoo_arch = {k: list(v) if isinstance(v, tuple) else v for k, v in zoo.arch_config}
     return {
         "ppo-mlp": ppo.build_trainer(env, "mlp_actor_critic", ppo.PPOConfig()),
         "ppo-cnn": ppo.build_trainer(env, "cnn_actor_critic", ppo.PPOConfig()),
         "iop": iop.build_trainer(env, iop.IOPConfig()),
+        "iop-zoo": iop.build_trainer(env, iop.IOPConfig(**dict(zoo.config)), zoo_arch),
     }
 
 
@@ -45,7 +51,7 @@ def measure(trainer, updates: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--updates", type=int, default=3, help="updates per timed chunk")
-    parser.add_argument("--only", nargs="*", default=None, help="trainer names (ppo-mlp, ppo-cnn, iop)")
+    parser.add_argument("--only", nargs="*", default=None, help="trainer names (ppo-mlp, ppo-cnn, iop, iop-zoo)")
     args = parser.parse_args()
     env = make(ENV_ID)
     print(f"{ENV_ID}, {jax.device_count()} {jax.default_backend()} device(s), {args.updates} updates per chunk")
