@@ -161,6 +161,12 @@ def test_human_series_bad_input_is_one_line(make_ckpt, tmp_path, capsys):
         (["--mode", "human", prey, "--env", "mpe_tag", "--seat", "0"], "side 'predators' of 3 seats"),
         (["--mode", "crossplay", left, left, "--player", "ann"], "are for human series"),
     ]
+    from arena.errors import UserError
+    from arena.tournaments.spec import make_spec
+    from arena.tournaments.tournament import run_tournament
+
+    with pytest.raises(UserError, match="played in a window"):
+        run_tournament(make_spec("human", [left], env="coord_game", player="ann"), db=db)
     for args, message in cases:
         capsys.readouterr()
         with pytest.raises(SystemExit) as exc:

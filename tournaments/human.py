@@ -61,9 +61,7 @@ def run_human_series(
         done = store.done_cells(prep.id)
         todo = [c for c in prep.cells if c.index not in done]
         unrated = [g for g in store.human_games(prep.id) if g["rating"] is None]
-        played, stopped = 0, False
-        if unrated or todo:
-            stopped = not _rate_late(prep, store, unrated, play, on_frame)
+        played, stopped = 0, not _rate_late(prep, store, unrated, play, on_frame)
         if todo and not stopped:
             played, stopped = _play_games(prep, store, todo, letters, play, on_frame)
         if len(store.done_cells(prep.id)) == len(prep.cells):

@@ -272,12 +272,12 @@ def _human(t, data, names, groups, seed) -> dict:
     games = {g["cell"]: g for g in t.get("human_games", [])}
     spec = t["spec"]
     human_side = next(s for s, seats in enumerate(data.sides) if spec["seat"] in seats)
+    agent_seats = [seat for s, seats in enumerate(data.sides) if s != human_side for seat in seats]
     order, by_agent = [], defaultdict(list)
     for c in sorted((c for cells in data.by_lineup.values() for c in cells), key=lambda c: c.index):
         agent = next(i for i in c.lineup if i != HUMAN)
         g = games.get(c.index, {})
         by_agent[agent].append(len(order))
-        agent_seats = [seat for s, seats in enumerate(data.sides) if s != human_side for seat in seats]
         order.append({"game": c.index + 1, "letter": g.get("letter"), "agent": names[agent],
                       "human_return": float(c.returns[0, data.sides[human_side]].mean()),
                       "agent_return": float(c.returns[0, agent_seats].mean()), "rating": g.get("rating"),
@@ -395,16 +395,16 @@ def print_report(report: dict, console=None) -> None:
 
     console = console or Console()
     kw = ", ".join(f"{k}={v}" for k, v in report["env_kwargs"].items())
-    status = "finished" if report["finished"] else f"{report['cells_done']}/{report['cells_total']} cells"
     mode = report["mode"]
-    unit = f"{report['episodes']} episodes x {report['seeds']} seed(s) a cell"
-    if mode == "human":
-        status = "finished" if report["finished"] else f"{report['cells_done']}/{report['cells_total']} games"
-        unit = f"{report['seeds']} game(s) with each, player {report['human']['player']}"
+    human = mode == "human"
+    done = f"{report['cells_done']}/{report['cells_total']} {'games' if human else 'cells'}"
+    status = "finished" if report["finished"] else done
+    unit = (f"{report['seeds']} game(s) with each, player {report['human']['player']}" if human
+            else f"{report['episodes']} episodes x {report['seeds']} seed(s) a cell")
     console.print(
         f"[bold]tournament {report['id']}[/bold] {mode} on {report['env']}{f' ({kw})' if kw else ''}: "
         f"{len(report['agents'])} agents, {unit}, seed {report['seed']}, {status}; "
-        f"± = 95% bootstrap CI half-width (unit: {'game' if mode == 'human' else 'episode'})"
+        f"± = 95% bootstrap CI half-width (unit: {'game' if human else 'episode'})"
     )
     x = report[mode]
 

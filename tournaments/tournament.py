@@ -12,6 +12,7 @@ import json
 import time
 from typing import Callable
 
+from arena.errors import UserError
 from arena.tournaments.spec import TournamentSpec, spec_id
 from arena.tournaments.store import Store
 
@@ -87,6 +88,9 @@ def run_tournament(
     from arena.tournaments.execute import run_cells
     from arena.tournaments.report import build_report
 
+    if spec.mode == "human":
+        raise UserError("a human series is played in a window: `arena tournament --mode human ...` "
+                        "(arena.tournaments.human.run_human_series)")
     wall = time.perf_counter()
     prep = prepare(spec)
     store = Store(db)
