@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("agents", "Print a checkpoint's manifest and a summary of its params."),
     "pack": ("agents", "Turn a folder checkpoint (manifest.toml + params) into one .ckpt file."),
     "replay": ("replay", "Inspect a recorded replay (info) and re-simulate it to check every state (verify)."),
-    "tournament": ("tournament", "Self-play, cross-play, zero-shot and round-robin tournaments with ratings."),
+    "tournament": ("tournament", "Self-play, cross-play, zero-shot, round-robin and human-AI tournaments with ratings."),
     "view": ("view", "Open a replay in the viewer: scene, per-seat probs/routing/belief/value, timeline."),
     "play": ("play", "Play one seat yourself, from the keyboard, with or against agents."),
     "train": ("train", "Train agents: PPO self-play (ppo) and Internal Other-Play (iop); checkpoints with provenance."),
