@@ -257,23 +257,18 @@ def train(
     from pathlib import Path
 
     from arena.agents import ArchError
-    from arena.envs import UnknownEnv, make
+    from arena.envs import make
     from arena.errors import UserError
 
     out = Path(out)
     if resume:
-        meta, _ = T.read_state_meta(T.state_path_for(out))
-        if meta.get("trainer") != "iop":
-            raise UserError(f"{out}: the recorded run is {meta.get('trainer')!r}, not iop")
+        meta = T.recorded_run(out, "iop")
         env_id, seed, arch_config, env_kwargs, config, name = (
             meta["env"], meta["seed"], meta["arch_config"], meta["env_kwargs"], meta["config"], meta["name"]
         )
     else:
         config = {**(config or {}), "total_steps": int(steps)}
-    try:
-        env = make(env_id, **(env_kwargs or {}))
-    except UnknownEnv as err:
-        raise UserError(str(err)) from None
+    env = make(env_id, **(env_kwargs or {}))
     try:
         cfg = IOPConfig(**config)
         trainer = build_trainer(env, cfg, arch_config)

@@ -206,24 +206,19 @@ def train(
     in the run's state file are used and the other arguments (but `out`) are ignored."""
     from pathlib import Path
 
-    from arena.envs import UnknownEnv, make
+    from arena.envs import make
     from arena.errors import UserError
 
     out = Path(out)
     if resume:
-        meta, _ = T.read_state_meta(T.state_path_for(out))
-        if meta.get("trainer") != "ppo":
-            raise UserError(f"{out}: the recorded run is {meta.get('trainer')!r}, not ppo")
+        meta = T.recorded_run(out, "ppo")
         env_id, seed, arch, arch_config, env_kwargs, config, name = (
             meta["env"], meta["seed"], meta["arch"], meta["arch_config"], meta["env_kwargs"], meta["config"], meta["name"]
         )
         out = Path(meta["out"]) if not out.name.endswith(".ckpt") else out
     else:
         config = {**(config or {}), "total_steps": int(steps)}
-    try:
-        env = make(env_id, **(env_kwargs or {}))
-    except UnknownEnv as err:
-        raise UserError(str(err)) from None
+    env = make(env_id, **(env_kwargs or {}))
     try:
         cfg = PPOConfig(**config)
     except TypeError as err:

@@ -354,6 +354,17 @@ def read_state_meta(path: Path) -> tuple[dict, bytes]:
     return obj["meta"], obj["state"]
 
 
+def recorded_run(out: Path, trainer: str) -> dict:
+    """The settings `--resume` continues with: the meta of `out`'s state file, which must be a
+    run of `trainer` ("ppo" or "iop")."""
+    from arena.errors import UserError
+
+    meta, _ = read_state_meta(state_path_for(out))
+    if meta.get("trainer") != trainer:
+        raise UserError(f"{out}: the recorded run is {meta.get('trainer')!r}, not {trainer}")
+    return meta
+
+
 def restore_state(template: Any, data: bytes, path: Path) -> Any:
     """Leaves saved by `save_state`, checked against `template` (a fresh state of this run)."""
     from flax import serialization

@@ -308,13 +308,10 @@ def new_agent(arch: str, env_id: str, *, seed: int = 0, side: str | None = None,
     import jax
 
     from arena.agents import ArchError, build_agent
-    from arena.envs import UnknownEnv, make
+    from arena.envs import make
     from arena.errors import UserError
 
-    try:
-        env = make(env_id, **(env_kwargs or {}))
-    except UnknownEnv as err:
-        raise UserError(str(err)) from None
+    env = make(env_id, **(env_kwargs or {}))
     sides = {s.name: s for s in env.spec.sides}
     teams = {t.name: t for t in env.spec.teams}
     if side is None:

@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from arena.checkpoint import LoadedAgent, load_agent
-from arena.envs import Env, Side, UnknownEnv, make
+from arena.envs import Env, Side, make
 from arena.errors import IncompatibleAgents, UserError
 from arena.runner import MatchResult, run_match
 from arena.tournaments.stats import bootstrap_ci
@@ -21,10 +21,7 @@ def resolve_env(agents: Sequence[LoadedAgent], env_id: str | None = None, env_kw
     if env_id is None:
         env_id = agents[0].manifest.env
         env_kwargs = {**agents[0].manifest.env_kwargs, **(env_kwargs or {})}
-    try:
-        return make(env_id, **(env_kwargs or {}))
-    except UnknownEnv as err:
-        raise UserError(str(err)) from None
+    return make(env_id, **(env_kwargs or {}))
 
 
 def can_play(loaded: LoadedAgent, env: Env, side: Side) -> str | None:

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from arena.errors import UserError
+
 
 @dataclasses.dataclass(frozen=True)
 class TeamSpec:
@@ -119,8 +121,9 @@ class Env:
         return {m.name: jnp.zeros((), jnp.float32) for m in self.spec.metrics}
 
 
-class UnknownEnv(ValueError):
-    pass
+class UnknownEnv(UserError, ValueError):
+    """An env id that is not registered, or options it cannot be built with: a user error,
+    so the CLI prints it as one line wherever it surfaces."""
 
 
 _REGISTRY: dict[str, Callable[..., Env]] = {}

@@ -74,21 +74,29 @@ def run_human_series(
 
 def _rate_late(prep, store: Store, unrated: list[dict], play, on_frame) -> bool:
     """Ask for the ratings of stored games the player left unrated; False if they stop again."""
-    from arena.viewer.human import RATING_KEYS, ask
-
     noun = _noun(prep.env)
     cells = {c.index: c for c in prep.cells}
     for g in unrated:
-        cell = cells[g["cell"]]
-        rating = ask(f"how good a {noun} was {g['letter']}?", [
-            f"you stopped before rating game {g['cell'] + 1} of {len(prep.cells)}, with {noun} {g['letter']}",
-            "1 poor · 2 · 3 · 4 · 5 excellent",
-            "press 1 to 5 · Esc: stop here without rating",
-        ], RATING_KEYS, size=play.size, on_frame=(lambda: on_frame("rate", cell)) if on_frame else None)  # noqa: B023
+        said = f"you stopped before rating game {g['cell'] + 1} of {len(prep.cells)}, with {noun} {g['letter']}"
+        rating = _ask_rating(noun, g["letter"], said, play, _hook(on_frame, "rate", cells[g["cell"]]))
         if rating is None:
             return False
         store.rate(prep.id, g["cell"], rating)
     return True
+
+
+def _ask_rating(noun: str, letter: str, said: str, play, on_frame, background=None) -> int | None:
+    """The 1-5 rating of the agent shown as `letter`; None if the player stops instead."""
+    from arena.viewer.human import RATING_KEYS, ask
+
+    return ask(f"how good a {noun} was {letter}?", [said, "1 poor · 2 · 3 · 4 · 5 excellent",
+                                                     "press 1 to 5 · Esc: stop here without rating"],
+               RATING_KEYS, background=background, size=play.size, on_frame=on_frame)
+
+
+def _hook(on_frame, phase: str, obj):
+    """`on_frame` bound to a phase and its object, as a window loop calls it; None without one."""
+    return None if on_frame is None else lambda *_: on_frame(phase, obj)
 
 
 def _noun(env) -> str:
@@ -102,13 +110,12 @@ def _play_games(prep, store: Store, todo: list, letters: list[str], play, on_fra
     from arena.paths import data_dir
     from arena.tournaments.execute import CellResult
     from arena.tournaments.schedule import HUMAN
-    from arena.viewer.human import GO_KEYS, RATING_KEYS, HumanGame, ask, draw_message
+    from arena.viewer.human import GO_KEYS, HumanGame, ask, draw_message
 
     spec, env = prep.spec, prep.env
     noun = _noun(env)
     sides = [s["seats"] for s in prep.env_info["sides"]]
     total = len(prep.cells)
-    hook = (lambda phase, obj: (lambda *_: on_frame(phase, obj)) if on_frame else None)
     played = 0
     for cell in todo:
         agent = next(i for i in cell.lineup if i != HUMAN)
@@ -118,7 +125,7 @@ def _play_games(prep, store: Store, todo: list, letters: list[str], play, on_fra
             f"{len(letters)} {noun}s, shown only as letters; after each game you rate the one you played.",
             f"you are seat {spec.seat} ({env.spec.seats[spec.seat]}) · {spec.player}",
             "space: start · Esc: stop here (the same command resumes the series)",
-        ], GO_KEYS, size=play.size, on_frame=hook("start", cell))
+        ], GO_KEYS, size=play.size, on_frame=_hook(on_frame, "start", cell))
         if not go:
             break
         draw_message(pygame.display.get_surface(), f"game {game_no} of {total}: your {noun} is {letter}",
@@ -128,7 +135,7 @@ def _play_games(prep, store: Store, todo: list, letters: list[str], play, on_fra
         config = dataclasses.replace(play, seed=cell.match_seed, replay_path=replay, partner_label=f"{noun} {letter}")
         game = HumanGame([spec.agents[agent]], env_id=env.spec.id, env_kwargs=dict(prep.env_info["kwargs"]), config=config)
         start = time.perf_counter()
-        row = game.run(on_frame=hook("game", game))
+        row = game.run(on_frame=_hook(on_frame, "game", game))
         if not row or not row["complete"]:
             break  # the partial game's replay and CSV row are kept; the cell is played again
         trace = game.trace
@@ -141,11 +148,8 @@ def _play_games(prep, store: Store, todo: list, letters: list[str], play, on_fra
             "finished_utc": row["finished_utc"]})
         played += 1
         last_frame = pygame.display.get_surface().copy() if pygame.display.get_surface() else None
-        rating = ask(f"how good a {noun} was {letter}?", [
-            f"game {game_no} of {total} is stored: your return {row['human_return']:+.1f}, {_metrics_text(metrics)}",
-            "1 poor · 2 · 3 · 4 · 5 excellent",
-            "press 1 to 5 · Esc: stop here without rating",
-        ], RATING_KEYS, background=last_frame, size=play.size, on_frame=hook("rate", cell))
+        said = f"game {game_no} of {total} is stored: your return {row['human_return']:+.1f}, {_metrics_text(metrics)}"
+        rating = _ask_rating(noun, letter, said, play, _hook(on_frame, "rate", cell), background=last_frame)
         if rating is None:
             break
         store.rate(prep.id, cell.index, rating)
