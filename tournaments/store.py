@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from arena.errors import UserError
+from arena.tournaments.schedule import HUMAN
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tournaments (
@@ -127,8 +128,6 @@ class Store:
             self.db.execute("UPDATE human_games SET rating = ? WHERE tournament = ? AND cell = ?", (int(rating), tid, cell))
 
     def _insert_cell(self, tid: str, r, agent_ids: list[str], sides: list[list[int]]) -> None:
-        from arena.tournaments.schedule import HUMAN
-
         c = r.cell
         names = sorted(r.metrics)
         metrics = np.stack([r.metrics[k] for k in names]) if names else np.zeros((0, len(r.length)))
