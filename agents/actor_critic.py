@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax.linen.initializers import constant, orthogonal
 
-from arena.agents.core import Agent, ExtraSpec, register_arch
+from arena.agent import Agent, ExtraSpec, register_arch
 
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
 

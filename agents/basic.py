@@ -10,7 +10,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from arena.agents.core import Agent, ExtraSpec, register_arch
+from arena.agent import Agent, ExtraSpec, register_arch
 
 
 def _probs_spec(num_actions: int, doc: str) -> ExtraSpec:

@@ -28,7 +28,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from arena.agents.core import Agent, ExtraSpec, build_agent, register_arch
+from arena.agent import Agent, ExtraSpec, build_agent, register_arch
 
 
 def _as_dict(pairs: Any, what: str) -> dict:

@@ -32,7 +32,7 @@ import numpy as np
 from flax.linen.initializers import constant, lecun_normal, orthogonal
 
 from arena.agents.actor_critic import activation_fn, check_positive, check_widths, jit_init, policy_value_specs
-from arena.agents.core import Agent, ExtraSpec, register_arch
+from arena.agent import Agent, ExtraSpec, register_arch
 
 EXPERT_LABELS = ("gathering", "cooking", "recipe", "partner")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import os
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,14 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from arena.errors import CheckpointError
-from arena.manifest import Manifest, ManifestError, parse_manifest
+from arena.agent import Agent, build_agent
+from arena.env import make
+from arena.errors import CheckpointError, UserError
+from arena.fileio import atomic_write
+from arena.manifest import Manifest, ManifestError, ParamsRef, parse_manifest
+from arena.trees import thaw
+
+ZOO_PACKAGE = "arena.agents.zoo"  # `zoo:NAME` resolves there, imported by name on first use
 
 CKPT_FORMAT = "arena.ckpt"
 CKPT_VERSION = 1
@@ -33,7 +39,7 @@ class LoadedAgent:
 
     source: str
     manifest: Manifest
-    agent: Any  # arena.agents.Agent
+    agent: Agent
     params: Any
 
     @property
@@ -43,22 +49,6 @@ class LoadedAgent:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temp file beside `path`, fsync, then rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---------------------------------------------------------------- params encoding
@@ -145,9 +135,7 @@ def _unpack_ckpt(path: Path, data: bytes) -> dict:
 def _resolve(ref: str | os.PathLike) -> Path:
     ref = str(ref)
     if ref.startswith("zoo:"):
-        from arena.agents.zoo import zoo_path
-
-        return zoo_path(ref[4:])
+        return importlib.import_module(ZOO_PACKAGE).zoo_path(ref[4:])
     return Path(ref)
 
 
@@ -229,14 +217,12 @@ def _check_tree(path: Path, params: Any, template: Any) -> Any:
 
 def load_agent(ref: str | os.PathLike) -> LoadedAgent:
     """Load a checkpoint (file, folder or zoo:NAME) into a runnable agent, checking everything."""
-    from arena.agents import ArchError, build_agent
-
     manifest, raw_params, path = read_checkpoint(ref)
     try:
         agent = build_agent(
             manifest.arch, manifest.arch_config, manifest.obs_shape, manifest.obs_dtype, manifest.num_actions
         )
-    except ArchError as err:
+    except UserError as err:  # an unknown arch or a bad config: say which file asked for it
         raise CheckpointError(path, str(err)) from None
     params = _check_tree(path, raw_params, agent.params_template())
     return LoadedAgent(source=str(ref), manifest=manifest, agent=agent, params=params)
@@ -247,8 +233,6 @@ def load_agent(ref: str | os.PathLike) -> LoadedAgent:
 
 def manifest_for(agent, *, name: str, env: str, params_bytes: bytes, **fields) -> Manifest:
     """A manifest describing `agent`, with extras and labels taken from the agent itself."""
-    from arena.manifest import ParamsRef
-
     extras = {e.name: {"shape": list(e.shape), "labels": list(e.labels)} for e in agent.extras()}
     config = {
         f.name: getattr(agent.config, f.name) for f in dataclasses.fields(agent.config)
@@ -261,21 +245,10 @@ def manifest_for(agent, *, name: str, env: str, params_bytes: bytes, **fields) -
         obs_dtype=agent.obs_dtype,
         num_actions=agent.num_actions,
         params=ParamsRef(sha256=sha256_hex(params_bytes)),
-        arch_config=_unfreeze(config),
+        arch_config=thaw(config),
         extras=extras,
         **fields,
     )
-
-
-def _unfreeze(value: Any) -> Any:
-    """Inverse of the config freezing in build_agent: tuples of pairs back to tables."""
-    if isinstance(value, dict):
-        return {k: _unfreeze(v) for k, v in value.items()}
-    if isinstance(value, tuple):
-        if value and all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value):
-            return {k: _unfreeze(v) for k, v in value}
-        return [_unfreeze(v) for v in value]
-    return value
 
 
 def encode_checkpoint(manifest: Manifest, params_bytes: bytes) -> bytes:
@@ -307,10 +280,6 @@ def new_agent(arch: str, env_id: str, *, seed: int = 0, side: str | None = None,
     """A randomly initialised agent for one side of an env: (manifest, params)."""
     import jax
 
-    from arena.agents import ArchError, build_agent
-    from arena.envs import make
-    from arena.errors import UserError
-
     env = make(env_id, **(env_kwargs or {}))
     sides = {s.name: s for s in env.spec.sides}
     teams = {t.name: t for t in env.spec.teams}
@@ -322,10 +291,7 @@ def new_agent(arch: str, env_id: str, *, seed: int = 0, side: str | None = None,
         team = env.spec.team_of(sides[side])
     else:
         raise UserError(f"{env_id} has no side {side!r}; sides: {', '.join(sides)}")
-    try:
-        agent = build_agent(arch, config or {}, team.obs_shape, team.obs_dtype, team.num_actions)
-    except ArchError as err:
-        raise UserError(str(err)) from None
+    agent = build_agent(arch, config or {}, team.obs_shape, team.obs_dtype, team.num_actions)
     params = agent.init_params(jax.random.PRNGKey(seed))
     data = params_to_bytes(params)
     manifest = manifest_for(

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from arena.errors import UserError
+from arena.errors import FieldError, UserError
 
 # name -> (module under arena.commands, one-line help shown by `arena --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,6 +24,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "play": ("play", "Play one seat yourself, from the keyboard, with or against agents."),
     "train": ("train", "Train agents: PPO self-play (ppo) and Internal Other-Play (iop); checkpoints with provenance."),
 }
+
+
+def as_flags(err: UserError) -> str:
+    """The error's message for a command line: each library field `name_x` is flag --name-x
+    (every command names its flags after the fields they set)."""
+    text = str(err)
+    if isinstance(err, FieldError):
+        for field in err.fields:
+            text = text.replace(f"`{field}`", "--" + field.replace("_", "-"))
+    return text
 
 
 class LazyGroup(click.Group):
@@ -64,7 +74,7 @@ def main(argv=None) -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as err:
-        click.echo(f"error: {err}", err=True)
+        click.echo(f"error: {as_flags(err)}", err=True)
         sys.exit(err.exit_code)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

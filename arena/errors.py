@@ -1,4 +1,5 @@
 """User-facing errors: the CLI prints them as one line and exits with code 2."""
+import re
 
 
 class UserError(Exception):
@@ -18,3 +19,13 @@ class CheckpointError(UserError):
 
 class IncompatibleAgents(UserError):
     """Agents that cannot play this env or each other."""
+
+
+class FieldError(UserError):
+    """A setting with a bad value. The message names settings as the library knows them, in
+    backticks (`pool`, `record_episodes`); the CLI shows each as its flag (--pool,
+    --record-episodes), in one place (`arena.cli.as_flags`)."""
+
+    @property
+    def fields(self) -> list[str]:
+        return re.findall(r"`(\w+)`", str(self))

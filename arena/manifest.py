@@ -8,6 +8,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from arena.errors import UserError
+from arena.trees import plain
+
 FORMAT = "arena.agent"
 VERSION = 1
 PARAM_FORMATS = ("flax-msgpack", "safetensors")
@@ -55,10 +58,10 @@ class Manifest:
                 "dtype": self.obs_dtype,
                 "preprocess": self.preprocess,
             },
-            "arch_config": _plain(self.arch_config),
-            "env_kwargs": _plain(self.env_kwargs),
-            "extras": _plain(self.extras),
-            "provenance": _plain(self.provenance),
+            "arch_config": plain(self.arch_config),
+            "env_kwargs": plain(self.env_kwargs),
+            "extras": plain(self.extras),
+            "provenance": plain(self.provenance),
             "params": {k: v for k, v in dataclasses.asdict(self.params).items() if v != ""},
         }
         return out
@@ -67,16 +70,8 @@ class Manifest:
         return dataclasses.replace(self, **changes)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-class ManifestError(ValueError):
-    pass
+class ManifestError(UserError):
+    """A manifest field that is missing or wrong; loaders prefix the file's path."""
 
 
 def _get(d: dict, key: str, types, where: str = "", required: bool = True, default=None):

@@ -10,10 +10,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from arena.checkpoint import LoadedAgent, load_agent
-from arena.envs import Env, Side, make
-from arena.errors import IncompatibleAgents, UserError
+from arena.env import Env, Side, make
+from arena.errors import FieldError, IncompatibleAgents
+from arena.replay import check_writable, write_replay
 from arena.runner import MatchResult, run_match
-from arena.tournaments.stats import bootstrap_ci
+from arena.stats import bootstrap_ci
+from arena.trace import side_infos, traces_from_result, trimmed
+from arena.trees import thaw
 
 
 def resolve_env(agents: Sequence[LoadedAgent], env_id: str | None = None, env_kwargs: dict | None = None) -> Env:
@@ -44,13 +47,13 @@ def human_side(env: Env, seat: int, *, alone: bool = False) -> int:
     human takes whole (a human series, where the agent under test plays every other side)."""
     spec = env.spec
     if not 0 <= seat < spec.num_seats:
-        raise UserError(f"--seat {seat}: {spec.id} has seats 0..{spec.num_seats - 1} ({', '.join(spec.seats)})")
+        raise FieldError(f"`seat` {seat}: {spec.id} has seats 0..{spec.num_seats - 1} ({', '.join(spec.seats)})", "seat")
     side = next(i for i, s in enumerate(spec.sides) if seat in s.seats)
     if alone and len(spec.sides[side].seats) != 1:
         one = [str(s.seats[0]) for s in spec.sides if len(s.seats) == 1]
-        raise UserError(f"--seat {seat} is in side {spec.sides[side].name!r} of {len(spec.sides[side].seats)} seats; in a "
-                        f"human series the agent plays every other side, so take a side of one seat: "
-                        f"--seat {' or '.join(one) or '(none in this env)'}")
+        raise FieldError(f"`seat` {seat} is in side {spec.sides[side].name!r} of {len(spec.sides[side].seats)} seats; "
+                         f"in a human series the agent plays every other side, so take a side of one seat: "
+                         f"`seat` {' or '.join(one) or '(none in this env)'}", "seat")
     return side
 
 
@@ -107,12 +110,10 @@ def play_match(
     its episodes go beside it, to swapped_path(record_path).
     """
     if episodes < 1:
-        raise UserError("--episodes must be at least 1")
+        raise FieldError("`episodes` must be at least 1", "episodes")
     if record_path is not None:
-        from arena.replay import check_writable
-
         if record_episodes < 1:
-            raise UserError("--record-episodes must be at least 1")
+            raise FieldError("`record_episodes` must be at least 1", "record_episodes")
         check_writable(record_path)
         check_writable(swapped_path(record_path))
     lineup = [load_agent(r) for r in refs]
@@ -124,7 +125,7 @@ def play_match(
     if swap is None:
         swap = env.spec.cooperative and reversed_ok
     elif swap and not reversed_ok:
-        raise IncompatibleAgents(f"--swap needs two agents that can each play either side of {env.spec.id}")
+        raise FieldError(f"`swap` needs two agents that can each play either side of {env.spec.id}", "swap")
     orders = [lineup, lineup[::-1]] if swap else [lineup]
     first_record = max(record, min(record_episodes, episodes)) if record_path is not None else record
     results = []
@@ -172,12 +173,8 @@ def swapped_path(path) -> Path:
 
 def record_replay(path, env: Env, result: MatchResult, lineup: Sequence[LoadedAgent], episodes: int) -> dict:
     """Write the first `episodes` recorded episodes of `result` (played by `lineup`) as a replay."""
-    from arena.checkpoint import _unfreeze
-    from arena.replay import write_replay
-    from arena.trace import side_infos, traces_from_result, trimmed
-
     sides = side_infos(env, lineup)
-    env_kwargs = _unfreeze(dict(env.spec.kwargs))
+    env_kwargs = thaw(dict(env.spec.kwargs))
     traces = [trimmed(t) for t in traces_from_result(result, sides, env_kwargs, env.spec.seats)][:episodes]
     metrics = [{k: float(v[i]) for k, v in result.metrics.items()} for i in range(len(traces))]
     meta = {"source": "arena match", "agents": [a.source for a in lineup], "episodes_played": result.episodes}

@@ -427,7 +427,7 @@ def env_state_structure(env_id: str, env_kwargs: dict) -> tuple[Any, list[str]]:
     import jax
 
     from arena.envs import make
-    from arena.envs.core import freeze_kwargs
+    from arena.env import freeze_kwargs
 
     key = (env_id, freeze_kwargs(env_kwargs))
     if key not in _TREEDEFS:

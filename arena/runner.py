@@ -6,7 +6,9 @@ and human play calls it tick by tick. There is no second code path.
 
 Compiled functions are cached by (env, agents, episodes, record, observer): agents are frozen
 descriptions (architecture, config, shapes), params are arguments, so a match between other
-agents of the same architectures and shapes reuses the compiled call.
+agents of the same architectures and shapes reuses the compiled call. The env's traced params
+(payoffs, reward weights) are an argument too: `env_params=None` plays the env's defaults.
+Episode keys follow `arena.keys`.
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ import numpy as np
 from flax import struct
 from jax.experimental import io_callback
 
-from arena.envs import Env, Side
+from arena import keys
+from arena.cache import CompileCache
+from arena.env import Env, Side
 
 
 @struct.dataclass
@@ -51,9 +55,9 @@ def _side_obs(obs: tuple, side: Side) -> jax.Array:
     return obs[side.team][jnp.array(side.members)]
 
 
-def episode_start(env: Env, agents: Sequence, params: Sequence, key: jax.Array) -> EpisodeCarry:
+def episode_start(env: Env, agents: Sequence, params: Sequence, key: jax.Array, env_params: Any = None) -> EpisodeCarry:
     """Reset one episode and every side's recurrent state."""
-    state, ts = env.reset(key)
+    state, ts = env.reset(key, env_params)
     sides = env.spec.sides
     return EpisodeCarry(
         env_state=state,
@@ -73,14 +77,16 @@ def play_step(
     carry: EpisodeCarry,
     key: jax.Array,
     override: tuple[jax.Array, jax.Array] | None = None,
+    env_params: Any = None,
 ) -> tuple[EpisodeCarry, StepRecord]:
     """One step of one episode: each side acts on its seats' observations, then the env steps.
 
-    `override` = (mask (S,) bool, actions (S,) int32) replaces the agents' choice on masked
-    seats: that is how a human's key press enters the same step function.
+    `key` is the step's key (`arena.keys.step_key`). `override` = (mask (S,) bool, actions
+    (S,) int32) replaces the agents' choice on masked seats: that is how a human's key press
+    enters the same step function.
     """
     sides = env.spec.sides
-    key_env, *side_keys = jax.random.split(key, len(sides) + 1)
+    key_env, side_keys = keys.split_step_key(key, len(sides))
     actions = jnp.zeros((env.spec.num_seats,), jnp.int32)
     new_carry, extras = [], []
     for agent, p, c, side, k in zip(agents, params, carry.agent_carry, sides, side_keys):
@@ -91,7 +97,7 @@ def play_step(
     if override is not None:
         mask, human = override
         actions = jnp.where(mask, human, actions)
-    state, ts = env.step(key_env, carry.env_state, actions)
+    state, ts = env.step(key_env, carry.env_state, actions, env_params)
     alive = carry.alive
     live = alive.astype(jnp.float32)
     next_carry = EpisodeCarry(
@@ -127,14 +133,14 @@ class MatchOutput:
 def _match_fn(env: Env, agents: tuple, episodes: int, record: int, observer: Callable | None):
     """The pure match function for these static settings (not yet compiled)."""
 
-    def run(params: tuple, key: jax.Array) -> MatchOutput:
+    def run(params: tuple, key: jax.Array, env_params: Any) -> MatchOutput:
         # Episode i's key depends on i only, so an episode replays alike in any batch size.
-        episode_keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(episodes))
-        start = jax.vmap(lambda k: episode_start(env, agents, params, jax.random.fold_in(k, 0)))(episode_keys)
+        episode_keys = jax.vmap(lambda i: keys.episode_key(key, i))(jnp.arange(episodes))
+        start = jax.vmap(lambda k: episode_start(env, agents, params, keys.reset_key(k), env_params))(episode_keys)
 
         def body(carry, t):
-            step_keys = jax.vmap(lambda k: jax.random.fold_in(k, t + 1))(episode_keys)
-            carry, rec = jax.vmap(lambda c, k: play_step(env, agents, params, c, k))(carry, step_keys)
+            step_keys = jax.vmap(lambda k: keys.step_key(k, t))(episode_keys)
+            carry, rec = jax.vmap(lambda c, k: play_step(env, agents, params, c, k, env_params=env_params))(carry, step_keys)
             if observer is not None:
                 io_callback(observer, None, t, jax.tree.map(lambda x: x[0], rec), ordered=True)
             kept = jax.tree.map(lambda x: x[:record], rec) if record else None
@@ -158,24 +164,33 @@ class CompiledMatch:
     compile_seconds: float
 
 
-_COMPILED: dict[tuple, CompiledMatch] = {}
+_COMPILED = CompileCache(maxsize=128)
 
 
-def compiled_match(env: Env, agents: tuple, params: tuple, episodes: int, record: int = 0, observer=None) -> CompiledMatch:
-    """The compiled match for these static settings, compiling on first use only."""
-    cache_key = (env, agents, episodes, record, observer, jax.tree.structure(params),
-                 tuple((x.shape, x.dtype) for x in jax.tree.leaves(params)))
-    if cache_key not in _COMPILED:
-        start = time.perf_counter()
-        fn = jax.jit(_match_fn(env, agents, episodes, record, observer))
-        compiled = fn.lower(params, jax.random.PRNGKey(0)).compile()
-        _COMPILED[cache_key] = CompiledMatch(compiled, time.perf_counter() - start)
-    return _COMPILED[cache_key]
+def _shapes(tree: Any) -> tuple:
+    return jax.tree.structure(tree), tuple((x.shape, x.dtype) for x in jax.tree.leaves(tree))
+
+
+def _compile(fn: Callable, *example_args) -> CompiledMatch:
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*example_args).compile()
+    return CompiledMatch(compiled, time.perf_counter() - start)
+
+
+def compiled_match(env: Env, agents: tuple, params: tuple, episodes: int, record: int = 0, observer=None,
+                   env_params: Any = None) -> tuple[CompiledMatch, bool]:
+    """(the compiled match for these static settings, whether this call compiled it).
+
+    fn(params, key, env_params) -> MatchOutput."""
+    env_params = env.default_params if env_params is None else env_params
+    cache_key = (env, agents, episodes, record, observer, _shapes(params), _shapes(env_params))
+    return _COMPILED.get(cache_key, lambda: _compile(
+        _match_fn(env, agents, episodes, record, observer), params, keys.match_key(0), env_params))
 
 
 def compile_count() -> int:
     """How many distinct match functions this process has compiled (for tests and benchmarks)."""
-    return len(_COMPILED)
+    return _COMPILED.builds
 
 
 @dataclasses.dataclass
@@ -214,6 +229,7 @@ def run_match(
     record: int = 0,
     observer: Callable | None = None,
     agent_names: Sequence[str] | None = None,
+    env_params: Any = None,
 ) -> MatchResult:
     """Play `episodes` episodes with agents[i] on env.spec.sides[i]; record the first `record`."""
     sides = env.spec.sides
@@ -221,11 +237,11 @@ def run_match(
         raise ValueError(f"{env.spec.id} has {len(sides)} sides, got {len(agents)} agents")
     agents, params = tuple(agents), tuple(params)
     record = min(int(record), episodes)
-    hits = len(_COMPILED)
-    compiled = compiled_match(env, agents, params, episodes, record, observer)
-    compile_seconds = compiled.compile_seconds if len(_COMPILED) > hits else 0.0
+    env_params = env.default_params if env_params is None else env_params
+    compiled, built = compiled_match(env, agents, params, episodes, record, observer, env_params)
+    compile_seconds = compiled.compile_seconds if built else 0.0
     start = time.perf_counter()
-    out = jax.block_until_ready(compiled.fn(params, jax.random.PRNGKey(seed)))
+    out = jax.block_until_ready(compiled.fn(params, keys.match_key(seed), env_params))
     seconds = time.perf_counter() - start
     returns = np.asarray(out.returns)
     side_returns = np.stack([returns[:, list(s.seats)].mean(axis=1) for s in sides], axis=1)
@@ -250,30 +266,31 @@ def _population_fn(env: Env, agents: tuple, episodes: int):
     and each pairing picks its members by index, so a whole matrix is one compiled call."""
     run = _match_fn(env, agents, episodes, 0, None)
 
-    def run_population(population: tuple, index: jax.Array, keys: jax.Array) -> MatchOutput:
+    def run_population(population: tuple, index: jax.Array, keys: jax.Array, env_params: Any) -> MatchOutput:
         # index (P, n_sides) int32 rows into each side's population; keys (P, 2) uint32.
         def one(idx, key):
             params = tuple(jax.tree.map(lambda x: x[idx[s]], pop) for s, pop in enumerate(population))
-            return run(params, key)
+            return run(params, key, env_params)
 
         return jax.vmap(one)(index, keys)
 
     return run_population
 
 
-def compiled_population_match(env: Env, agents: tuple, population: tuple, episodes: int, pairings: int) -> CompiledMatch:
-    """The compiled population match: fn(population, index (P, n_sides), keys (P, 2)) ->
-    MatchOutput with a leading pairing axis P = `pairings`. `population[s]` stacks the params
-    of every agent that may play side s along a new leading axis. Pairing p with key k gives
-    the same numbers as `compiled_match(...).fn(params_p, k)`; cached like `compiled_match`."""
-    cache_key = ("population", env, agents, episodes, pairings, jax.tree.structure(population),
-                 tuple((x.shape, x.dtype) for x in jax.tree.leaves(population)))
-    if cache_key not in _COMPILED:
-        start = time.perf_counter()
-        fn = jax.jit(_population_fn(env, agents, episodes))
+def compiled_population_match(env: Env, agents: tuple, population: tuple, episodes: int, pairings: int,
+                              env_params: Any = None) -> tuple[CompiledMatch, bool]:
+    """The compiled population match: fn(population, index (P, n_sides), keys (P, 2),
+    env_params) -> MatchOutput with a leading pairing axis P = `pairings`. `population[s]`
+    stacks the params of every agent that may play side s along a new leading axis. Pairing p
+    with key k gives the same numbers as `compiled_match(...).fn(params_p, k, env_params)`;
+    cached like `compiled_match`, and returned with whether this call compiled it."""
+    env_params = env.default_params if env_params is None else env_params
+    cache_key = ("population", env, agents, episodes, pairings, _shapes(population), _shapes(env_params))
+
+    def build() -> CompiledMatch:
         index = jnp.zeros((pairings, len(agents)), jnp.int32)
-        key = jax.random.PRNGKey(0)
-        keys = jnp.broadcast_to(key, (pairings, *key.shape))
-        compiled = fn.lower(population, index, keys).compile()
-        _COMPILED[cache_key] = CompiledMatch(compiled, time.perf_counter() - start)
-    return _COMPILED[cache_key]
+        key = keys.match_key(0)
+        return _compile(_population_fn(env, agents, episodes), population, index,
+                        jnp.broadcast_to(key, (pairings, *key.shape)), env_params)
+
+    return _COMPILED.get(cache_key, build)

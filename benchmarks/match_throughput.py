@@ -93,8 +93,8 @@ def main() -> None:
         agent = build_agent(arch, manifest.arch_config, manifest.obs_shape, manifest.obs_dtype, manifest.num_actions)
         params = (params0, params1)
         for episodes in args.episodes:
-            compiled = compiled_match(env, (agent, agent), params, episodes)
-            runner_s = timed(compiled.fn, params, key, repeats=args.repeats)
+            compiled, _ = compiled_match(env, (agent, agent), params, episodes)
+            runner_s = timed(compiled.fn, params, key, env.default_params, repeats=args.repeats)
             hand = hand_written(env.env, agent, steps, episodes)
             start = time.perf_counter()
             hand_c = hand.lower(params, key).compile()

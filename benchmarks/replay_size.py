@@ -112,7 +112,8 @@ def main() -> None:
     if args.match_episodes:
         key, speeds = jax.random.PRNGKey(0), {}
         for record in (0, args.record):
-            fn = compiled_match(env, tuple(agents), tuple(params), args.match_episodes, record).fn
+            compiled = compiled_match(env, tuple(agents), tuple(params), args.match_episodes, record)[0].fn
+            fn = lambda p, k, compiled=compiled: compiled(p, k, env.default_params)  # noqa: E731
             jax.block_until_ready(fn(tuple(params), key))
             best = float("inf")
             for _ in range(3):

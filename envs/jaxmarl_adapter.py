@@ -12,11 +12,24 @@ from typing import Any, Callable, Sequence
 import jax
 import jax.numpy as jnp
 
-from arena.envs.core import Env, EnvSpec, MetricSpec, TeamSpec, TimeStep, UnknownEnv, freeze_kwargs
+from flax import struct
+
+from arena.env import Env, EnvSpec, MetricSpec, TeamSpec, TimeStep, UnknownEnv
+from arena.trees import freeze_kwargs
 
 # (jaxmarl_env, state before the step, actions (S,) int32, state after, reward (S,) float32)
 #   -> metric name -> () float32
 MetricsFn = Callable[[Any, Any, jax.Array, Any, jax.Array], dict]
+
+
+@struct.dataclass
+class RewardWeights:
+    """Traced env params of every JaxMARL env: the weight of the env's reward and of its shaped
+    reward, per seat, so agents of one population can be rewarded differently in one vmap.
+    (1, 1) reproduces JaxMARL exactly."""
+
+    reward: jax.Array  # (S,) float32
+    shaped: jax.Array  # (S,) float32
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +80,6 @@ class JaxMARLEnv(Env):
         teams: Sequence[TeamLayout],
         metrics: tuple[MetricSpec, ...],
         metrics_fn: MetricsFn,
-        cooperative: bool,
         kwargs: dict,
     ):
         self.env = env  # configuration only: arena never mutates it
@@ -87,7 +99,6 @@ class JaxMARLEnv(Env):
             teams=team_specs,
             max_steps=int(env.max_steps),
             metrics=metrics,
-            cooperative=cooperative,
             kwargs=freeze_kwargs(kwargs),
         )
 
@@ -121,7 +132,12 @@ class JaxMARLEnv(Env):
     def _seat_array(self, values: dict) -> jax.Array:
         return jnp.stack([jnp.asarray(values[a], jnp.float32) for a in self.spec.seats])
 
-    def reset(self, key: jax.Array) -> tuple[Any, TimeStep]:
+    @property
+    def default_params(self) -> RewardWeights:
+        ones = jnp.ones((self.spec.num_seats,), jnp.float32)
+        return RewardWeights(reward=ones, shaped=ones)
+
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, TimeStep]:
         obs, state = self.env.reset(key)
         state = strong_types(state)
         zeros = jnp.zeros((self.spec.num_seats,), jnp.float32)
@@ -134,20 +150,25 @@ class JaxMARLEnv(Env):
             shaped_reward=zeros,
         )
 
-    def step(self, key: jax.Array, state: Any, actions: jax.Array) -> tuple[Any, TimeStep]:
+    def step(self, key: jax.Array, state: Any, actions: jax.Array, params: Any = None) -> tuple[Any, TimeStep]:
+        params = self.default_params if params is None else params
         actions = jnp.asarray(actions, jnp.int32)
         act = {a: actions[i] for i, a in enumerate(self.spec.seats)}
-        obs, new_state, rewards, _, info = self.env.step_env(key, state, act)
-        reward = self._seat_array(rewards)
+        obs, new_state, rewards, dones, info = self.env.step_env(key, state, act)
+        raw = self._seat_array(rewards)
         shaped = info.get("shaped_reward")
-        shaped = jnp.zeros_like(reward) if shaped is None else self._seat_array(shaped)
-        metrics = self._metrics_fn(self.env, state, actions, new_state, reward)
+        shaped = jnp.zeros_like(raw) if shaped is None else self._seat_array(shaped)
+        # Metrics count events, so they read the unweighted reward.
+        metrics = self._metrics_fn(self.env, state, actions, new_state, raw)
+        truncated = jnp.asarray(new_state.step >= self.spec.max_steps, bool)
         return strong_types(new_state), TimeStep(
             obs=self._obs(obs),
-            reward=reward,
-            # The wrapped games (Overcooked, MPE) have no terminal condition but the clock.
-            terminated=jnp.zeros((), bool),
-            truncated=jnp.asarray(new_state.step >= self.spec.max_steps, bool),
+            reward=params.reward * raw,
+            # JaxMARL's own end of game, less the clock (which arena applies itself above:
+            # MPE raises its clock `done` one step late). Overcooked and MPE end by the clock
+            # only, so this is False there; a wrapped game that can end early ends here.
+            terminated=jnp.asarray(dones["__all__"], bool) & ~truncated,
+            truncated=truncated,
             metrics={k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()},
-            shaped_reward=shaped,
+            shaped_reward=params.shaped * shaped,
         )

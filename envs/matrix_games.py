@@ -12,6 +12,12 @@ Observation of a seat, (5,) float32, from its own perspective:
 0 = cooperate, 1 = defect; two teams of one seat, not cooperative; metric `cooperation`.
 `coord_game` (the 2x2 coordination game of the offline-coordination seed): actions 0 = left,
 1 = right, 1 to both on agreement and 0 otherwise; one team, cooperative; metric `agreement`.
+
+Options: `rounds` (the horizon), `payoffs` (a 2x2x2 nested list, [a_row][a_col] = (row's,
+col's)) and `stop_prob` (after each round the game ends with this probability: the
+discounted repeated game, where the horizon is unknown to the players; the episode then ends
+by `terminated`). Payoffs and `stop_prob` are traced env params (`MatrixGameParams`), so
+agents of one population may play under different payoffs in one vmapped call.
 """
 from __future__ import annotations
 
@@ -24,7 +30,10 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from arena.envs.core import Env, EnvSpec, MetricSpec, TeamSpec, TimeStep, UnknownEnv, freeze_kwargs, register
+import numpy as np
+
+from arena.env import Env, EnvSpec, MetricSpec, TeamSpec, TimeStep, UnknownEnv, register
+from arena.trees import freeze_kwargs
 
 SEATS = ("row", "col")
 OBS_SIZE = 5
@@ -32,6 +41,14 @@ OBS_SIZE = 5
 # payoffs[a_row][a_col] = (reward of row, reward of col)
 IPD_PAYOFFS = (((3.0, 3.0), (0.0, 5.0)), ((5.0, 0.0), (1.0, 1.0)))
 COORD_PAYOFFS = (((1.0, 1.0), (0.0, 0.0)), ((0.0, 0.0), (1.0, 1.0)))
+
+
+@struct.dataclass
+class MatrixGameParams:
+    """Traced params: what a round pays and how likely the game stops after it."""
+
+    payoffs: jax.Array  # (2, 2, 2) float32: [a_row, a_col] -> (reward of row, reward of col)
+    stop_prob: jax.Array  # () float32
 
 
 @struct.dataclass
@@ -50,35 +67,43 @@ def observe(state: MatrixGameState) -> jax.Array:
 
 
 class RepeatedMatrixGame(Env):
-    """A 2x2 game played `spec.max_steps` rounds; `game` is static configuration."""
+    """A 2x2 game played up to `spec.max_steps` rounds; `game` is static configuration."""
 
-    def __init__(self, game: Game, spec: EnvSpec):
+    def __init__(self, game: Game, spec: EnvSpec, params: MatrixGameParams):
         self.game = game
         self.spec = spec
+        self._params = params
 
-    def _timestep(self, state, reward, metrics) -> TimeStep:
+    @property
+    def default_params(self) -> MatrixGameParams:
+        return self._params
+
+    def _timestep(self, state, reward, metrics, terminated=None) -> TimeStep:
         obs = observe(state)
         # One observation group per team, in the team's seat order.
         grouped = tuple(obs[jnp.asarray(t.seats)] for t in self.spec.teams)
         return TimeStep(
             obs=grouped,
             reward=reward,
-            terminated=jnp.zeros((), bool),
+            terminated=jnp.zeros((), bool) if terminated is None else terminated,
             truncated=state.step >= self.spec.max_steps,
             metrics=metrics,
             shaped_reward=jnp.zeros((2,), jnp.float32),
         )
 
-    def reset(self, key: jax.Array) -> tuple[MatrixGameState, TimeStep]:
+    def reset(self, key: jax.Array, params: MatrixGameParams | None = None) -> tuple[MatrixGameState, TimeStep]:
         state = MatrixGameState(step=jnp.zeros((), jnp.int32), last_actions=jnp.zeros((2,), jnp.int32))
         return state, self._timestep(state, jnp.zeros((2,), jnp.float32), self.zero_metrics())
 
-    def step(self, key, state: MatrixGameState, actions: jax.Array) -> tuple[MatrixGameState, TimeStep]:
+    def step(self, key, state: MatrixGameState, actions: jax.Array,
+             params: MatrixGameParams | None = None) -> tuple[MatrixGameState, TimeStep]:
+        params = self._params if params is None else params
         actions = jnp.asarray(actions, jnp.int32)
-        reward = jnp.asarray(self.game.payoffs, jnp.float32)[actions[0], actions[1]]
+        reward = params.payoffs[actions[0], actions[1]]
         state = MatrixGameState(step=state.step + 1, last_actions=actions)
         metrics = {self.game.metric.name: self.game.metric_fn(actions).astype(jnp.float32)}
-        return state, self._timestep(state, reward, metrics)
+        stopped = jax.random.uniform(key) < params.stop_prob
+        return state, self._timestep(state, reward, metrics, terminated=stopped)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,17 +116,33 @@ class Game:
     teams: tuple[tuple[str, tuple[int, ...]], ...]  # (team name, seats)
     metric: MetricSpec
     metric_fn: Callable[[jax.Array], jax.Array]  # (2,) int32 actions -> () float32
-    cooperative: bool
     default_rounds: int
 
 
+OPTIONS = ("rounds", "payoffs", "stop_prob")
+
+
+def _params(game: Game, kwargs: dict) -> MatrixGameParams:
+    payoffs = np.asarray(kwargs.get("payoffs", game.payoffs), dtype=object)
+    if payoffs.shape != (2, 2, 2) or not all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and np.isfinite(v) for v in payoffs.ravel()
+    ):
+        raise UnknownEnv(f"bad options for env {game.id!r}: payoffs must be a 2x2x2 nested list of numbers "
+                         "([a_row][a_col] = [row's, col's])")
+    stop = kwargs.get("stop_prob", 0.0)
+    if isinstance(stop, bool) or not isinstance(stop, numbers.Real) or not 0.0 <= stop < 1.0:
+        raise UnknownEnv(f"bad options for env {game.id!r}: stop_prob must be a number in [0, 1), got {stop!r}")
+    return MatrixGameParams(payoffs=jnp.asarray(payoffs.astype(np.float32)), stop_prob=jnp.float32(stop))
+
+
 def make_game(game: Game, **kwargs) -> RepeatedMatrixGame:
-    unknown = sorted(set(kwargs) - {"rounds"})
+    unknown = sorted(set(kwargs) - set(OPTIONS))
     if unknown:
-        raise TypeError(f"unexpected options {unknown}; {game.id} takes only `rounds`")
+        raise TypeError(f"unexpected options {unknown}; {game.id} takes {', '.join(OPTIONS)}")
     rounds = kwargs.get("rounds", game.default_rounds)
     if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
         raise UnknownEnv(f"bad options for env {game.id!r}: rounds must be a positive int, got {rounds!r}")
+    params = _params(game, kwargs)
     spec = EnvSpec(
         id=game.id,
         seats=SEATS,
@@ -111,10 +152,9 @@ def make_game(game: Game, **kwargs) -> RepeatedMatrixGame:
         ),
         max_steps=int(rounds),
         metrics=(game.metric,),
-        cooperative=game.cooperative,
         kwargs=freeze_kwargs(kwargs),
     )
-    return RepeatedMatrixGame(game, spec)
+    return RepeatedMatrixGame(game, spec, params)
 
 
 IPD = Game(
@@ -124,7 +164,6 @@ IPD = Game(
     teams=(("row", (0,)), ("col", (1,))),
     metric=MetricSpec("cooperation", reduce="mean", doc="fraction of seats cooperating"),
     metric_fn=lambda a: jnp.mean(a == 0),
-    cooperative=False,
     default_rounds=100,
 )
 COORD_GAME = Game(
@@ -134,7 +173,6 @@ COORD_GAME = Game(
     teams=(("pair", (0, 1)),),
     metric=MetricSpec("agreement", reduce="mean", doc="both seats chose the same side"),
     metric_fn=lambda a: a[0] == a[1],
-    cooperative=True,
     default_rounds=32,
 )
 

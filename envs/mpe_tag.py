@@ -15,7 +15,7 @@ from jaxmarl.environments.mpe.default_params import DISCRETE_ACT
 from jaxmarl.environments.mpe.simple import SimpleMPE
 from jaxmarl.environments.mpe.simple_tag import SimpleTagMPE
 
-from arena.envs.core import MetricSpec, register
+from arena.env import MetricSpec, register
 from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env
 
 CAPTURES = MetricSpec("captures", reduce="sum", doc="predator-prey contacts")
@@ -66,7 +66,6 @@ def make_mpe_tag(**kwargs) -> JaxMARLEnv:
         teams,
         (CAPTURES,),
         lambda *args: {CAPTURES.name: captures(*args)},
-        cooperative=False,
         kwargs=kwargs,
     )
 

@@ -21,7 +21,7 @@ from jaxmarl.environments.overcooked_v2 import common as v2_common
 from jaxmarl.environments.overcooked_v2.layouts import overcooked_v2_layouts
 from jaxmarl.environments.overcooked_v2.overcooked import OvercookedV2
 
-from arena.envs.core import MetricSpec, register
+from arena.env import MetricSpec, register
 from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env
 
 SOUPS = MetricSpec("soups", reduce="sum", doc="correct soups delivered")
@@ -62,7 +62,7 @@ def overcooked_env(
     """What the two versions share: one team of cooks, the soups metric, shaped rewards."""
     cooks = TeamLayout("cooks", tuple(env.agents), action_labels(env, actions_enum))
     metrics = lambda *args: {SOUPS.name: soups(*args)}  # noqa: E731
-    return JaxMARLEnv(env_id, env, (cooks,), (SOUPS,), metrics, cooperative=True, kwargs=kwargs)
+    return JaxMARLEnv(env_id, env, (cooks,), (SOUPS,), metrics, kwargs=kwargs)
 
 
 def make_v1(layout: str, **kwargs) -> JaxMARLEnv:

@@ -1,7 +1,7 @@
 """`arena demo`: picks the pairing worth watching, and runs end to end on the shipped zoo."""
 import pytest
 
-from arena.demo import demo_agents, most_interesting_pair
+from arena.tournaments.demo import demo_agents, most_interesting_pair
 
 
 def _cell(mean):
@@ -20,7 +20,7 @@ def test_demo_has_shipped_agents():
 
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path):
-    from arena.demo import run_demo
+    from arena.tournaments.demo import run_demo
     from arena.replay import open_replay
 
     summary = run_demo(tmp_path / "demo", episodes=4, progress=False)

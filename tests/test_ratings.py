@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from arena.tournaments.ratings import ELO_SCALE, Games, bradley_terry, elo_ratings, openskill_ratings, to_elo
-from arena.tournaments.stats import (
+from arena.stats import (
     bootstrap_groups_ci,
     iqm,
     iqm_ci,
@@ -85,6 +85,6 @@ def test_iqm_and_group_bootstrap():
 def test_ratings_and_stats_do_not_import_jax():
     import subprocess
 
-    code = "import sys, arena.tournaments.ratings, arena.tournaments.stats, arena.tournaments.report; print('jax' in sys.modules)"
+    code = "import sys, arena.tournaments.ratings, arena.stats, arena.tournaments.report; print('jax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -13,7 +13,8 @@ import pytest
 from arena.checkpoint import new_agent, save_checkpoint
 from arena.cli import main
 from arena.tournaments.spec import make_spec, spec_from_toml
-from arena.tournaments.tournament import prepare, run_tournament, show_tournament
+from arena.tournaments.stored import show_tournament
+from arena.tournaments.tournament import prepare, run_tournament
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,11 @@ import dataclasses
 import time
 from typing import Callable, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from arena.runner import compiled_population_match
 from arena.tournaments.schedule import Cell
 
 # Episodes played by one compiled call (pairings x episodes); bounds device memory.
@@ -42,8 +45,6 @@ class ExecutionStats:
 
 
 def _signature(loaded) -> tuple:
-    import jax
-
     return (loaded.agent, jax.tree.structure(loaded.params),
             tuple((np.shape(x), np.asarray(x).dtype.str) for x in jax.tree.leaves(loaded.params)))
 
@@ -74,11 +75,6 @@ def run_cells(
 ) -> ExecutionStats:
     """Play the cells whose index is in `todo`; hand each chunk's results to `on_results`
     as soon as its call returns (the store commits them there)."""
-    import jax
-    import jax.numpy as jnp
-
-    from arena.runner import compile_count, compiled_population_match
-
     stats = ExecutionStats()
     metric_names = [m.name for m in env.spec.metrics]
     for group in group_cells(all_cells, loaded).values():
@@ -95,9 +91,8 @@ def run_cells(
         )
         row = [{agent: k for k, agent in enumerate(m)} for m in members]
         agents = tuple(loaded[i].agent for i in group[0].lineup)
-        before = compile_count()
-        compiled = compiled_population_match(env, agents, population, episodes, size)
-        if compile_count() > before:
+        compiled, built = compiled_population_match(env, agents, population, episodes, size)
+        if built:
             stats.compiles += 1
             stats.compile_seconds += compiled.compile_seconds
         for start in range(0, len(pending), size):
@@ -106,7 +101,7 @@ def run_cells(
             index = np.array([[row[s][c.lineup[s]] for s in range(n_sides)] for c in padded], np.int32)
             keys = np.stack([np.asarray(jax.random.PRNGKey(c.match_seed)) for c in padded])
             t0 = time.perf_counter()
-            out = jax.block_until_ready(compiled.fn(population, jnp.asarray(index), jnp.asarray(keys)))
+            out = jax.block_until_ready(compiled.fn(population, jnp.asarray(index), jnp.asarray(keys), env.default_params))
             seconds = time.perf_counter() - t0
             stats.calls += 1
             stats.compute_seconds += seconds

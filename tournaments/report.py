@@ -13,9 +13,10 @@ from collections import defaultdict
 
 import numpy as np
 
-from arena.tournaments import stats
+from arena import stats
+from arena.fileio import atomic_write
 from arena.tournaments.ratings import Games, elo_ratings, openskill_ratings
-from arena.tournaments.schedule import HUMAN
+from arena.tournaments.spec import HUMAN
 
 _SEED_SUFFIX = re.compile(r"^(.+)-s(\d+)$")
 
@@ -359,8 +360,6 @@ def write_heatmap(report: dict, path, dpi: int = 100) -> bool:
     ax.set_title(f"{report['env']}: {title}\n95% bootstrap CI half-width under each score", fontsize=9)
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
-    from arena.checkpoint import atomic_write
-
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)

@@ -12,10 +12,13 @@ import dataclasses
 import hashlib
 from typing import Sequence
 
+import numpy as np
+
 from arena.errors import IncompatibleAgents, UserError
+from arena.match import can_play, human_side
+from arena.tournaments.spec import HUMAN
 
 # The lineup entry of the human's side in a human series (agents are indices 0..n-1).
-HUMAN = -1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +36,6 @@ def match_seed(tournament_seed: int, agent_ids: Sequence[str], replicate: int) -
 
 
 def _require_playable(loaded, env, indices, side_numbers) -> None:
-    from arena.match import can_play
-
     sides = env.spec.sides
     for i in indices:
         for s in side_numbers:
@@ -48,8 +49,6 @@ def _require_playable(loaded, env, indices, side_numbers) -> None:
 
 def lineups(mode: str, loaded: Sequence, env, n_focal: int) -> list[tuple[int, ...]]:
     """The lineups of a mode; loaded = focal agents then (zeroshot) the pool."""
-    from arena.match import can_play
-
     spec = env.spec
     sides = spec.sides
     n = len(loaded)
@@ -120,8 +119,6 @@ def _player_hash(seed: int, player: str) -> int:
 def blind_letters(n: int, seed: int, player: str) -> list[str]:
     """The letter each agent is shown as: a shuffle of A, B, C... drawn from the tournament
     seed and the player, so one player's A is not another's."""
-    import numpy as np
-
     if n > 26:
         raise UserError(f"a human series shows agents as letters A..Z: at most 26 agents, got {n}")
     order = np.random.default_rng(_player_hash(seed, player)).permutation(n)
@@ -135,8 +132,6 @@ def human_schedule(loaded: Sequence, agent_ids: Sequence[str], env, seat: int, g
     start at a row drawn from the player, so over players every agent is played first, second,
     ... equally often. A game's seed depends on the agent and round, not the player: every
     player meets an agent on the same episodes."""
-    from arena.match import human_side
-
     side = human_side(env, seat, alone=True)
     others = [s for s in range(len(env.spec.sides)) if s != side]
     _require_playable(loaded, env, range(len(loaded)), others)

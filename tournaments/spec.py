@@ -12,8 +12,11 @@ import json
 import tomllib
 from pathlib import Path
 
-from arena.errors import UserError
+from arena.errors import FieldError, UserError
+from arena.trees import freeze_kwargs
 
+# The lineup entry of the human's side in a human series' cells.
+HUMAN = -1
 MODES = ("selfplay", "crossplay", "zeroshot", "roundrobin", "human")
 SPEC_VERSION = 1
 
@@ -45,30 +48,30 @@ class TournamentSpec:
 
     def __post_init__(self):
         if self.mode not in MODES:
-            raise UserError(f"unknown tournament mode {self.mode!r}; modes: {', '.join(MODES)}")
+            raise FieldError(f"unknown tournament `mode` {self.mode!r}; modes: {', '.join(MODES)}")
         if not self.agents:
             raise UserError(f"a {self.mode} tournament needs at least one agent")
         if self.mode == "zeroshot" and not self.pool:
-            raise UserError("zeroshot needs a held-out partner pool (--pool FILE_OR_FOLDER), and it is empty")
+            raise FieldError("zeroshot needs a held-out partner pool (`pool` FILE_OR_FOLDER), and it is empty")
         if self.mode != "zeroshot" and self.pool:
-            raise UserError(f"--pool is for zeroshot tournaments, not {self.mode}")
+            raise FieldError(f"`pool` is for zeroshot tournaments, not {self.mode}")
         if self.mode in ("crossplay", "roundrobin") and len(self.agents) < 2:
             raise UserError(f"a {self.mode} tournament needs at least two agents")
         for name in ("episodes", "seeds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"{name} must be a positive integer, got {value!r}")
+                raise FieldError(f"`{name}` must be a positive integer, got {value!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise UserError(f"seed must be a non-negative integer, got {self.seed!r}")
+            raise FieldError(f"`seed` must be a non-negative integer, got {self.seed!r}")
         if self.mode == "human":
             if self.episodes != 1:
-                raise UserError("a human series plays one episode per game; give the games per agent with --seeds")
+                raise FieldError("a human series plays one episode per game; give the games per agent with `seeds`")
             if not self.player.strip():
-                raise UserError("a human series needs the player's name (--player NAME)")
+                raise FieldError("a human series needs the player's name (`player` NAME)")
             if isinstance(self.seat, bool) or not isinstance(self.seat, int) or self.seat < 0:
-                raise UserError(f"seat must be a non-negative integer, got {self.seat!r}")
+                raise FieldError(f"`seat` must be a non-negative integer, got {self.seat!r}")
         elif self.player or self.seat:
-            raise UserError(f"--player and --seat are for human series (--mode human), not {self.mode}")
+            raise FieldError(f"`player` and `seat` are for human series (`mode` human), not {self.mode}")
 
     def canonical(self, agent_ids: list[str], pool_ids: list[str]) -> dict:
         """The spec as plain data with agents named by content hash: what the id hashes."""
@@ -149,8 +152,6 @@ def make_spec(mode: str = "crossplay", agents=(), pool=(), env=None, env_kwargs=
               player="", seat=0) -> TournamentSpec:
     """A spec from loose values (lists, dicts); folders in `agents`/`pool` are expanded.
     Episodes default to 64 a cell (1 in a human series: a game is one episode)."""
-    from arena.envs.core import freeze_kwargs
-
     return TournamentSpec(
         mode=str(mode),
         agents=expand_refs(agents),

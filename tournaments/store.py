@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from arena.errors import UserError
-from arena.tournaments.schedule import HUMAN
+from arena.paths import data_dir
+from arena.tournaments.spec import HUMAN
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tournaments (
@@ -65,8 +66,6 @@ class CellRecord:
 
 
 def default_db() -> Path:
-    from arena.paths import data_dir
-
     return data_dir() / "tournaments.sqlite"
 
 

@@ -12,7 +12,12 @@ import json
 import time
 from typing import Callable
 
+from arena.checkpoint import load_agent
 from arena.errors import UserError
+from arena.match import resolve_env
+from arena.tournaments.execute import run_cells
+from arena.tournaments.report import build_report
+from arena.tournaments.schedule import human_schedule, schedule
 from arena.tournaments.spec import TournamentSpec, spec_id
 from arena.tournaments.store import Store
 
@@ -44,10 +49,6 @@ class Prepared:
 
 def prepare(spec: TournamentSpec) -> Prepared:
     """Load every agent, resolve the env, check the lineups and schedule the cells."""
-    from arena.checkpoint import load_agent
-    from arena.match import resolve_env
-    from arena.tournaments.schedule import human_schedule, schedule
-
     loaded = [load_agent(r) for r in spec.agents + spec.pool]
     ids = [agent_id(a) for a in loaded]
     env = resolve_env(loaded, spec.env, dict(spec.env_kwargs))
@@ -85,9 +86,6 @@ def run_tournament(
     `on_cells(n)` is called after each chunk is committed with the number of cells stored so
     far (the progress bar uses it; tests raise from it to simulate a crash).
     """
-    from arena.tournaments.execute import run_cells
-    from arena.tournaments.report import build_report
-
     if spec.mode == "human":
         raise UserError("a human series is played in a window: `arena tournament --mode human ...` "
                         "(arena.tournaments.human.run_human_series)")
@@ -125,26 +123,6 @@ def run_tournament(
     info = RunInfo(prep.id, len(prep.cells), len(todo), stats.calls, stats.compiles, stats.compile_seconds,
                    stats.compute_seconds, time.perf_counter() - wall)
     return report, info
-
-
-def show_tournament(ref: str, db: str | None = None) -> dict:
-    """The report of a stored tournament (id or unique prefix), from the store alone."""
-    from arena.tournaments.report import build_report
-
-    store = Store(db)
-    try:
-        t = store.tournament(ref)
-        return build_report(t, store.cells(t["id"]))
-    finally:
-        store.close()
-
-
-def list_tournaments(db: str | None = None) -> list[dict]:
-    store = Store(db)
-    try:
-        return store.list_tournaments()
-    finally:
-        store.close()
 
 
 class _Progress:

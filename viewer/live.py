@@ -37,7 +37,7 @@ class GrowingTrace(EpisodeTrace):
               human: bool = False) -> "GrowingTrace":
         import jax
 
-        from arena.checkpoint import _unfreeze
+        from arena.trees import thaw
 
         T, S = env.spec.max_steps, env.spec.num_seats
 
@@ -49,7 +49,7 @@ class GrowingTrace(EpisodeTrace):
 
         return cls(
             env_id=env.spec.id,
-            env_kwargs=_unfreeze(dict(env.spec.kwargs)),
+            env_kwargs=thaw(dict(env.spec.kwargs)),
             seats=tuple(env.spec.seats),
             sides=sides,
             seed=seed,

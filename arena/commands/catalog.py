@@ -68,7 +68,7 @@ def archs(as_json):
     Example:
       arena archs
     """
-    from arena.agents.core import config_fields, registered_archs
+    from arena.agent import config_fields, registered_archs
 
     rows = []
     for key, cls in registered_archs().items():
@@ -97,7 +97,7 @@ def archs(as_json):
 
 def _declared_extras(cls) -> list[str]:
     """Extras of the architecture with its default config, on a small vector observation."""
-    from arena.agents.core import build_agent
+    from arena.agent import build_agent
 
     try:
         agent = build_agent(cls.arch, {}, (4, 5, 26), "float32", 6)

@@ -24,7 +24,7 @@ def demo(out_dir, episodes, seed, no_view, as_json):
       arena demo
       arena demo --episodes 256 -o my-demo --no-view
     """
-    from arena.demo import display_available, run_demo
+    from arena.tournaments.demo import display_available, run_demo
     from arena.paths import enable_compilation_cache
 
     enable_compilation_cache()

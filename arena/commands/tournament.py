@@ -123,7 +123,7 @@ def show(tournament_id, out_dir, db, as_json):
       arena tournament show 3f2a9c
       arena tournament show 3f2a9c --json --out results/
     """
-    from arena.tournaments.tournament import show_tournament
+    from arena.tournaments.stored import show_tournament
 
     _emit(show_tournament(tournament_id, db), as_json, out_dir)
 
@@ -140,7 +140,7 @@ def list_(db, as_json):
       arena tournament list --json
     """
     from arena.commands.report import print_json
-    from arena.tournaments.tournament import list_tournaments
+    from arena.tournaments.stored import list_tournaments
 
     rows = list_tournaments(db)
     if as_json:
@@ -202,7 +202,7 @@ def _write_outputs(report: dict, out_dir: str) -> bool:
     import json
     from pathlib import Path
 
-    from arena.checkpoint import atomic_write
+    from arena.fileio import atomic_write
     from arena.tournaments.report import cells_csv, write_heatmap
 
     out = Path(out_dir)

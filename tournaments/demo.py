@@ -9,16 +9,20 @@ import json
 import os
 from pathlib import Path
 
+from arena.agents.zoo import zoo_names
+from arena.checkpoint import read_checkpoint
 from arena.errors import UserError
+from arena.fileio import atomic_write
+from arena.match import play_match
+from arena.tournaments.report import cells_csv, write_heatmap
+from arena.tournaments.spec import make_spec
+from arena.tournaments.tournament import run_tournament
 
 DEMO_ENV = "overcooked_v2/cramped_room"
 
 
 def demo_agents(env_id: str = DEMO_ENV) -> list[str]:
     """zoo:NAME references of every shipped agent made for `env_id`."""
-    from arena.agents.zoo import zoo_names
-    from arena.checkpoint import read_checkpoint
-
     refs = [f"zoo:{n}" for n in zoo_names()]
     return [r for r in refs if read_checkpoint(r)[0].env == env_id]
 
@@ -47,11 +51,6 @@ def display_available() -> bool:
 def run_demo(out_dir: str | os.PathLike = "arena-demo", *, episodes: int = 64, seed: int = 0,
              record_episodes: int = 2, progress: bool = True) -> dict:
     """Run the demo; write everything into `out_dir`; return a summary of what was written."""
-    from arena.match import play_match
-    from arena.tournaments.report import cells_csv, write_heatmap
-    from arena.tournaments.spec import make_spec
-    from arena.tournaments.tournament import run_tournament
-
     agents = demo_agents()
     if len(agents) < 2:
         raise UserError(f"the zoo has fewer than two {DEMO_ENV} agents; rebuild it (agents/zoo/README.md)")
@@ -59,8 +58,6 @@ def run_demo(out_dir: str | os.PathLike = "arena-demo", *, episodes: int = 64, s
     out.mkdir(parents=True, exist_ok=True)
     spec = make_spec("crossplay", agents=agents, env=DEMO_ENV, episodes=episodes, seed=seed)
     report, info = run_tournament(spec, db=str(out / "results.sqlite"), progress=progress)
-    from arena.checkpoint import atomic_write
-
     atomic_write(out / "crossplay.json", json.dumps(report, indent=2, default=float).encode())
     atomic_write(out / "crossplay.csv", cells_csv(report).encode())
     heatmap = out / "crossplay.png"

@@ -3,12 +3,19 @@
 Every env, whatever it wraps, is seen by the runner as arrays with the seat axis first:
 observations grouped by team (seats of one team share one observation shape, so nothing is
 padded), actions as one int32 per seat, rewards as one float32 per seat. `reset` and `step`
-are pure functions of a key and a state; episodes end by `terminated` (the game is over) or
-`truncated` (the step limit), kept apart as in Gymnax.
+are pure functions of a key, a state and the env's params; episodes end by `terminated` (the
+game is over) or `truncated` (the step limit), kept apart as in Gymnax.
+
+Three kinds of settings, as in Gymnax: the state (changes every step), the params (a pytree
+of traced values such as payoffs or reward weights, an argument of every step, so a
+population of differently rewarded agents is one `vmap`), and the static spec (shapes, step
+limit; hashable, it keys compiled functions). Built-in env families register lazily: the
+registry imports `arena.envs.adapters` by name on first use, so core names no package above it.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Any, Callable
 
 import jax
@@ -16,6 +23,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from arena.errors import UserError
+from arena.trees import freeze_kwargs
+
+BUILTIN_ENVS = "arena.envs.adapters"  # importing it registers every built-in env family
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +58,12 @@ class EnvSpec:
     teams: tuple[TeamSpec, ...]
     max_steps: int
     metrics: tuple[MetricSpec, ...] = ()
-    cooperative: bool = True  # all seats share one objective
     kwargs: tuple[tuple[str, Any], ...] = ()  # env options as given, for replays and display
+
+    @property
+    def cooperative(self) -> bool:
+        """All seats share one objective: the env has a single team."""
+        return len(self.teams) == 1
 
     @property
     def num_seats(self) -> int:
@@ -103,25 +117,38 @@ class TimeStep:
 
 
 class Env:
-    """Base class of every adapter. Subclasses set `spec` and write `reset` and `step`.
+    """Base class of every adapter. Subclasses set `spec`, write `reset` and `step`, and may
+    override `default_params` (an env without traced params has the empty pytree `()`).
 
-    No computation lives in attributes of self: state flows through the arguments.
+    No computation lives in attributes of self: state and params flow through the arguments.
+    Envs compare and hash by type and spec, so two envs built alike share compiled functions.
     """
 
     spec: EnvSpec
 
-    def reset(self, key: jax.Array) -> tuple[Any, TimeStep]:
+    @property
+    def default_params(self) -> Any:
+        """The traced params this env was built with (from its options)."""
+        return ()
+
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, TimeStep]:
         raise NotImplementedError
 
-    def step(self, key: jax.Array, state: Any, actions: jax.Array) -> tuple[Any, TimeStep]:
-        """actions: (S,) int32, one per seat in `spec.seats` order."""
+    def step(self, key: jax.Array, state: Any, actions: jax.Array, params: Any = None) -> tuple[Any, TimeStep]:
+        """actions: (S,) int32, one per seat in `spec.seats` order; params None = defaults."""
         raise NotImplementedError
 
     def zero_metrics(self) -> dict:
         return {m.name: jnp.zeros((), jnp.float32) for m in self.spec.metrics}
 
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.spec == self.spec
 
-class UnknownEnv(UserError, ValueError):
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.spec))
+
+
+class UnknownEnv(UserError):
     """An env id that is not registered, or options it cannot be built with: a user error,
     so the CLI prints it as one line wherever it surfaces."""
 
@@ -136,33 +163,21 @@ def register(env_id: str, factory: Callable[..., Env]) -> None:
     _REGISTRY[env_id] = factory
 
 
-def registered_ids() -> list[str]:
-    from arena.envs import adapters  # noqa: F401  (registers the built-ins)
+def _load_builtins() -> None:
+    importlib.import_module(BUILTIN_ENVS)
 
+
+def registered_ids() -> list[str]:
+    _load_builtins()
     return sorted(_REGISTRY)
 
 
 _CACHE: dict[tuple, Env] = {}
 
 
-def freeze_kwargs(kwargs: dict) -> tuple[tuple[str, Any], ...]:
-    """Env options as a hashable sorted tuple of pairs (lists and dicts made tuples), as
-    EnvSpec.kwargs and the `make` cache need them."""
-
-    def freeze(value):
-        if isinstance(value, dict):
-            return tuple(sorted((k, freeze(v)) for k, v in value.items()))
-        if isinstance(value, (list, tuple)):
-            return tuple(freeze(v) for v in value)
-        return value
-
-    return tuple(sorted((k, freeze(v)) for k, v in kwargs.items()))
-
-
 def make(env_id: str, **kwargs) -> Env:
     """Build an env by id; the same id and kwargs give the same (cached) instance."""
-    from arena.envs import adapters  # noqa: F401
-
+    _load_builtins()
     if env_id not in _REGISTRY:
         raise UnknownEnv(f"unknown env id {env_id!r}; `arena envs` lists the known ids")
     # Frozen: list-valued options (e.g. OvercookedV2's op_ingredient_permutations) are valid.

@@ -13,10 +13,17 @@ one compiled function; the description itself is the static part of a jit cache 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import typing
+from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import jax
+
+from arena.errors import UserError
+from arena.trees import freeze
+
+BUILTIN_ARCHS = "arena.agents.architectures"  # importing it registers the built-in architectures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +69,7 @@ class Agent:
         return jax.eval_shape(self.init_params, jax.random.PRNGKey(0))
 
 
-class ArchError(ValueError):
+class ArchError(UserError):
     """An architecture key or config that cannot be built."""
 
 
@@ -80,9 +87,7 @@ def register_arch(cls: type[Agent]) -> type[Agent]:
 
 
 def _load_builtins_and_plugins() -> None:
-    from arena.agents import architectures  # noqa: F401  (registers the built-ins)
-    from importlib.metadata import entry_points
-
+    importlib.import_module(BUILTIN_ARCHS)
     # Plugins: an installed package declares `[project.entry-points."arena.architectures"]`
     # whose target module registers its classes on import.
     for ep in entry_points(group="arena.architectures"):
@@ -106,15 +111,6 @@ def config_fields(cls: type[Agent]) -> list[tuple[str, str, Any]]:
     return out
 
 
-def _freeze(value: Any) -> Any:
-    """TOML gives lists; configs must be hashable, so lists become tuples (recursively)."""
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    return value
-
-
 def build_agent(
     arch: str, config: dict, obs_shape, obs_dtype: str, num_actions: int
 ) -> Agent:
@@ -131,7 +127,7 @@ def build_agent(
             f"fields: {', '.join(sorted(known)) or 'none'}"
         )
     try:
-        cfg = cls.Config(**{k: _freeze(v) for k, v in config.items()})
+        cfg = cls.Config(**{k: freeze(v) for k, v in config.items()})
         agent = cls(
             config=cfg,
             obs_shape=tuple(int(d) for d in obs_shape),
