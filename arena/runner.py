@@ -130,7 +130,7 @@ class MatchOutput:
     steps: Any  # StepRecord stacked (T, R, ...) for the first `record` episodes (or None)
 
 
-def _match_fn(env: Env, agents: tuple, episodes: int, record: int, observer: Callable | None):
+def match_fn(env: Env, agents: tuple, episodes: int, record: int, observer: Callable | None):
     """The pure match function for these static settings (not yet compiled)."""
 
     def run(params: tuple, key: jax.Array, env_params: Any) -> MatchOutput:
@@ -185,7 +185,7 @@ def compiled_match(env: Env, agents: tuple, params: tuple, episodes: int, record
     env_params = env.default_params if env_params is None else env_params
     cache_key = (env, agents, episodes, record, observer, _shapes(params), _shapes(env_params))
     return _COMPILED.get(cache_key, lambda: _compile(
-        _match_fn(env, agents, episodes, record, observer), params, keys.match_key(0), env_params))
+        match_fn(env, agents, episodes, record, observer), params, keys.match_key(0), env_params))
 
 
 def compile_count() -> int:
@@ -262,9 +262,9 @@ def run_match(
 
 
 def _population_fn(env: Env, agents: tuple, episodes: int):
-    """`_match_fn` vmapped over pairings: population params are stacked per side (N_side, ...)
+    """`match_fn` vmapped over pairings: population params are stacked per side (N_side, ...)
     and each pairing picks its members by index, so a whole matrix is one compiled call."""
-    run = _match_fn(env, agents, episodes, 0, None)
+    run = match_fn(env, agents, episodes, 0, None)
 
     def run_population(population: tuple, index: jax.Array, keys: jax.Array, env_params: Any) -> MatchOutput:
         # index (P, n_sides) int32 rows into each side's population; keys (P, 2) uint32.
