@@ -200,8 +200,9 @@ def test_app_keys_step_switch_episode_screenshot_and_export(coord_trace, tmp_pat
 
 
 def test_human_play_whole_episode_records_keys_replay_and_csv(make_ckpt, tmp_path):
+    from arena.human_results import read_results
     from arena.replay import open_replay
-    from arena.viewer.human import HumanGame, PlayConfig, read_results
+    from arena.viewer.human_game import HumanGame, PlayConfig
 
     agent = make_ckpt("random", "coord_game")
     cfg = PlayConfig(seat=1, seed=3, tick_hz=40.0, countdown=0.0, size=(800, 520), close_at_end=True,
@@ -244,7 +245,7 @@ def test_human_plays_one_predator_while_the_agent_drives_the_others(make_ckpt, t
     from arena.errors import UserError
     from arena.replay import open_replay
     from arena.verify import verify_traces
-    from arena.viewer.human import HumanGame, PlayConfig
+    from arena.viewer.human_game import HumanGame, PlayConfig
 
     pred = make_ckpt("mlp_actor_critic", "mpe_tag", side="predators")
     prey = make_ckpt("random", "mpe_tag", side="prey")

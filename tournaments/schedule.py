@@ -13,6 +13,7 @@ import hashlib
 from typing import Sequence
 
 from arena.errors import IncompatibleAgents, UserError
+from arena.lineup import can_play, human_side
 
 # The lineup entry of the human's side in a human series (agents are indices 0..n-1).
 HUMAN = -1
@@ -33,8 +34,6 @@ def match_seed(tournament_seed: int, agent_ids: Sequence[str], replicate: int) -
 
 
 def _require_playable(loaded, env, indices, side_numbers) -> None:
-    from arena.match import can_play
-
     sides = env.spec.sides
     for i in indices:
         for s in side_numbers:
@@ -48,8 +47,6 @@ def _require_playable(loaded, env, indices, side_numbers) -> None:
 
 def lineups(mode: str, loaded: Sequence, env, n_focal: int) -> list[tuple[int, ...]]:
     """The lineups of a mode; loaded = focal agents then (zeroshot) the pool."""
-    from arena.match import can_play
-
     spec = env.spec
     sides = spec.sides
     n = len(loaded)
@@ -135,8 +132,6 @@ def human_schedule(loaded: Sequence, agent_ids: Sequence[str], env, seat: int, g
     start at a row drawn from the player, so over players every agent is played first, second,
     ... equally often. A game's seed depends on the agent and round, not the player: every
     player meets an agent on the same episodes."""
-    from arena.match import human_side
-
     side = human_side(env, seat, alone=True)
     others = [s for s in range(len(env.spec.sides)) if s != side]
     _require_playable(loaded, env, range(len(loaded)), others)

@@ -45,7 +45,7 @@ class Prepared:
 def prepare(spec: TournamentSpec) -> Prepared:
     """Load every agent, resolve the env, check the lineups and schedule the cells."""
     from arena.checkpoint import load_agent
-    from arena.match import resolve_env
+    from arena.lineup import resolve_env
     from arena.tournaments.schedule import human_schedule, schedule
 
     loaded = [load_agent(r) for r in spec.agents + spec.pool]
