@@ -10,62 +10,14 @@ from typing import Callable, Sequence
 import numpy as np
 
 from arena.checkpoint import LoadedAgent, load_agent
-from arena.env import Env, Side, make
-from arena.errors import FieldError, IncompatibleAgents
+from arena.env import Env
+from arena.errors import FieldError
+from arena.lineup import can_play, check_lineup, resolve_env
 from arena.replay import check_writable, write_replay
 from arena.runner import MatchResult, run_match
 from arena.stats import bootstrap_ci
 from arena.trace import side_infos, traces_from_result, trimmed
 from arena.trees import thaw
-
-
-def resolve_env(agents: Sequence[LoadedAgent], env_id: str | None = None, env_kwargs: dict | None = None) -> Env:
-    """The env named on the command line, else the one the first manifest names."""
-    if env_id is None:
-        env_id = agents[0].manifest.env
-        env_kwargs = {**agents[0].manifest.env_kwargs, **(env_kwargs or {})}
-    return make(env_id, **(env_kwargs or {}))
-
-
-def can_play(loaded: LoadedAgent, env: Env, side: Side) -> str | None:
-    """Why `loaded` cannot play `side` of `env`, or None when it can."""
-    team = env.spec.team_of(side)
-    m = loaded.manifest
-    if m.plays and side.name not in m.plays and team.name not in m.plays:
-        return f"plays {', '.join(m.plays)}, not {side.name}"
-    if tuple(m.obs_shape) != tuple(team.obs_shape):
-        return f"observes shape {tuple(m.obs_shape)}, but {env.spec.id} side {side.name} gives {tuple(team.obs_shape)}"
-    if m.obs_dtype != team.obs_dtype:
-        return f"observes dtype {m.obs_dtype}, but {env.spec.id} side {side.name} gives {team.obs_dtype}"
-    if m.num_actions != team.num_actions:
-        return f"has {m.num_actions} actions, but {env.spec.id} side {side.name} has {team.num_actions}"
-    return None
-
-
-def human_side(env: Env, seat: int, *, alone: bool = False) -> int:
-    """The side of a human at `seat`. `alone`: it must be a side of one seat, which the
-    human takes whole (a human series, where the agent under test plays every other side)."""
-    spec = env.spec
-    if not 0 <= seat < spec.num_seats:
-        raise FieldError(f"`seat` {seat}: {spec.id} has seats 0..{spec.num_seats - 1} ({', '.join(spec.seats)})", "seat")
-    side = next(i for i, s in enumerate(spec.sides) if seat in s.seats)
-    if alone and len(spec.sides[side].seats) != 1:
-        one = [str(s.seats[0]) for s in spec.sides if len(s.seats) == 1]
-        raise FieldError(f"`seat` {seat} is in side {spec.sides[side].name!r} of {len(spec.sides[side].seats)} seats; "
-                         f"in a human series the agent plays every other side, so take a side of one seat: "
-                         f"`seat` {' or '.join(one) or '(none in this env)'}", "seat")
-    return side
-
-
-def check_lineup(lineup: Sequence[LoadedAgent], env: Env) -> None:
-    sides = env.spec.sides
-    if len(lineup) != len(sides):
-        names = ", ".join(s.name for s in sides)
-        raise IncompatibleAgents(f"{env.spec.id} needs {len(sides)} agents (sides: {names}), got {len(lineup)}")
-    for loaded, side in zip(lineup, sides):
-        problem = can_play(loaded, env, side)
-        if problem:
-            raise IncompatibleAgents(f"{loaded.source}: agent {loaded.name!r} cannot play {env.spec.id}: it {problem}")
 
 
 def _order_report(env: Env, result: MatchResult, lineup: Sequence[LoadedAgent], seed: int) -> dict:
@@ -110,10 +62,10 @@ def play_match(
     its episodes go beside it, to swapped_path(record_path).
     """
     if episodes < 1:
-        raise FieldError("`episodes` must be at least 1", "episodes")
+        raise FieldError("`episodes` must be at least 1")
     if record_path is not None:
         if record_episodes < 1:
-            raise FieldError("`record_episodes` must be at least 1", "record_episodes")
+            raise FieldError("`record_episodes` must be at least 1")
         check_writable(record_path)
         check_writable(swapped_path(record_path))
     lineup = [load_agent(r) for r in refs]
@@ -125,7 +77,7 @@ def play_match(
     if swap is None:
         swap = env.spec.cooperative and reversed_ok
     elif swap and not reversed_ok:
-        raise FieldError(f"`swap` needs two agents that can each play either side of {env.spec.id}", "swap")
+        raise FieldError(f"`swap` needs two agents that can each play either side of {env.spec.id}")
     orders = [lineup, lineup[::-1]] if swap else [lineup]
     first_record = max(record, min(record_episodes, episodes)) if record_path is not None else record
     results = []

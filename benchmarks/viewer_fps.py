@@ -73,7 +73,7 @@ def playback(traces, size) -> dict:
 def human_latency(ref: str, seconds: float, size) -> dict:
     import pygame
 
-    from arena.viewer.human import HumanGame, PlayConfig
+    from arena.viewer.human_game import HumanGame, PlayConfig
 
     cfg = PlayConfig(seat=1, tick_hz=6.0, countdown=0.0, size=size, close_at_end=True,
                      replay_path=os.path.join(tempfile.mkdtemp(), "h.replay"))

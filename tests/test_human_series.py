@@ -74,12 +74,14 @@ def _post(key):
 
 
 def test_human_series_blind_balanced_stored_stopped_and_resumed(make_ckpt, tmp_path, capsys):
+    from arena.commands.tournament import series_window
+    from arena.human_results import read_results
     from arena.replay import open_replay
     from arena.tournaments.human import run_human_series
     from arena.tournaments.spec import make_spec
     from arena.tournaments.store import Store
     from arena.verify import verify_traces
-    from arena.viewer.human import PlayConfig, read_results
+    from arena.viewer.human_game import PlayConfig
 
     refs = [str(make_ckpt("scripted", "coord_game", config={"rule": "constant", "action": a}, name=n))
             for a, n in ((0, "left"), (1, "right"))]
@@ -92,13 +94,13 @@ def test_human_series_blind_balanced_stored_stopped_and_resumed(make_ckpt, tmp_p
 
     # First sitting: game 1, then game 2 left unrated.
     first = Player(names, pygame.K_LEFT, ratings, stop_at_rating=2)
-    report, info = run_human_series(spec, db=db, play=play, on_frame=first)
+    report, info = run_human_series(spec, db=db, **series_window(play, on_frame=first))
     assert info.stopped and info.games_played == 2 and info.games_total == 6
     assert report["cells_done"] == 2 and not report["finished"]
     assert [g["rating"] is None for g in report["human"]["games"]] == [False, True]
     # Second sitting: the missing rating is asked first; then Esc one step into game 3.
     second = Player(names, pygame.K_LEFT, ratings, stop_in_game=3)
-    report, info = run_human_series(spec, db=db, play=play, on_frame=second)
+    report, info = run_human_series(spec, db=db, **series_window(play, on_frame=second))
     assert info.stopped and info.games_played == 0 and second.rated == {1} and report["cells_done"] == 2
     assert all(g["rating"] is not None for g in report["human"]["games"])
     # The cut-short game 3 is kept as a replay and a CSV row, but it is not a stored game.
@@ -107,7 +109,7 @@ def test_human_series_blind_balanced_stored_stopped_and_resumed(make_ckpt, tmp_p
 
     # Third sitting: the same spec resumes at game 3 and plays it in full.
     third = Player(names, pygame.K_LEFT, ratings)
-    report, info = run_human_series(spec, db=db, play=play, on_frame=third)
+    report, info = run_human_series(spec, db=db, **series_window(play, on_frame=third))
     assert not info.stopped and info.games_played == 4 and report["finished"]
     assert min(third.started) == 2  # cell index 2 = game 3, played again from its start
     assert os.path.exists(partial[0]["replay"])  # the cut-short game's replay is not overwritten

@@ -200,8 +200,9 @@ def test_app_keys_step_switch_episode_screenshot_and_export(coord_trace, tmp_pat
 
 
 def test_human_play_whole_episode_records_keys_replay_and_csv(make_ckpt, tmp_path):
+    from arena.human_results import read_results
     from arena.replay import open_replay
-    from arena.viewer.human import HumanGame, PlayConfig, read_results
+    from arena.viewer.human_game import HumanGame, PlayConfig
 
     agent = make_ckpt("random", "coord_game")
     cfg = PlayConfig(seat=1, seed=3, tick_hz=40.0, countdown=0.0, size=(800, 520), close_at_end=True,
@@ -240,11 +241,34 @@ def test_human_play_whole_episode_records_keys_replay_and_csv(make_ckpt, tmp_pat
     assert row["steps"] == 6
 
 
+def test_arena_play_records_an_absolute_replay_path_that_works_from_anywhere(make_ckpt, tmp_path, monkeypatch, capsys):
+    import json
+
+    from arena.cli import main
+    from arena.human_results import read_results
+    from arena.replay import open_replay
+
+    agent = make_ckpt("random", "coord_game")
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    capsys.readouterr()
+    main(["play", str(agent), "--env", "coord_game", "--env-kw", "rounds=2", "--seat", "1", "--tick-hz", "40",
+          "--countdown", "0", "--size", "800x520", "--out", "games/mine.replay", "--frames", "30", "--json"])
+    row = json.loads(capsys.readouterr().out)
+    expected = str(tmp_path / "here" / "games" / "mine.replay")
+    assert row["replay"] == expected and row["steps"] == 2 and row["complete"]
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the CSV row still finds its replay
+    rows = [r for r in read_results() if r["replay"] == expected]
+    assert len(rows) == 1 and os.path.isabs(rows[0]["replay"])
+    assert open_replay(rows[0]["replay"]).episodes[0].length == 2
+
+
 def test_human_plays_one_predator_while_the_agent_drives_the_others(make_ckpt, tmp_path):
     from arena.errors import UserError
     from arena.replay import open_replay
     from arena.verify import verify_traces
-    from arena.viewer.human import HumanGame, PlayConfig
+    from arena.viewer.human_game import HumanGame, PlayConfig
 
     pred = make_ckpt("mlp_actor_critic", "mpe_tag", side="predators")
     prey = make_ckpt("random", "mpe_tag", side="prey")

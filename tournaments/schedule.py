@@ -15,10 +15,8 @@ from typing import Sequence
 import numpy as np
 
 from arena.errors import IncompatibleAgents, UserError
-from arena.match import can_play, human_side
+from arena.lineup import can_play, human_side
 from arena.tournaments.spec import HUMAN
-
-# The lineup entry of the human's side in a human series (agents are indices 0..n-1).
 
 
 @dataclasses.dataclass(frozen=True)

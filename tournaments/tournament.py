@@ -14,7 +14,7 @@ from typing import Callable
 
 from arena.checkpoint import load_agent
 from arena.errors import UserError
-from arena.match import resolve_env
+from arena.lineup import resolve_env
 from arena.tournaments.execute import run_cells
 from arena.tournaments.report import build_report
 from arena.tournaments.schedule import human_schedule, schedule

@@ -40,7 +40,7 @@ def play(agents, env_id, env_kw, seat, seed, tick_hz, countdown, out, size, fram
     from arena.commands.report import print_json
     from arena.commands.view import open_window_or_explain, parse_size
     from arena.paths import enable_compilation_cache
-    from arena.viewer.human import HumanGame, PlayConfig
+    from arena.viewer.human_game import HumanGame, PlayConfig
 
     enable_compilation_cache()
     config = PlayConfig(seat=seat, seed=seed, tick_hz=tick_hz, countdown=max(0.0, countdown), size=parse_size(size),

@@ -172,16 +172,47 @@ def _user_name() -> str:
 def _human_series(spec, db, tick_hz, countdown, size, out_dir, as_json) -> None:
     from arena.commands.view import open_window_or_explain, parse_size
     from arena.tournaments.human import run_human_series
-    from arena.viewer.human import PlayConfig
+    from arena.viewer.human_game import PlayConfig
 
     play = PlayConfig(tick_hz=tick_hz, countdown=max(0.0, countdown), size=parse_size(size))
-    report, info = open_window_or_explain(lambda: run_human_series(spec, db=db, play=play))
+    report, info = open_window_or_explain(lambda: run_human_series(spec, db=db, **series_window(play)))
     _emit(report, as_json, out_dir)
     if not as_json:
         left = info.games_total - report["cells_done"]
         click.echo(f"{info.games_played} game(s) played now, {report['cells_done']} of {info.games_total} stored"
                    + (f"; {left} left: run the same command to go on" if left else "")
                    + f"; `arena tournament show {info.id}` reprints it")
+
+
+def series_window(play, on_frame=None) -> dict:
+    """The window side of a human series, as `run_human_series` takes it: announce,
+    play_game and ask_rating, each game starting from the PlayConfig `play` (tick rate, window
+    size...). `on_frame(phase, obj)` is called every frame with phase "start" (the box before
+    a game; obj: the Cell), "game" (obj: the HumanGame) or "rate" (obj: the Cell): scripts and
+    tests post their key events there."""
+    import dataclasses
+
+    from arena.viewer.dialogs import ask, last_frame
+    from arena.viewer.human_game import play_game
+    from arena.viewer.keys import GO_KEYS, RATING_KEYS
+
+    def hook(phase, obj):
+        return None if on_frame is None else lambda *_: on_frame(phase, obj)
+
+    def announce(cell, title, lines) -> bool:
+        return bool(ask(title, lines, GO_KEYS, size=play.size, on_frame=hook("start", cell)))
+
+    def game(request) -> dict:
+        config = dataclasses.replace(play, seat=request.seat, seed=request.seed, replay_path=request.replay_path,
+                                     partner_label=request.partner_label, close_at_end=True)
+        return play_game([request.agent], env_id=request.env_id, env_kwargs=request.env_kwargs, config=config,
+                         loading=request.title, on_frame=None if on_frame is None else lambda g: on_frame("game", g))
+
+    def ask_rating(cell, title, lines, after_game) -> int | None:
+        return ask(title, lines, RATING_KEYS, background=last_frame() if after_game else None, size=play.size,
+                   on_frame=hook("rate", cell))
+
+    return {"announce": announce, "play_game": game, "ask_rating": ask_rating}
 
 
 def _emit(report: dict, as_json: bool, out_dir: str | None) -> None:

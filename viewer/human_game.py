@@ -4,61 +4,52 @@ The game runs in real time at a fixed tick rate and never waits: the key pressed
 a tick is the human's action for it (no key = the env's stay/no-op action; in the matrix
 games, which have none, the previous choice repeats). Every tick is one call of the runner's
 own `play_step`, jitted with the human's action as `override` and compiled (with the scene
-renderer) before the first tick, so no tick stalls on a compile. The episode uses the match
-runner's key scheme (episode key = fold_in(PRNGKey(seed), 0)), so the replay it writes
-re-simulates with `arena replay verify`.
+renderer) before the first tick, so no tick stalls on a compile. The episode is episode 0 of
+a match with the game's seed (`arena.keys`), so the replay it writes re-simulates with
+`arena replay verify`.
 
 Every finished game (and an abandoned one, as far as it went) is written as a replay with
-the human's reaction time per step, and one row is appended to `human_games.csv` in
-`arena.paths.data_dir()`.
-
-The human takes any seat. A side of one seat is the human's alone (every seat in Overcooked,
-ipd and coord_game; mpe_tag's prey); in a bigger side (one of mpe_tag's three predators) an
-agent drives the side as usual and the human's key replaces its choice for the human's seat,
-so the agents are given for every side, the human's included.
+the human's reaction time per step, and one row is appended to `human_games.csv`
+(`arena.human_results`). Who takes which side is `arena.lineup.human_lineup`'s answer.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime
-import io
 import json
-import os
 import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+import jax
 import numpy as np
 import pygame
 
-from arena.errors import IncompatibleAgents, UserError
+from arena.agents import build_agent
+from arena.checkpoint import load_agent
+from arena.errors import UserError
+from arena.human_results import append_result
+from arena.keys import reset_key, seed_episode_key, step_key
+from arena.lineup import human_lineup
+from arena.paths import data_dir
+from arena.replay import ReplayWriter
+from arena.runner import episode_start, play_step
+from arena.trace import SideInfo, side_infos
+from arena.viewer.app import Viewer, ViewerConfig
+from arena.viewer.dialogs import show
+from arena.viewer.keys import PLAYBACK_KEYS, key_map, legend, noop_action
+from arena.viewer.live import GrowingTrace
 
-# Keys for actions, by the action's label in the env's TeamSpec (v1 and v2 Overcooked order
-# their actions differently, so labels, not indices, carry the meaning).
-LABEL_KEYS: dict[str, tuple[int, ...]] = {
-    "up": (pygame.K_UP,),
-    "down": (pygame.K_DOWN,),
-    "left": (pygame.K_LEFT,),
-    "right": (pygame.K_RIGHT,),
-    "interact": (pygame.K_SPACE,),
-    "cooperate": (pygame.K_c, pygame.K_1),
-    "defect": (pygame.K_d, pygame.K_2),
-}
-KEY_NAMES = {pygame.K_UP: "↑", pygame.K_DOWN: "↓", pygame.K_LEFT: "←", pygame.K_RIGHT: "→", pygame.K_SPACE: "space"}
-NOOP_LABELS = ("stay", "noop")
+# Env steps per second a human can follow, by env family.
 TICK_HZ = {"overcooked": 6.0, "overcooked_v2": 6.0, "mpe_tag": 8.0, "ipd": 1.0, "coord_game": 1.0}
-RESULTS_FILE = "human_games.csv"
-RESULTS_COLUMNS = ("finished_utc", "env", "env_kwargs", "seed", "human_seat", "agents", "steps", "complete",
-                   "human_return", "returns", "metrics", "mean_reaction_ms", "replay")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class PlayConfig:
     """Settings of one human game."""
 
-    seat: int = 0  # the seat the human plays (its side must have one seat)
-    seed: int = 0  # the episode's key is fold_in(PRNGKey(seed), 0), as in a match
+    seat: int = 0  # the seat the human plays
+    seed: int = 0  # the game is episode 0 of a match with this seed
     tick_hz: float | None = None  # env steps per second; None = a human pace for the env
     countdown: float = 2.0  # seconds shown before the first tick
     size: tuple[int, int] = (1280, 760)
@@ -74,85 +65,33 @@ class PlayConfig:
             raise UserError("--tick-hz must be between 0.2 and 60")
 
 
-def key_map(labels: Sequence[str]) -> dict[int, int]:
-    """pygame key -> action index for a team's action labels; digits 1..9 pick by index."""
-    out: dict[int, int] = {}
-    for a, label in enumerate(labels):
-        for key in LABEL_KEYS.get(label, ()):
-            out.setdefault(key, a)
-    for a in range(min(len(labels), 9)):
-        out.setdefault(pygame.K_1 + a, a)
-    return out
-
-
-def legend(labels: Sequence[str], keys: dict[int, int]) -> str:
-    parts = []
-    for a, label in enumerate(labels):
-        names = [KEY_NAMES.get(k, pygame.key.name(k).upper()) for k, v in keys.items() if v == a and not (pygame.K_1 <= k <= pygame.K_9)]
-        if names:
-            parts.append(f"{'/'.join(names)} {label}")
-    noop = next((label for label in labels if label in NOOP_LABELS), None)
-    parts.append(f"no key: {noop}" if noop else "no key: repeat last")
-    return " · ".join(parts)
-
-
 class HumanGame:
     """One human game: agents loaded and compiled, the window loop, the replay and CSV row."""
 
     def __init__(self, refs: Sequence[str], *, env_id: str | None = None, env_kwargs: dict | None = None,
                  config: PlayConfig | None = None):
-        import jax
-
-        from arena.agents import build_agent
-        from arena.checkpoint import load_agent
-        from arena.match import can_play, human_side, resolve_env
-        from arena.runner import episode_start, play_step
-        from arena.trace import SideInfo, side_infos
-        from arena.viewer.live import GrowingTrace
-
         self.config = config = config or PlayConfig()
-        if not refs:
-            raise UserError("give at least one agent to play with or against")
-        loaded = [load_agent(r) for r in refs]
-        self.env = env = resolve_env(loaded, env_id, env_kwargs)
+        line = human_lineup([load_agent(r) for r in refs], config.seat, env_id=env_id, env_kwargs=env_kwargs)
+        self.env = env = line.env
         spec = env.spec
-        sides = spec.sides
-        self.human_side = human_side(env, config.seat)
-        hs = sides[self.human_side]
-        # A side of one seat is the human's alone. In a bigger side (one of mpe_tag's three
-        # predators) an agent still drives the side, and the human's key replaces its choice
-        # for the human's seat.
-        self.shared = len(hs.seats) > 1
-        driven = [i for i in range(len(sides)) if self.shared or i != self.human_side]
-        if len(loaded) == 1 and all(can_play(loaded[0], env, sides[i]) is None for i in driven):
-            loaded = loaded * len(driven)  # one agent drives every side that needs one
-        if len(loaded) != len(driven):
-            raise UserError(f"{spec.id} with a human on seat {config.seat} needs {len(driven)} agent(s), one per side "
-                            f"{', '.join(sides[i].name for i in driven)} in this order; got {len(loaded)}")
-        lineup: list = [None] * len(sides)
-        for i, a in zip(driven, loaded):
-            problem = can_play(a, env, sides[i])
-            if problem:
-                raise IncompatibleAgents(f"{a.source}: agent {a.name!r} cannot play {spec.id} side {sides[i].name}: it {problem}")
-            lineup[i] = a
-        self.lineup = lineup
-        team = spec.team_of(hs)
+        self.human_side, self.shared = line.side, line.shared
+        self.lineup = lineup = list(line.agents)
+        team = spec.team_of(spec.sides[line.side])
         self.labels = tuple(team.action_labels) or tuple(str(a) for a in range(team.num_actions))
         self.keys = key_map(self.labels)
-        noop = [a for a, label in enumerate(self.labels) if label in NOOP_LABELS]
-        self.noop = noop[0] if noop else None
+        self.noop = noop_action(self.labels)
         # The human's side runs a random agent whose choice `override` replaces: the step
         # function stays the runner's, and that agent costs nothing.
         stand_in = build_agent("random", {}, team.obs_shape, team.obs_dtype, team.num_actions)
         agents = tuple(stand_in if a is None else a.agent for a in lineup)
         self.params = tuple(stand_in.init_params(jax.random.PRNGKey(0)) if a is None else a.params for a in lineup)
-        self.ep_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0)
+        self.ep_key = ep_key = seed_episode_key(config.seed, 0)
         self._start = jax.jit(lambda params, key: episode_start(env, agents, params, key))
         self._step = jax.jit(lambda params, carry, key, mask, acts: play_step(env, agents, params, carry, key, (mask, acts)))
-        self._key = jax.jit(lambda t: jax.random.fold_in(self.ep_key, t + 1))
+        self._key = jax.jit(lambda t: step_key(ep_key, t))
         self.mask = np.zeros((spec.num_seats,), bool)
         self.mask[config.seat] = True
-        self.carry = jax.block_until_ready(self._start(self.params, jax.random.fold_in(self.ep_key, 0)))
+        self.carry = jax.block_until_ready(self._start(self.params, reset_key(ep_key)))
         self.sides_info = side_infos(env, lineup, config.seat)
         shown = self.sides_info
         if config.partner_label:
@@ -168,8 +107,6 @@ class HumanGame:
 
     def warm_up(self, viewer=None) -> float:
         """Compile the step (and the scene's renderer) now, so the first tick does not stall."""
-        import jax
-
         start = time.perf_counter()
         acts = np.zeros_like(self.mask, dtype=np.int32)
         jax.block_until_ready(self._step(self.params, self.carry, self._key(0), self.mask, acts))
@@ -180,8 +117,6 @@ class HumanGame:
 
     def tick(self, action: int | None, reaction_ms: float = float("nan")) -> None:
         """Play one step with the human's action (None: the no-op, or the last choice)."""
-        import jax
-
         if self.trace.finished:
             return
         if action is None:
@@ -203,8 +138,6 @@ class HumanGame:
     def run(self, on_frame: Callable[["HumanGame"], None] | None = None, max_frames: int | None = None) -> dict:
         """Play in a window until the episode ends (and, unless close_at_end, the window is
         closed); then save the replay and the CSV row. Returns the result row."""
-        from arena.viewer.app import Viewer, ViewerConfig
-
         cfg = self.config
         self.viewer = viewer = Viewer([self.trace], ViewerConfig(size=cfg.size, fps=cfg.fps, autoplay=False, title="arena play"),
                                       live=True)
@@ -239,8 +172,7 @@ class HumanGame:
                     chosen, pressed_at = self.keys[ev.key], time.perf_counter()
                     key_seen = pressed_at
                     viewer.pending[cfg.seat] = self.labels[chosen]
-                elif ev.type == pygame.KEYDOWN and ev.key in (pygame.K_SPACE, pygame.K_LEFT, pygame.K_RIGHT,
-                                                               pygame.K_UP, pygame.K_DOWN, pygame.K_e):
+                elif ev.type == pygame.KEYDOWN and ev.key in PLAYBACK_KEYS:
                     pass  # playback keys mean nothing in a live game
                 else:
                     viewer.handle_event(ev)
@@ -280,23 +212,21 @@ class HumanGame:
 
     def finish(self) -> dict:
         """Write the replay and append the result row (once)."""
-        from arena.paths import data_dir
-        from arena.replay import ReplayWriter
-
         if self.replay_path is not None:
             return self._row
         trace = dataclasses.replace(self.trace.frozen(), sides=self.sides_info)  # who really played
         spec = self.env.spec
         stamp = datetime.datetime.now(datetime.timezone.utc)
-        path = self.config.replay_path or (
-            data_dir() / "human" / f"{stamp:%Y%m%dT%H%M%S}-{spec.id.replace('/', '-')}-seed{self.config.seed}.replay")
+        path = Path(self.config.replay_path or (
+            data_dir() / "human" / f"{stamp:%Y%m%dT%H%M%S}-{spec.id.replace('/', '-')}-seed{self.config.seed}.replay"))
+        path = path.absolute()  # the CSV row must find it from any working directory
         returns = trace.rewards.sum(axis=0)
         metrics = self._metrics(trace)
         meta = {"source": "arena play", "human_seat": self.config.seat, "complete": bool(self.trace.finished),
                 "agents": [a.source if a is not None else "human" for a in self.lineup]}
         with ReplayWriter.for_trace(path, trace, episodes=1, meta=meta) as w:
             w.write_episode(trace, metrics=metrics)
-        self.replay_path = Path(path)
+        self.replay_path = path
         rt = trace.reaction_ms[:, self.config.seat] if trace.reaction_ms is not None else np.array([np.nan])
         row = {
             "finished_utc": stamp.isoformat(timespec="seconds"),
@@ -325,80 +255,11 @@ class HumanGame:
                 for m in self.env.spec.metrics}
 
 
-RATING_KEYS = {**{pygame.K_1 + k: k + 1 for k in range(5)}, **{pygame.K_KP1 + k: k + 1 for k in range(5)}}
-GO_KEYS = {pygame.K_SPACE: True, pygame.K_RETURN: True, pygame.K_KP_ENTER: True}
-
-
-def ask(title: str, lines: Sequence[str], answers: dict[int, object], *, background: pygame.Surface | None = None,
-        size: tuple[int, int] = (1280, 760), fps: int = 30, on_frame: Callable[[], None] | None = None):
-    """A message box in the window until a key of `answers` is pressed: that key's value;
-    None when the window is closed or Esc is pressed."""
-    from arena.viewer.app import open_window
-
-    screen = pygame.display.get_surface() or open_window(size, "arena")
-    pygame.event.clear()  # keys pressed during the game must not answer the question
-    clock = pygame.time.Clock()
-    while True:
-        if on_frame is not None:
-            on_frame()
-        for ev in pygame.event.get():
-            if ev.type == pygame.QUIT or (ev.type == pygame.KEYDOWN and ev.key == pygame.K_ESCAPE):
-                return None
-            if ev.type == pygame.KEYDOWN and ev.key in answers:
-                return answers[ev.key]
-        screen = pygame.display.get_surface() or screen
-        draw_message(screen, title, lines, background)
-        pygame.display.flip()
-        clock.tick(fps)
-
-
-def draw_message(screen: pygame.Surface, title: str, lines: Sequence[str], background: pygame.Surface | None = None) -> None:
-    """A centred box with a title and lines (the last one muted: the keys); `background`
-    (the last game frame) dimmed behind it."""
-    from arena.viewer import style
-
-    W, H = screen.get_size()
-    screen.fill(style.BG)
-    if background is not None:
-        screen.blit(pygame.transform.smoothscale(background, (W, H)), (0, 0))
-        shade = pygame.Surface((W, H), pygame.SRCALPHA)
-        shade.fill((0, 0, 0, 175))
-        screen.blit(shade, (0, 0))
-    box = pygame.Rect(0, 0, min(W - 40, 640), 84 + 26 * len(lines))
-    box.center = (W // 2, H // 2)
-    style.panel(screen, box, radius=12)
-    style.blit_text(screen, title, (box.centerx, box.y + 22), size=22, bold=True, color=style.ACCENT, anchor="midtop")
-    for k, line in enumerate(lines):
-        style.blit_text(screen, line, (box.centerx, box.y + 64 + 26 * k), size=16, anchor="midtop",
-                        color=style.MUTED if k == len(lines) - 1 else style.TEXT, max_width=box.width - 32)
-
-
-def append_result(row: dict) -> Path:
-    """Append one row to data_dir()/human_games.csv (header on first write). Append-only: a
-    whole line per write, fsync'd, so a crash can at worst lose the row being written."""
-    from arena.paths import data_dir
-
-    path = data_dir() / RESULTS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=RESULTS_COLUMNS, lineterminator="\n")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        if os.fstat(fd).st_size == 0:
-            writer.writeheader()
-        writer.writerow({k: row.get(k, "") for k in RESULTS_COLUMNS})
-        os.write(fd, buf.getvalue().encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return path
-
-
-def read_results() -> list[dict]:
-    from arena.paths import data_dir
-
-    path = data_dir() / RESULTS_FILE
-    if not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+def play_game(refs: Sequence[str], *, env_id: str | None = None, env_kwargs: dict | None = None,
+              config: PlayConfig | None = None, loading: str | None = None,
+              on_frame: Callable[[HumanGame], None] | None = None) -> dict:
+    """Load, compile and play one game in the window: its result row ({} if no step was
+    played). `loading` is a title shown in the open window while the agents load."""
+    if loading:
+        show(loading, ["loading and compiling…"])
+    return HumanGame(refs, env_id=env_id, env_kwargs=env_kwargs, config=config).run(on_frame=on_frame)
