@@ -85,9 +85,8 @@ class ScriptedAgent(Agent):
             raise ValueError(
                 f"action {self.config.action} is out of range for {self.num_actions} actions"
             )
-        if rule in _FIXED_RULES or rule == "tit_for_tat":
-            if self.num_actions < 2:
-                raise ValueError(f"rule {rule!r} needs at least 2 actions (cooperate, defect)")
+        if (rule in _FIXED_RULES or rule == "tit_for_tat") and self.num_actions < 2:
+            raise ValueError(f"rule {rule!r} needs at least 2 actions (cooperate, defect)")
         if rule == "tit_for_tat" and tuple(self.obs_shape) != (5,):
             raise ValueError(
                 "rule 'tit_for_tat' reads the matrix-game observation (5,) = one-hot previous "

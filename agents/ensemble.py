@@ -95,7 +95,7 @@ class EnsembleAgent(Agent):
     def validate(self) -> None:
         if not self.config.members:
             raise ValueError("an ensemble needs at least one member")
-        self.members  # builds (and so validates) every member
+        _ = self.members  # builds (and so validates) every member
 
     def init_params(self, key):
         keys = jax.random.split(key, len(self.members))

@@ -31,8 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax.linen.initializers import constant, lecun_normal, orthogonal
 
-from arena.agents.actor_critic import activation_fn, check_positive, check_widths, jit_init, policy_value_specs
 from arena.agent import Agent, ExtraSpec, register_arch
+from arena.agents.actor_critic import activation_fn, check_positive, check_widths, jit_init, policy_value_specs
 
 EXPERT_LABELS = ("gathering", "cooking", "recipe", "partner")
 

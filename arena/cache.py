@@ -7,7 +7,8 @@ keep every compiled function it ever made.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Hashable
+from collections.abc import Callable, Hashable
+from typing import Any
 
 
 class CompileCache:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -70,7 +71,7 @@ class EnvSpec:
         return len(self.seats)
 
     @property
-    def sides(self) -> tuple["Side", ...]:
+    def sides(self) -> tuple[Side, ...]:
         """The units one agent is assigned to in a match.
 
         A single-team (cooperative) env gives each seat its own side, so `match A B` puts A in
@@ -88,7 +89,7 @@ class EnvSpec:
             for k, t in enumerate(self.teams)
         )
 
-    def team_of(self, side: "Side") -> TeamSpec:
+    def team_of(self, side: Side) -> TeamSpec:
         return self.teams[side.team]
 
 

@@ -9,7 +9,7 @@ agent too.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from collections.abc import Sequence
 
 from arena.checkpoint import LoadedAgent
 from arena.env import Env, Side, make

@@ -66,7 +66,7 @@ class Manifest:
         }
         return out
 
-    def replace(self, **changes) -> "Manifest":
+    def replace(self, **changes) -> Manifest:
         return dataclasses.replace(self, **changes)
 
 

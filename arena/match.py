@@ -4,8 +4,8 @@ The report is plain data (what `--json` prints); the CLI only formats it.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 

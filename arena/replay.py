@@ -27,8 +27,9 @@ import hashlib
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -304,7 +305,7 @@ class ReplayWriter:
         self._sha = hashlib.sha256()
         self._summary: dict[str, list] = {"episodes": [], "lengths": [], "returns": [], "metrics": {}}
         check_writable(self.path)
-        self._file = open(self.partial, "wb")
+        self._file = open(self.partial, "wb")  # noqa: SIM115  (closed by finish/abort, across calls)
         self._append(MAGIC)
         self.header = {
             "type": "header",
@@ -317,14 +318,14 @@ class ReplayWriter:
             "sides": [_side_dict(s) for s in self.sides],
             "seed": int(seed),
             "episodes": episodes,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "float_extras": "float16" if lossy_extras else "exact",
             "meta": _plain(meta or {}),
         }
         self._write(self.header)
 
     @classmethod
-    def for_trace(cls, path, trace: EpisodeTrace, **kw) -> "ReplayWriter":
+    def for_trace(cls, path, trace: EpisodeTrace, **kw) -> ReplayWriter:
         """A writer whose header describes the match `trace` comes from."""
         return cls(path, env_id=trace.env_id, env_kwargs=trace.env_kwargs, seats=trace.seats,
                    sides=trace.sides, seed=trace.seed, **kw)
@@ -383,7 +384,7 @@ class ReplayWriter:
             pass
         return self.path
 
-    def __enter__(self) -> "ReplayWriter":
+    def __enter__(self) -> ReplayWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -426,8 +427,8 @@ def env_state_structure(env_id: str, env_kwargs: dict) -> tuple[Any, list[str]]:
     """(treedef, leaf paths) of an env's state, from its reset traced abstractly (cached)."""
     import jax
 
-    from arena.envs import make
     from arena.env import freeze_kwargs
+    from arena.envs import make
 
     key = (env_id, freeze_kwargs(env_kwargs))
     if key not in _TREEDEFS:
@@ -441,7 +442,7 @@ def env_state_structure(env_id: str, env_kwargs: dict) -> tuple[Any, list[str]]:
 class Episodes(Sequence):
     """The episodes of a replay, decoded on first access and kept (a replay holds a few)."""
 
-    def __init__(self, replay: "Replay"):
+    def __init__(self, replay: Replay):
         self._replay = replay
         self._cache: dict[int, EpisodeTrace] = {}
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -269,7 +270,7 @@ def _population_fn(env: Env, agents: tuple, episodes: int):
     def run_population(population: tuple, index: jax.Array, keys: jax.Array, env_params: Any) -> MatchOutput:
         # index (P, n_sides) int32 rows into each side's population; keys (P, 2) uint32.
         def one(idx, key):
-            params = tuple(jax.tree.map(lambda x: x[idx[s]], pop) for s, pop in enumerate(population))
+            params = tuple(jax.tree.map(lambda x: x[idx[s]], pop) for s, pop in enumerate(population))  # noqa: B023  (called at once)
             return run(params, key, env_params)
 
         return jax.vmap(one)(index, keys)

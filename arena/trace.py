@@ -6,7 +6,8 @@ the viewer, `replay verify` and exports only ever read EpisodeTraces. Numpy only
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,7 @@ def side_infos(env, lineup: Sequence[Any], human_seat: int | None = None) -> tup
         m = loaded.manifest
         out.append(SideInfo(name=side.name, seats=tuple(side.seats), agent=m.name, arch=m.arch,
                             sha256=m.params.sha256, extras=dict(m.extras),
-                            human_seats=(human_seat,) if human_seat in side.seats else ()))
+                            human_seats=(human_seat,) if human_seat is not None and human_seat in side.seats else ()))
     return tuple(out)
 
 
@@ -79,8 +80,8 @@ def traces_from_result(result, sides: tuple[SideInfo, ...], env_kwargs: dict, se
     steps = result.steps  # StepRecord, leaves (T, R, ...)
     traces = []
     for r in range(steps.actions.shape[1]):
-        initial = jax.tree.map(lambda x: np.asarray(x[r])[None], result.initial_state)
-        later = jax.tree.map(lambda x: np.asarray(x[:, r]), steps.env_state)
+        initial = jax.tree.map(lambda x: np.asarray(x[r])[None], result.initial_state)  # noqa: B023  (called at once)
+        later = jax.tree.map(lambda x: np.asarray(x[:, r]), steps.env_state)  # noqa: B023
         states = jax.tree.map(lambda a, b: np.concatenate([a, b.astype(a.dtype)], axis=0), initial, later)
         traces.append(
             EpisodeTrace(

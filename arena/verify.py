@@ -9,7 +9,8 @@ the simulated one bit for bit; the first step where one does not is reported.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def resimulate(trace: EpisodeTrace) -> Any:
 
     env = make(trace.env_id, **trace.env_kwargs)
     T = trace.length
-    if T > env.spec.max_steps:
+    if env.spec.max_steps < T:
         raise UserError(f"episode {trace.episode} has {T} steps, more than {trace.env_id}'s max_steps "
                         f"{env.spec.max_steps}: the replay's env options do not match its episodes")
     # Padded to max_steps so every episode of an env shares one compiled scan.

@@ -13,7 +13,6 @@ import argparse
 import time
 
 import jax
-import jax.numpy as jnp
 
 from arena.checkpoint import new_agent
 from arena.envs import make

@@ -7,11 +7,11 @@ limit and the spec derivation live here once.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
-
 from flax import struct
 
 from arena.env import Env, EnvSpec, MetricSpec, TeamSpec, TimeStep, UnknownEnv

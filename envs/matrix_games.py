@@ -24,13 +24,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import numbers
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-from flax import struct
-
 import numpy as np
+from flax import struct
 
 from arena.env import Env, EnvSpec, MetricSpec, TeamSpec, TimeStep, UnknownEnv, register
 from arena.trees import freeze_kwargs

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable
 from enum import IntEnum
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

@@ -71,7 +71,7 @@ SHAPE_CASES = [
 ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def params_for(agent, seed=0):
     """Agents are hashable: init each description once per test session."""
     return agent.init_params(jax.random.PRNGKey(seed))

@@ -20,8 +20,8 @@ def test_demo_has_shipped_agents():
 
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path):
-    from arena.tournaments.demo import run_demo
     from arena.replay import open_replay
+    from arena.tournaments.demo import run_demo
 
     summary = run_demo(tmp_path / "demo", episodes=4, progress=False)
     assert summary["tournament"]["finished"]

@@ -13,11 +13,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jaxmarl.environments.overcooked import common as v1_common
+from jaxmarl.environments.overcooked_v2 import common as v2_common
 
 from arena.envs import UnknownEnv, make, registered_ids
 from arena.envs.matrix_games import MatrixGameState
-from jaxmarl.environments.overcooked import common as v1_common
-from jaxmarl.environments.overcooked_v2 import common as v2_common
 
 ALL_IDS = registered_ids()
 

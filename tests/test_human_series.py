@@ -3,7 +3,6 @@ series played headless through posted key events, stored like any tournament, st
 the middle of a game and resumed, with the ratings the player gave."""
 import os
 
-import numpy as np
 import pygame
 import pytest
 

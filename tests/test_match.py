@@ -2,7 +2,6 @@
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -26,7 +25,7 @@ def _run(paths, env_id=V2, episodes=8, seed=0, **kw):
 
 def test_same_seed_same_numbers_other_seed_differs(make_ckpt):
     a, b = make_ckpt("random", V2, seed=0), make_ckpt("mlp_actor_critic", V2, seed=1)
-    r1, r2, r3 = _run([a, b], seed=5), _run([a, b], seed=5), _run([a, b], seed=6)
+    r1, r2 = _run([a, b], seed=5), _run([a, b], seed=5)
     np.testing.assert_array_equal(r1.returns, r2.returns)
     np.testing.assert_array_equal(r1.metrics["soups"], r2.metrics["soups"])
     rec1, rec3 = _run([a, b], seed=5, record=1), _run([a, b], seed=6, record=1)

@@ -5,7 +5,6 @@ import sys
 import numpy as np
 import pytest
 
-from arena.tournaments.ratings import ELO_SCALE, Games, bradley_terry, elo_ratings, openskill_ratings, to_elo
 from arena.stats import (
     bootstrap_groups_ci,
     iqm,
@@ -13,6 +12,7 @@ from arena.stats import (
     probability_of_improvement,
     probability_of_improvement_ci,
 )
+from arena.tournaments.ratings import ELO_SCALE, Games, bradley_terry, elo_ratings, openskill_ratings, to_elo
 
 
 def test_bradley_terry_two_players_is_log_odds():

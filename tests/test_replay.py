@@ -16,7 +16,15 @@ from arena.checkpoint import new_agent, save_checkpoint
 from arena.cli import cli, main
 from arena.match import play_match
 from arena.replay import (
-    MAGIC, ReplayError, ReplayWriter, _U32, decode_array, encode_array, frame, open_replay, write_replay,
+    _U32,
+    MAGIC,
+    ReplayError,
+    ReplayWriter,
+    decode_array,
+    encode_array,
+    frame,
+    open_replay,
+    write_replay,
 )
 from arena.verify import first_divergence, resimulate, verify_traces
 
@@ -248,10 +256,9 @@ def test_torn_file_keeps_every_whole_episode(coord, tmp_path):
 def test_writer_leaves_a_readable_partial_file_when_interrupted(coord, tmp_path):
     trace = open_replay(coord[0]).episodes[0]
     out = tmp_path / "crash.replay"
-    with pytest.raises(RuntimeError):
-        with ReplayWriter.for_trace(out, trace, episodes=3) as w:
-            w.write_episode(trace)
-            raise RuntimeError("the match crashed")
+    with pytest.raises(RuntimeError), ReplayWriter.for_trace(out, trace, episodes=3) as w:
+        w.write_episode(trace)
+        raise RuntimeError("the match crashed")
     assert not out.exists()
     partial = open_replay(tmp_path / "crash.replay.partial")
     assert len(partial.episodes) == 1 and "without a footer" in partial.torn.reason

@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import json
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from arena.checkpoint import load_agent
 from arena.errors import UserError

@@ -13,8 +13,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pygame
 
@@ -311,7 +311,7 @@ class Viewer:
     def open_window(self) -> pygame.Surface:
         return open_window(self.config.size, self.config.title)
 
-    def run(self, max_frames: int | None = None, on_frame: Callable[["Viewer"], None] | None = None) -> None:
+    def run(self, max_frames: int | None = None, on_frame: Callable[[Viewer], None] | None = None) -> None:
         """The window loop: events, playback, draw, flip, at `config.fps`. `max_frames` bounds it
         (tests, benchmarks); `on_frame` is called once per frame before drawing."""
         screen = self.open_window()

@@ -1,7 +1,7 @@
 """Message boxes in the pygame window: a question answered by a key, and the box it draws."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import pygame
 

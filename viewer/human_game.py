@@ -18,8 +18,8 @@ import dataclasses
 import datetime
 import json
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import jax
 import numpy as np
@@ -135,7 +135,7 @@ class HumanGame:
 
     # ------------------------------------------------------------------ the window
 
-    def run(self, on_frame: Callable[["HumanGame"], None] | None = None, max_frames: int | None = None) -> dict:
+    def run(self, on_frame: Callable[[HumanGame], None] | None = None, max_frames: int | None = None) -> dict:
         """Play in a window until the episode ends (and, unless close_at_end, the window is
         closed); then save the replay and the CSV row. Returns the result row."""
         cfg = self.config
@@ -216,7 +216,7 @@ class HumanGame:
             return self._row
         trace = dataclasses.replace(self.trace.frozen(), sides=self.sides_info)  # who really played
         spec = self.env.spec
-        stamp = datetime.datetime.now(datetime.timezone.utc)
+        stamp = datetime.datetime.now(datetime.UTC)
         path = Path(self.config.replay_path or (
             data_dir() / "human" / f"{stamp:%Y%m%dT%H%M%S}-{spec.id.replace('/', '-')}-seed{self.config.seed}.replay"))
         path = path.absolute()  # the CSV row must find it from any working directory

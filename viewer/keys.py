@@ -2,7 +2,7 @@
 says so, and the keys that answer the dialogs."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pygame
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,7 @@ class GrowingTrace(EpisodeTrace):
 
     @classmethod
     def start(cls, env, sides: tuple[SideInfo, ...], initial_state: Any, *, seed: int, episode: int = 0,
-              human: bool = False) -> "GrowingTrace":
+              human: bool = False) -> GrowingTrace:
         import jax
 
         from arena.trees import thaw
@@ -150,7 +151,7 @@ class LiveMatch:
             if self.on_done is not None:
                 self.on_done(self)
 
-    def start(self) -> "LiveMatch":
+    def start(self) -> LiveMatch:
         self.thread.start()
         return self
 

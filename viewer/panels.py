@@ -233,13 +233,13 @@ class SeatPanel:
                 pygame.draw.rect(surf, style.BG, prect, border_radius=4)
                 key = (id(trace), self.seat, n, L, prect.size)
                 if n == "routing":
-                    plot = _CACHE.get(key, lambda: heat_strip(values.reshape(L, -1), cap, color, prect.size))
+                    plot = _CACHE.get(key, lambda: heat_strip(values.reshape(L, -1), cap, color, prect.size))  # noqa: B023  (called at once or not at all)
                 elif n == "belief":
                     Hs = entropy(values.reshape(L, -1))
                     kk = values.reshape(L, -1).shape[1]
-                    plot = _CACHE.get(key, lambda: sparkline(Hs, cap, prect.size, color, 0.0, math.log(max(kk, 2))))
+                    plot = _CACHE.get(key, lambda: sparkline(Hs, cap, prect.size, color, 0.0, math.log(max(kk, 2))))  # noqa: B023
                 else:
-                    plot = _CACHE.get(key, lambda: sparkline(values.reshape(L), cap, prect.size, color))
+                    plot = _CACHE.get(key, lambda: sparkline(values.reshape(L), cap, prect.size, color))  # noqa: B023
                 surf.blit(plot, prect)
                 x = prect.x + int(d * (prect.width - 1) / max(cap - 1, 1))
                 pygame.draw.line(surf, style.CURSOR, (x, prect.y), (x, prect.bottom - 1))
@@ -283,7 +283,7 @@ class Timeline:
         for ev in events:
             x = int(sx(ev.t + 0.5))
             pygame.draw.polygon(surf, ev.color, [(x - 4, inner.y + 4), (x + 4, inner.y + 4), (x, inner.y + 11)])
-        if L < cap and getattr(trace, "finished", True):
+        if cap > L and getattr(trace, "finished", True):
             x = int(sx(L))
             pygame.draw.line(surf, style.MUTED, (x, track.y), (x, track.bottom))
         x = int(sx(t))

@@ -19,7 +19,7 @@ import pygame
 
 from arena.viewer import style
 
-SCENES: dict[str, type["Scene"]] = {}
+SCENES: dict[str, type[Scene]] = {}
 
 
 def register_scene(*families: str):
@@ -46,7 +46,7 @@ def family(env_id: str) -> str:
     return env_id.split("/", 1)[0]
 
 
-def scene_for(env_id: str, env_kwargs: dict | None = None) -> "Scene":
+def scene_for(env_id: str, env_kwargs: dict | None = None) -> Scene:
     fam = family(env_id)
     if fam not in SCENES:
         return GenericScene(env_id, env_kwargs or {})

@@ -12,8 +12,8 @@ start at once. A run interrupted with Ctrl-C is resumed by running the same comm
 from __future__ import annotations
 
 import argparse
-import json
 import dataclasses
+import json
 import shutil
 import sys
 from pathlib import Path

@@ -27,7 +27,8 @@ def new_agent(arch, env_id, side, seed, config_kv, name, output):
       arena new-agent --arch scripted --config rule='"tit_for_tat"' --env ipd -o tft.ckpt
       arena new-agent --arch mlp_actor_critic --env mpe_tag --side prey -o prey.ckpt
     """
-    from arena.checkpoint import new_agent as make_new_agent, save_checkpoint
+    from arena.checkpoint import new_agent as make_new_agent
+    from arena.checkpoint import save_checkpoint
     from arena.commands.options import parse_env_kwargs
 
     manifest, params = make_new_agent(arch, env_id, seed=seed, side=side, config=parse_env_kwargs(config_kv),

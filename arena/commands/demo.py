@@ -24,8 +24,8 @@ def demo(out_dir, episodes, seed, no_view, as_json):
       arena demo
       arena demo --episodes 256 -o my-demo --no-view
     """
-    from arena.tournaments.demo import display_available, run_demo
     from arena.paths import enable_compilation_cache
+    from arena.tournaments.demo import display_available, run_demo
 
     enable_compilation_cache()
     summary = run_demo(out_dir, episodes=episodes, seed=seed, progress=not as_json)

@@ -27,7 +27,7 @@ def print_match_report(report: dict, as_json: bool = False) -> None:
         f"[bold]{report['env']}[/bold]{f' ({kw})' if kw else ''}: {report['episodes']} episodes, "
         f"seed {report['seed']}, 95% bootstrap CIs"
     )
-    for k, order in enumerate(report["orders"]):
+    for order in report["orders"]:
         title = "seat order " + " / ".join(f"{s['side']}={s['agent']}" for s in order["sides"])
         table = Table(title=title if len(report["orders"]) > 1 else None, title_justify="left")
         for col in ("side", "team", "seats", "agent", "return (mean [95% CI])"):

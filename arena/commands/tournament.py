@@ -5,6 +5,8 @@ A B C`: a first argument that is not a subcommand starts a run.
 """
 from __future__ import annotations
 
+from datetime import UTC
+
 import click
 
 from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
@@ -149,13 +151,13 @@ def list_(db, as_json):
     if not rows:
         click.echo("no tournaments stored yet; run one with `arena tournament run`")
         return
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     # Plain columns, not a rich table: ids must never be cut short in a narrow terminal.
     click.echo(f"{'id':<12}  {'mode':<10}  {'cells':>9}  {'status':<10}  {'created (UTC)':<16}  agents  env")
     for r in rows:
         status = "finished" if r["finished"] else "incomplete"
-        created = datetime.fromtimestamp(r["created"], timezone.utc).strftime("%Y-%m-%d %H:%M")
+        created = datetime.fromtimestamp(r["created"], UTC).strftime("%Y-%m-%d %H:%M")
         click.echo(f"{r['id']:<12}  {r['mode']:<10}  {r['done']:>4}/{r['cells']:<4}  {status:<10}  {created:<16}  "
                    f"{r['agents']:>6}  {r['env']}")
 
