@@ -28,7 +28,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from arena.agent import Agent, ExtraSpec, build_agent, register_arch
+from arena.agent import Agent, ArchError, ExtraSpec, build_agent, register_arch
 
 
 def _as_dict(pairs: Any, what: str) -> dict:
@@ -81,7 +81,7 @@ class EnsembleAgent(Agent):
             arch, config = member_spec(member)
             try:
                 out.append(build_agent(arch, config, self.obs_shape, self.obs_dtype, self.num_actions))
-            except ValueError as err:
+            except (ValueError, ArchError) as err:
                 raise ValueError(f"member {i}: {err}") from None
         return tuple(out)
 

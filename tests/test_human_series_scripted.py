@@ -54,7 +54,9 @@ class ScriptedPlayer:
         return {"announce": self.announce, "play_game": self.play_game, "ask_rating": self.ask_rating}
 
 
-def test_series_logic_with_a_scripted_player_stored_stopped_rated_late_and_resumed(make_ckpt, tmp_path):
+def test_series_logic_with_a_scripted_player_stored_stopped_rated_late_and_resumed(make_ckpt, tmp_path, monkeypatch):
+    # Its own data dir: the windowed series test plays the same spec (same id, same replay folder).
+    monkeypatch.setenv("ARENA_DATA_DIR", str(tmp_path / "data"))
     me = str(make_ckpt("scripted", "coord_game", config={"rule": "constant", "action": 0}, name="me"))
     refs = [str(make_ckpt("scripted", "coord_game", config={"rule": "constant", "action": a}, name=n))
             for a, n in ((0, "left"), (1, "right"))]
