@@ -39,6 +39,13 @@ class Recipe:
     def files(self) -> tuple[str, ...]:
         return self.outputs or (self.name,)
 
+    def spec(self, out: Path):
+        """The run this recipe describes, writing to `out`."""
+        from arena.agents.trainers import RunSpec
+
+        return RunSpec(env=self.env, out=str(out), seed=self.seed, arch=self.arch, arch_config=dict(self.arch_config),
+                       config={**dict(self.config), "total_steps": self.steps})
+
     def command(self) -> str:
         """The equivalent `arena train` command line, for the zoo README."""
         parts = [f"arena train {self.trainer} --env {self.env} --seed {self.seed} --steps {self.steps}"]
@@ -82,21 +89,12 @@ RECIPES: tuple[Recipe, ...] = (
 
 def run_recipe(recipe: Recipe, work: Path, zoo: Path = ZOO_DIR, progress: bool = True) -> list[Path]:
     """Train one recipe (resuming its work files if a previous build was interrupted)."""
-    from arena.agents import training as T
+    from arena.agents.trainers import train
+    from arena.agents.trainers.runfiles import state_path_for
 
     work.mkdir(parents=True, exist_ok=True)
-    out = work / f"{recipe.name}.ckpt"
-    resume = T.state_path_for(out).is_file()
-    config = dict(recipe.config)
-    if recipe.trainer == "ppo":
-        from arena.agents.ppo import train
-        result = train(recipe.env, out=out, seed=recipe.seed, steps=recipe.steps, arch=recipe.arch,
-                       config=config, resume=resume, progress=progress)
-    else:
-        from arena.agents.iop import train
-        result = train(recipe.env, out=out, seed=recipe.seed, steps=recipe.steps, config=config,
-                       arch_config={k: list(v) if isinstance(v, tuple) else v for k, v in recipe.arch_config},
-                       resume=resume, progress=progress)
+    spec = recipe.spec(work / f"{recipe.name}.ckpt")
+    result = train(recipe.trainer, spec, resume=state_path_for(spec.out).is_file(), progress=progress)
     if result.interrupted:
         raise KeyboardInterrupt
     copied = []
