@@ -18,6 +18,9 @@ The tree (defaults, A actions, D = flattened obs size):
 and safetensors keys are the paths joined with "," ("params,Dense_0,kernel", ...).
 Initialisers follow the baselines (orthogonal, sqrt(2) hidden, 0.01 logits, 1.0 value) so a
 fresh agent trains the way JaxMARL's does; they play no part in loading.
+
+Every architecture arena's trainers train (these two and softmoe_gru) is a `TrainableAgent`:
+one declared `policy` step, sampled by `sample_policy` both in training and in `act`.
 """
 from __future__ import annotations
 
@@ -64,11 +67,16 @@ def flatten_float(obs: jax.Array) -> jax.Array:
     return obs.reshape((obs.shape[0], -1)).astype(jnp.float32)
 
 
-def sample_with_extras(logits: jax.Array, value: jax.Array, key: jax.Array):
-    """Categorical sample from (B, A) logits; the `probs` and `value` extras that go with it."""
+def sample_policy(logits: jax.Array, key: jax.Array):
+    """The one way a policy is sampled, by the trainers and by every trainable agent's `act`:
+    (B, A) logits -> action (B,) int32, its log-probability (B,) and the distribution (B, A).
+
+    `jax.random.categorical` is Gumbel-max, argmax(logits + Gumbel noise drawn from `key`).
+    """
+    logits = logits.astype(jnp.float32)
     action = jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
-    probs = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
-    return action, {"probs": probs, "value": value.astype(jnp.float32)}
+    logp = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), action[:, None], axis=-1)[:, 0]
+    return action, logp, jax.nn.softmax(logits, axis=-1)
 
 
 def policy_value_specs(num_actions: int) -> tuple[ExtraSpec, ...]:
@@ -86,6 +94,32 @@ def jit_init(agent: Agent, key: jax.Array):
     faster to build, and equal descriptions share it.
     """
     return agent.init_variables(key)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainableAgent(Agent):
+    """An agent arena's trainers can train. It declares one step,
+
+        policy(params, carry, obs, conditioning) -> (carry, logits (B, A), value (B,), extras)
+
+    and acts by sampling that policy with `sample_policy`, as the trainers do, so the policy
+    trained is the policy evaluated. Feed-forward agents pass `carry` (``()``) through and take
+    no conditioning (None); `extras` are the agent's own per-row outputs (softmoe_gru's
+    routing), to which `act` adds `probs` and `value`.
+    """
+
+    def policy(self, params: Any, carry: Any, obs: jax.Array, conditioning: Any = None):
+        raise NotImplementedError
+
+    def act(self, params, carry, obs, key):
+        carry, logits, value, extras = self.policy(params, carry, obs)
+        action, _, probs = sample_policy(logits, key)
+        return carry, action, {**extras, "probs": probs, "value": value.astype(jnp.float32)}
+
+
+def no_conditioning(agent: Agent, conditioning: Any) -> None:
+    if conditioning is not None:
+        raise ValueError(f"{agent.arch} takes no conditioning")
 
 
 def _dense(features: int, scale: float, name: str | None = None) -> nn.Dense:
@@ -132,7 +166,7 @@ PREPROCESS = {"flatten": flatten_float}
 
 @register_arch
 @dataclasses.dataclass(frozen=True)
-class MLPActorCriticAgent(Agent):
+class MLPActorCriticAgent(TrainableAgent):
     """Feed-forward actor-critic over the flattened observation (JaxMARL IPPO-FF layout)."""
 
     arch = "mlp_actor_critic"
@@ -164,14 +198,10 @@ class MLPActorCriticAgent(Agent):
     def init_params(self, key):
         return jit_init(self, key)
 
-    def apply(self, params, obs):
-        """(B, *obs_shape) -> logits (B, A), value (B,): for trainers."""
-        return self.module.apply(params, self.preprocess(obs))
-
-    def act(self, params, carry, obs, key):
-        logits, value = self.apply(params, obs)
-        action, extras = sample_with_extras(logits, value, key)
-        return carry, action, extras
+    def policy(self, params, carry, obs, conditioning=None):
+        no_conditioning(self, conditioning)
+        logits, value = self.module.apply(params, self.preprocess(obs))
+        return carry, logits, value, {}
 
 
 class ConvTorso(nn.Module):
@@ -230,7 +260,7 @@ class CNNConfig:
 
 @register_arch
 @dataclasses.dataclass(frozen=True)
-class CNNActorCriticAgent(Agent):
+class CNNActorCriticAgent(TrainableAgent):
     """Actor-critic for grid observations (H, W, C), e.g. overcooked v1 and v2."""
 
     arch = "cnn_actor_critic"
@@ -266,14 +296,10 @@ class CNNActorCriticAgent(Agent):
     def init_params(self, key):
         return jit_init(self, key)
 
-    def apply(self, params, obs):
-        """(B, H, W, C) -> logits (B, A), value (B,): for trainers."""
-        return self.module.apply(params, obs.astype(jnp.float32))
-
-    def act(self, params, carry, obs, key):
-        logits, value = self.apply(params, obs)
-        action, extras = sample_with_extras(logits, value, key)
-        return carry, action, extras
+    def policy(self, params, carry, obs, conditioning=None):
+        no_conditioning(self, conditioning)
+        logits, value = self.module.apply(params, obs.astype(jnp.float32))
+        return carry, logits, value, {}
 
 
 def load_jaxmarl_safetensors(path: str | os.PathLike, index: int | None = None) -> dict[str, Any]:

@@ -1,9 +1,9 @@
-"""The Internal Other-Play agent: CNN encoder -> Soft MoE -> GRU -> Gumbel action head.
+"""The Internal Other-Play agent: CNN encoder -> Soft MoE -> GRU -> action and value heads.
 
 From the IOP seed (SoftMoE-GRU trained with GRPO on overcooked v2):
 
     obs (H, W, C) -> CNN encoder (128) -> SoftMoE (4 experts, 256) -> GRU (256)
-                  -> action logits (Gumbel-softmax head), value
+                  -> action logits, value
 
 The experts are meant to specialise (gathering, cooking, recipe, partner); the routing weights
 are emitted each step as the `routing` extra so the viewer can show which expert was used.
@@ -16,10 +16,10 @@ reduces to the seed's description: a softmax gate over the experts and the gate-
 expert MLP outputs. The paper's l2-normalisation of X and Phi is left out (it matters for large
 d and long token sequences, not here).
 
-Trainers reuse `SoftMoEGRUAgent.apply(params, carry, obs, expert_bias)`, which returns the new
-carry, logits, value and routing; IOP's hidden-state perturbation is a change to the carry
-(B, gru_width) before the call, its expert bias an additive (B, E) or (E,) term on the routing
-logits.
+Trainers call the declared step `policy(params, carry, obs, expert_bias)` (see
+`TrainableAgent`), which returns the new carry, logits, value and the routing extra; IOP's
+hidden-state perturbation is a change to the carry (B, gru_width) before the call, its expert
+bias (the conditioning) an additive (B, E) or (E,) term on the routing logits.
 """
 from __future__ import annotations
 
@@ -28,11 +28,17 @@ import dataclasses
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax.linen.initializers import constant, lecun_normal, orthogonal
 
-from arena.agent import Agent, ExtraSpec, register_arch
-from arena.agents.actor_critic import activation_fn, check_positive, check_widths, jit_init, policy_value_specs
+from arena.agent import ExtraSpec, register_arch
+from arena.agents.actor_critic import (
+    TrainableAgent,
+    activation_fn,
+    check_positive,
+    check_widths,
+    jit_init,
+    policy_value_specs,
+)
 
 EXPERT_LABELS = ("gathering", "cooking", "recipe", "partner")
 
@@ -132,10 +138,9 @@ class SoftMoEGRUConfig:
     gru_width: int = 256
     # Divides the routing logits: below 1 sharpens the gate (the seed's --moe_temperature).
     routing_temperature: float = 1.0
-    # Temperature of the relaxed (Gumbel-softmax) action sample trainers differentiate
-    # through. Acting takes its argmax, which is a categorical sample from softmax(logits)
-    # whatever the temperature, so this does not change behaviour at evaluation.
-    gumbel_temperature: float = 1.0
+    # Retired, no effect: read only so that checkpoints written while it existed (the zoo's
+    # IOP agents among them) still load.
+    gumbel_temperature: float = dataclasses.field(default=1.0, compare=False)
     # "relu" or "tanh", used in encoder and experts.
     activation: str = "relu"
     # Labels of the experts, one per expert, shown with the routing bars.
@@ -144,12 +149,12 @@ class SoftMoEGRUConfig:
 
 @register_arch
 @dataclasses.dataclass(frozen=True)
-class SoftMoEGRUAgent(Agent):
+class SoftMoEGRUAgent(TrainableAgent):
     """Recurrent Soft MoE agent (Internal Other-Play); carry is the GRU state (B, gru_width)."""
 
     arch = "softmoe_gru"
     Config = SoftMoEGRUConfig
-    doc = "CNN -> SoftMoE -> GRU -> Gumbel head (Internal Other-Play); emits expert routing"
+    doc = "CNN -> SoftMoE -> GRU actor-critic (Internal Other-Play); emits expert routing"
 
     @property
     def module(self) -> SoftMoEGRU:
@@ -181,8 +186,8 @@ class SoftMoEGRUAgent(Agent):
             raise ValueError(
                 f"expert_labels has {len(c.expert_labels)} entries for {c.num_experts} experts"
             )
-        if c.routing_temperature <= 0 or c.gumbel_temperature <= 0:
-            raise ValueError("temperatures must be positive")
+        if c.routing_temperature <= 0:
+            raise ValueError("routing_temperature must be positive")
 
     def init_variables(self, key):
         carry = jnp.zeros((1, self.config.gru_width), jnp.float32)
@@ -194,35 +199,11 @@ class SoftMoEGRUAgent(Agent):
     def init_carry(self, params, batch: int):
         return jnp.zeros((batch, self.config.gru_width), jnp.float32)
 
-    def apply(self, params, carry, obs, expert_bias=None):
-        """One step for trainers: -> (carry (B, G), logits (B, A), value (B,), routing (B, E)).
+    def policy(self, params, carry, obs, conditioning=None):
+        """One step: -> (carry (B, G), logits (B, A), value (B,), {"routing": (B, E)}).
 
-        `expert_bias` ((E,) or (B, E)) is added to the routing logits, e.g. IOP's cohort bias
-        toward chosen experts; perturb the hidden state by changing `carry` before the call.
+        `conditioning` is an expert bias ((E,) or (B, E)) added to the routing logits, e.g.
+        IOP's cohort bias toward chosen experts; perturb the hidden state by changing `carry`.
         """
-        return self.module.apply(params, carry, obs.astype(jnp.float32), expert_bias)
-
-    def relaxed_sample(self, logits, key):
-        """Gumbel-softmax sample (B, A) at `gumbel_temperature`: differentiable in the logits.
-
-        Its argmax is the action `act` takes with the same key (same Gumbel noise).
-        """
-        g = jax.random.gumbel(key, logits.shape, jnp.float32)
-        return jax.nn.softmax((logits + g) / self.config.gumbel_temperature, axis=-1)
-
-    def act(self, params, carry, obs, key):
-        carry, logits, value, routing = self.apply(params, carry, obs)
-        # Gumbel-max: argmax(logits + g) is the argmax of the Gumbel-softmax sample at any
-        # temperature, and a sample from softmax(logits).
-        g = jax.random.gumbel(key, logits.shape, jnp.float32)
-        action = jnp.argmax(logits + g, axis=-1).astype(jnp.int32)
-        extras = {
-            "routing": routing.astype(jnp.float32),
-            "probs": jax.nn.softmax(logits.astype(jnp.float32), axis=-1),
-            "value": value.astype(jnp.float32),
-        }
-        return carry, action, extras
-
-
-def param_count(params) -> int:
-    return int(sum(np.prod(x.shape) for x in jax.tree.leaves(params)))
+        carry, logits, value, routing = self.module.apply(params, carry, obs.astype(jnp.float32), conditioning)
+        return carry, logits, value, {"routing": routing.astype(jnp.float32)}

@@ -13,32 +13,30 @@ import time
 
 import jax
 
-from arena.agents import iop, ppo
-from arena.agents import training as T
-from arena.envs import make
+from arena.agents.trainers import RunSpec, build_trainer
+from arena.agents.trainers.driver import compiled_chunk, compiled_init
 
 ENV_ID = "overcooked_v2/cramped_room"
 
 
-def trainers(env):
+def trainers():
     """name -> trainer: each trainer's default settings, and the zoo's IOP recipe (the seed's
     architecture at a quarter of its widths), which is what a 2-core CPU can train."""
     from arena.agents.zoo.build import RECIPES
 
     zoo = next(r for r in RECIPES if r.trainer == "iop")
-    zoo_arch = {k: list(v) if isinstance(v, tuple) else v for k, v in zoo.arch_config}
     return {
-        "ppo-mlp": ppo.build_trainer(env, "mlp_actor_critic", ppo.PPOConfig()),
-        "ppo-cnn": ppo.build_trainer(env, "cnn_actor_critic", ppo.PPOConfig()),
-        "iop": iop.build_trainer(env, iop.IOPConfig()),
-        "iop-zoo": iop.build_trainer(env, iop.IOPConfig(**dict(zoo.config)), zoo_arch),
+        "ppo-mlp": build_trainer("ppo", RunSpec(ENV_ID, arch="mlp_actor_critic")),
+        "ppo-cnn": build_trainer("ppo", RunSpec(ENV_ID, arch="cnn_actor_critic")),
+        "iop": build_trainer("iop", RunSpec(ENV_ID)),
+        "iop-zoo": build_trainer("iop", RunSpec(ENV_ID, arch_config=dict(zoo.arch_config), config=dict(zoo.config))),
     }
 
 
 def measure(trainer, updates: int) -> tuple[float, float]:
     """(compile + first chunk seconds, env steps/s of the second chunk)."""
-    state = T.compiled_init(trainer)(jax.random.PRNGKey(0))
-    chunk = T.compiled_chunk(trainer, updates)
+    state = compiled_init(trainer)(jax.random.PRNGKey(0))
+    chunk = compiled_chunk(trainer, updates)
     start = time.perf_counter()
     state, _ = jax.block_until_ready(chunk(state))
     first = time.perf_counter() - start
@@ -53,10 +51,9 @@ def main() -> None:
     parser.add_argument("--updates", type=int, default=3, help="updates per timed chunk")
     parser.add_argument("--only", nargs="*", default=None, help="trainer names (ppo-mlp, ppo-cnn, iop, iop-zoo)")
     args = parser.parse_args()
-    env = make(ENV_ID)
     print(f"{ENV_ID}, {jax.device_count()} {jax.default_backend()} device(s), {args.updates} updates per chunk")
     print(f"{'trainer':10} {'envs x steps':>13} {'compile+1st (s)':>16} {'env steps/s':>12}")
-    for name, trainer in trainers(env).items():
+    for name, trainer in trainers().items():
         if args.only and name not in args.only:
             continue
         c = trainer.config

@@ -298,21 +298,51 @@ def test_softmoe_routing_and_expert_bias():
     obs = random_obs(1, *V2)
     carry = agent.init_carry(params, B)
     assert carry.shape == (B, 256)
-    new_carry, logits, value, routing = jax.jit(agent.apply)(params, carry, obs)
+    policy = jax.jit(agent.policy)
+    new_carry, logits, value, extras = policy(params, carry, obs)
+    routing = extras["routing"]
     assert logits.shape == (B, 6) and value.shape == (B,) and routing.shape == (B, 4)
     np.testing.assert_allclose(routing.sum(-1), 1.0, rtol=1e-5)
     assert not np.allclose(new_carry, carry)
 
     bias = jnp.array([0.0, 0.0, 50.0, 0.0])  # IOP's expert bias toward "recipe"
-    _, _, _, biased = jax.jit(agent.apply)(params, carry, obs, bias)
-    np.testing.assert_allclose(biased[:, 2], 1.0, atol=1e-4)
+    _, _, _, biased = policy(params, carry, obs, bias)
+    np.testing.assert_allclose(biased["routing"][:, 2], 1.0, atol=1e-4)
 
-    # The action is the argmax of the Gumbel-softmax sample drawn with the same key.
+
+TRAINABLE = [("mlp_actor_critic", {}, V1), ("cnn_actor_critic", {}, V2), ("softmoe_gru", {}, V2)]
+
+
+@pytest.mark.parametrize("arch,config,shape_dtype", TRAINABLE, ids=[t[0] for t in TRAINABLE])
+def test_act_samples_the_declared_policy(arch, config, shape_dtype):
+    """The policy trainers train is the one `act` plays: `policy` sampled by `sample_policy`."""
+    from arena.agents.actor_critic import TrainableAgent, sample_policy
+
+    agent = make(arch, config, shape_dtype, 6)
+    assert isinstance(agent, TrainableAgent)
+    params = params_for(agent)
+    obs = random_obs(2, *shape_dtype)
+    carry = agent.init_carry(params, B)
     key = jax.random.PRNGKey(5)
-    _, action, _ = act_jit(agent, params, carry, obs, key)
-    soft = agent.relaxed_sample(logits, key)
-    np.testing.assert_allclose(soft.sum(-1), 1.0, rtol=1e-5)
-    assert action.tolist() == np.argmax(soft, -1).tolist()
+    new_carry, logits, value, extras = jax.jit(agent.policy)(params, carry, obs)
+    action, logp, probs = jax.jit(sample_policy)(logits, key)
+    acted_carry, acted, acted_extras = act_jit(agent, params, carry, obs, key)
+    assert acted.tolist() == action.tolist()
+    np.testing.assert_array_equal(acted_extras["probs"], probs)
+    np.testing.assert_array_equal(acted_extras["value"], value)
+    assert set(acted_extras) == {*extras, "probs", "value"} == {e.name for e in agent.extras()}
+    assert all(jax.tree.leaves(jax.tree.map(np.array_equal, acted_carry, new_carry)))
+    np.testing.assert_allclose(logp, np.log(np.take_along_axis(np.asarray(probs), np.asarray(action)[:, None], -1)[:, 0]),
+                               rtol=1e-5)
+
+
+def test_sample_policy_follows_the_distribution():
+    from arena.agents.actor_critic import sample_policy
+
+    logits = jnp.log(jnp.array([[0.7, 0.2, 0.1]] * 20_000))
+    action, _, probs = sample_policy(logits, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(np.bincount(np.asarray(action), minlength=3) / 20_000, [0.7, 0.2, 0.1], atol=0.01)
+    np.testing.assert_allclose(probs[0], [0.7, 0.2, 0.1], rtol=1e-5)
 
 
 def test_soft_moe_layer():

@@ -70,7 +70,7 @@ def violations() -> list[str]:
     bad = []
     for module, path in modules():
         mine = layer(module)
-        for target, line, in_function in imports(path, module):
+        for target, _line, in_function in imports(path, module):
             where = f"{path.relative_to(ROOT)}"
             top = target.split(".")[0]
             if top != "arena":

@@ -6,14 +6,14 @@ compiled training chunk of the first.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import jax
 import numpy as np
 import pytest
 
-from arena.agents import iop, ppo
-from arena.agents import training as T
+from arena.agents.trainers import RunSpec, driver, iop, pieces, recorded_spec, runfiles, train
 from arena.checkpoint import load_agent
 from arena.match import play_match
 
@@ -25,9 +25,39 @@ IOP_SET = {"num_cohorts": 4, "top_k": 2, "envs_per_cohort": 4, "num_steps": 16, 
 IOP_STEPS = 30 * 4 * 4 * 16  # 30 updates
 
 
-def train_ppo(out, steps=PPO_STEPS, **kw):
-    return ppo.train("coord_game", out=out, seed=3, steps=steps, env_kwargs=ENV_KW, config=PPO_SET,
-                     chunk=5, checkpoint_every=5, progress=False, **kw)
+PPO_SPEC = RunSpec("coord_game", seed=3, env_kwargs=ENV_KW, config={**PPO_SET, "total_steps": PPO_STEPS})
+IOP_SPEC = RunSpec("coord_game", seed=0, env_kwargs=ENV_KW, arch_config=IOP_ARCH,
+                   config={**IOP_SET, "total_steps": IOP_STEPS})
+SPECS = {"ppo": PPO_SPEC, "iop": IOP_SPEC}
+CHUNK = {"ppo": 5, "iop": 10}
+
+
+def run(kind, out, **kw):
+    return train(kind, dataclasses.replace(SPECS[kind], out=str(out)), chunk=CHUNK[kind],
+                 checkpoint_every=CHUNK[kind], progress=False, **kw)
+
+
+def train_ppo(out, **kw):
+    return run("ppo", out, **kw)
+
+
+def interrupt_at_chunk(monkeypatch, k: int) -> None:
+    """Ctrl-C during the k-th compiled chunk of the next run."""
+    real = driver.compiled_chunk
+    calls = []
+
+    def interrupting(trainer, n):
+        fn = real(trainer, n)
+
+        def call(state):
+            calls.append(n)
+            if len(calls) == k:
+                raise KeyboardInterrupt
+            return fn(state)
+
+        return call
+
+    monkeypatch.setattr(driver, "compiled_chunk", interrupting)
 
 
 def agreement(path) -> float:
@@ -44,7 +74,8 @@ def ppo_run(tmp_path_factory):
 def test_ppo_learns_coord_game(ppo_run):
     out, result = ppo_run
     assert not result.interrupted and result.updates == 20 and result.env_steps == PPO_STEPS
-    rows = T.read_metrics(T.run_paths(out)["metrics"])
+    files = runfiles.RunFiles.of(out)
+    rows = runfiles.read_metrics(files.metrics)
     assert [r["update"] for r in rows] == list(range(1, 21))
     # Training starts at chance (a random pair agrees half the time) ...
     assert rows[0]["agreement"] < 0.75
@@ -56,59 +87,89 @@ def test_ppo_learns_coord_game(ppo_run):
     assert prov["hyperparameters"]["lr"] == PPO_SET["lr"] and prov["wall_time_s"] > 0
     assert prov["final_training_return"] == rows[-1]["return"]
     assert m.env == "coord_game" and m.env_kwargs == ENV_KW
-    assert T.run_paths(out)["curves"].read_bytes()[:4] == b"\x89PNG"
+    assert files.curves.read_bytes()[:4] == b"\x89PNG"
+    assert m.name == "coord" and m.description == "IPPO (mlp_actor_critic) on coord_game, seed 3"
+    assert prov["trained_with"] == "self-play, one network shared by every seat"
 
 
 def test_resume_after_ctrl_c_ends_like_an_uninterrupted_run(ppo_run, tmp_path, monkeypatch):
     ref_out, ref = ppo_run
     out = tmp_path / "coord.ckpt"
-    real = T.compiled_chunk
-    calls = []
-
-    def interrupting(trainer, n):
-        fn = real(trainer, n)
-
-        def call(state):
-            calls.append(n)
-            if len(calls) == 3:  # Ctrl-C during the third chunk (updates 11-15)
-                raise KeyboardInterrupt
-            return fn(state)
-
-        return call
-
-    monkeypatch.setattr(T, "compiled_chunk", interrupting)
-    stopped = train_ppo(out)
-    monkeypatch.setattr(T, "compiled_chunk", real)
+    with monkeypatch.context() as m:
+        interrupt_at_chunk(m, 3)  # Ctrl-C during the third chunk (updates 11-15)
+        stopped = train_ppo(out)
     assert stopped.interrupted and stopped.updates == 10
     assert load_agent(out).manifest.provenance["updates"] == 10  # the last checkpoint is kept
 
-    resumed = ppo.train(None, out=out, resume=True, chunk=5, checkpoint_every=5, progress=False)
+    resumed = train("ppo", recorded_spec("ppo", out), resume=True, chunk=5, checkpoint_every=5, progress=False)
     assert resumed.updates == 20
     same = jax.tree.map(lambda a, b: np.array_equal(np.asarray(a), np.asarray(b)), resumed.state, ref.state)
     assert all(jax.tree.leaves(same)), "resumed run diverged from the uninterrupted one"
     a, b = load_agent(out), load_agent(ref_out)
     assert a.manifest.params.sha256 == b.manifest.params.sha256
-    rows = T.read_metrics(T.run_paths(out)["metrics"])
+    rows = runfiles.read_metrics(runfiles.RunFiles.of(out).metrics)
     assert [r["update"] for r in rows] == list(range(1, 21))
-    assert rows == T.read_metrics(T.run_paths(ref_out)["metrics"])
+    assert rows == runfiles.read_metrics(runfiles.RunFiles.of(ref_out).metrics)
 
 
 def test_resume_refuses_a_missing_or_foreign_state(tmp_path):
     from arena.errors import UserError
 
     with pytest.raises(UserError, match="no training state"):
-        ppo.train(None, out=tmp_path / "none.ckpt", resume=True, progress=False)
-    T.save_state(tmp_path / "x.ckpt.state", {"trainer": "iop"}, {"a": np.zeros(2)})
+        recorded_spec("ppo", tmp_path / "none.ckpt")
+    runfiles.save_state(tmp_path / "x.ckpt.state", {"trainer": "iop"}, {"a": np.zeros(2)})
     with pytest.raises(UserError, match="not ppo"):
-        ppo.train(None, out=tmp_path / "x.ckpt", resume=True, progress=False)
+        recorded_spec("ppo", tmp_path / "x.ckpt.state")
+    with pytest.raises(UserError, match="not ppo"):
+        train("ppo", dataclasses.replace(PPO_SPEC, out=str(tmp_path / "x.ckpt")), resume=True, progress=False)
 
 
-def test_iop_learns_coord_game_and_logs_its_diagnostics(tmp_path):
-    out = tmp_path / "iop.ckpt"
-    result = iop.train("coord_game", out=out, seed=0, steps=IOP_STEPS, env_kwargs=ENV_KW, arch_config=IOP_ARCH,
-                       config=IOP_SET, chunk=10, checkpoint_every=10, progress=False)
+def test_resume_refuses_a_state_of_other_settings(ppo_run):
+    from arena.errors import UserError
+
+    other = dataclasses.replace(PPO_SPEC, out=str(ppo_run[0]), seed=4)
+    with pytest.raises(UserError, match=r"records another run \(seed differs\)"):
+        train("ppo", other, resume=True, progress=False)
+
+
+def test_the_run_description_is_what_the_state_records(ppo_run):
+    out, _ = ppo_run
+    meta, _ = runfiles.read_state(runfiles.state_path_for(out))
+    spec = recorded_spec("ppo", out)
+    assert meta == {**spec.meta("ppo"), "update": 20, "wall_time": meta["wall_time"]}
+    assert spec.arch == "mlp_actor_critic" and spec.name == "coord" and spec.out == str(out)
+    assert spec.config["total_steps"] == PPO_STEPS and spec.config["num_minibatches"] == 4  # defaults filled in
+
+
+@pytest.fixture(scope="module")
+def iop_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("iop") / "iop.ckpt"
+    return out, run("iop", out)
+
+
+@pytest.mark.parametrize("kind", ["ppo", "iop"])
+@pytest.mark.parametrize("spelling", ["X.ckpt", "X.ckpt.state"])
+def test_cli_resumes_either_spelling_of_the_run(kind, spelling, request, tmp_path, monkeypatch, capsys):
+    """`arena train KIND --resume` takes the -o path or its state file, for every trainer."""
+    from arena.cli import main
+
+    ref_out, _ = request.getfixturevalue(f"{kind}_run")
+    out = tmp_path / "sub" / "X.ckpt"
+    with monkeypatch.context() as m:
+        interrupt_at_chunk(m, 2)
+        assert run(kind, out).updates == CHUNK[kind]
+    monkeypatch.chdir(tmp_path)  # relative paths, as typed
+    main(["train", kind, "--resume", f"sub/{spelling}", "--checkpoint-every", str(CHUNK[kind]), "--quiet", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["checkpoints"] == ["sub/X.ckpt"] and not summary["interrupted"]
+    assert sorted(p.name for p in out.parent.iterdir()) == ["X.ckpt", "X.ckpt.state", "X.curves.png", "X.metrics.jsonl"]
+    assert load_agent(out).manifest.params.sha256 == load_agent(ref_out).manifest.params.sha256
+
+
+def test_iop_learns_coord_game_and_logs_its_diagnostics(iop_run):
+    out, result = iop_run
     assert result.updates == 30
-    rows = T.read_metrics(T.run_paths(out)["metrics"])
+    rows = runfiles.read_metrics(runfiles.RunFiles.of(out).metrics)
     assert rows[0]["agreement"] < 0.75
     for key in ("return", "cohort_return_std", "action_entropy", "routing_entropy",
                 "expert_usage/0", "expert_usage/3"):
@@ -135,7 +196,7 @@ def test_gae_by_hand():
     r = np.array([[1.0], [0.0], [2.0]], np.float32)
     v = np.array([[0.5], [0.5], [0.5]], np.float32)
     d = np.array([[0.0], [1.0], [0.0]], np.float32)
-    adv, target = T.gae(r, v, d, np.array([1.0], np.float32), gamma=0.9, lam=0.5)
+    adv, target = pieces.gae(r, v, d, np.array([1.0], np.float32), gamma=0.9, lam=0.5)
     # t=2: 2 + 0.9*1 - 0.5 = 2.4; t=1 ends the episode: 0 - 0.5 = -0.5;
     # t=0: delta = 1 + 0.9*0.5 - 0.5 = 0.95, plus 0.9*0.5*(-0.5) = 0.725
     np.testing.assert_allclose(np.asarray(adv)[:, 0], [0.725, -0.5, 2.4], rtol=1e-6)
@@ -176,8 +237,8 @@ def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, monkeypat
 @pytest.mark.slow
 def test_ppo_mpe_tag_writes_one_checkpoint_per_team(tmp_path):
     out = tmp_path / "tag.ckpt"
-    result = ppo.train("mpe_tag", out=out, steps=2 * 4 * 25, config={"num_envs": 4, "num_steps": 25},
-                       progress=False, chunk=1, checkpoint_every=1)
+    spec = RunSpec("mpe_tag", out=str(out), config={"num_envs": 4, "num_steps": 25, "total_steps": 2 * 4 * 25})
+    result = train("ppo", spec, progress=False, chunk=1, checkpoint_every=1)
     assert [p.name for p in result.outputs] == ["tag-predators.ckpt", "tag-prey.ckpt"]
     pred, prey = (load_agent(p) for p in result.outputs)
     assert pred.manifest.plays == ("predators",) and prey.manifest.plays == ("prey",)

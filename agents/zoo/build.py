@@ -18,7 +18,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from arena.agents.zoo import ZOO_DIR
+from arena.agents.trainers import RunSpec, train
+from arena.agents.trainers.runfiles import state_path_for
+from arena.agents.zoo import ZOO_DIR, zoo_names
+from arena.checkpoint import load_agent
+from arena.match import play_match
+from arena.paths import cache_dir, enable_compilation_cache
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +43,12 @@ class Recipe:
     @property
     def files(self) -> tuple[str, ...]:
         return self.outputs or (self.name,)
+
+    def spec(self, out: Path):
+        """The run this recipe describes, writing to `out`."""
+
+        return RunSpec(env=self.env, out=str(out), seed=self.seed, arch=self.arch, arch_config=dict(self.arch_config),
+                       config={**dict(self.config), "total_steps": self.steps})
 
     def command(self) -> str:
         """The equivalent `arena train` command line, for the zoo README."""
@@ -82,21 +93,10 @@ RECIPES: tuple[Recipe, ...] = (
 
 def run_recipe(recipe: Recipe, work: Path, zoo: Path = ZOO_DIR, progress: bool = True) -> list[Path]:
     """Train one recipe (resuming its work files if a previous build was interrupted)."""
-    from arena.agents import training as T
 
     work.mkdir(parents=True, exist_ok=True)
-    out = work / f"{recipe.name}.ckpt"
-    resume = T.state_path_for(out).is_file()
-    config = dict(recipe.config)
-    if recipe.trainer == "ppo":
-        from arena.agents.ppo import train
-        result = train(recipe.env, out=out, seed=recipe.seed, steps=recipe.steps, arch=recipe.arch,
-                       config=config, resume=resume, progress=progress)
-    else:
-        from arena.agents.iop import train
-        result = train(recipe.env, out=out, seed=recipe.seed, steps=recipe.steps, config=config,
-                       arch_config={k: list(v) if isinstance(v, tuple) else v for k, v in recipe.arch_config},
-                       resume=resume, progress=progress)
+    spec = recipe.spec(work / f"{recipe.name}.ckpt")
+    result = train(recipe.trainer, spec, resume=state_path_for(spec.out).is_file(), progress=progress)
     if result.interrupted:
         raise KeyboardInterrupt
     copied = []
@@ -111,7 +111,6 @@ def run_recipe(recipe: Recipe, work: Path, zoo: Path = ZOO_DIR, progress: bool =
 
 def _score(refs: list[str], episodes: int, seed: int = 0) -> dict:
     """Per-episode soups (overcooked) or captures (mpe_tag) of one lineup, 95% bootstrap CI."""
-    from arena.match import play_match
 
     report, _ = play_match(refs, episodes=episodes, seed=seed, swap=False)
     order = report["orders"][0]
@@ -126,7 +125,6 @@ def evaluate(episodes: int = 256) -> dict:
     family is the recipe name without its seed (ppo-cramped, ppo-v1-forced, iop-cramped) and
     PPO x IOP pairs on cramped_room are a family of their own.
     """
-    from arena.agents.zoo import zoo_names
 
     names = set(zoo_names())
     out: dict = {"self_play": {}, "cross_play": {}}
@@ -154,7 +152,6 @@ def evaluate(episodes: int = 256) -> dict:
 
 def markdown(results: dict) -> str:
     """The zoo README's tables from `evaluate` and the checkpoints' own provenance."""
-    from arena.checkpoint import load_agent
 
     fmt = lambda e: f"{e['mean']:.2f} [{e['low']:.2f}, {e['high']:.2f}]"  # noqa: E731
     lines = ["| agent | env | arch | algorithm | seed | env steps | wall time | self-play (per episode, 95% CI) |",
@@ -175,7 +172,6 @@ def markdown(results: dict) -> str:
 
 
 def main(argv=None) -> int:
-    from arena.paths import cache_dir, enable_compilation_cache
 
     parser = argparse.ArgumentParser(prog="python -m arena.agents.zoo.build", description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="recipes to run (default: all)")

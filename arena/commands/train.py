@@ -1,4 +1,4 @@
-"""`arena train ppo|iop`: the CLI front of arena.agents.ppo.train and arena.agents.iop.train."""
+"""`arena train ppo|iop`: the CLI front of `arena.agents.trainers.train(kind, spec)`."""
 from __future__ import annotations
 
 import click
@@ -35,7 +35,9 @@ def _common(fn):
     return fn
 
 
-def _run(kind: str, env_id, env_kw, seed, steps, out, settings, arch_kw, checkpoint_every, resume, quiet, as_json, **extra):
+def _run(kind: str, env_id, env_kw, seed, steps, out, settings, arch_kw, checkpoint_every, resume, quiet, as_json,
+         arch: str = ""):
+    from arena.agents.trainers import RunSpec, recorded_spec, train
     from arena.errors import UserError
     from arena.paths import enable_compilation_cache
 
@@ -45,19 +47,16 @@ def _run(kind: str, env_id, env_kw, seed, steps, out, settings, arch_kw, checkpo
         raise UserError("--checkpoint-every must be at least 1")
     if steps is not None and steps < 1:
         raise UserError("--steps must be positive")
-    enable_compilation_cache()
-    if kind == "ppo":
-        from arena.agents.ppo import train
+    if resume is not None:
+        spec = recorded_spec(kind, resume)  # the recorded settings; the other options are ignored
     else:
-        from arena.agents.iop import train
-    kwargs = dict(
-        out=resume or out, seed=seed, arch_config=parse_env_kwargs(arch_kw), env_kwargs=parse_env_kwargs(env_kw),
-        config=parse_env_kwargs(settings), checkpoint_every=checkpoint_every, resume=resume is not None,
-        progress=not quiet, **extra,
-    )
-    if steps is not None:
-        kwargs["steps"] = steps
-    result = train(env_id, **kwargs)
+        config = parse_env_kwargs(settings)
+        if steps is not None:
+            config["total_steps"] = steps
+        spec = RunSpec(env=env_id, out=out, seed=seed, arch=arch, arch_config=parse_env_kwargs(arch_kw),
+                       env_kwargs=parse_env_kwargs(env_kw), config=config)
+    enable_compilation_cache()
+    result = train(kind, spec, resume=resume is not None, checkpoint_every=checkpoint_every, progress=not quiet)
     summary = {
         "checkpoints": [str(p) for p in result.outputs],
         "updates": result.updates,

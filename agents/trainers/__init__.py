@@ -1,0 +1,16 @@
+"""arena's trainers: one run description, one driver, one contract.
+
+    pieces.py    the pure in-jit pieces: auto-reset stepping, episode stats, GAE, the clipped
+                 policy loss, minibatch epochs, the optimizer, the linear anneal
+    contract.py  what the driver reads from a trainer (`Trainer`), and the policy-gradient
+                 config and base PPO and IOP share
+    runfiles.py  the files of a run: training state, metrics JSONL, curves, deferred Ctrl-C
+    driver.py    the one run loop: compiled chunks, progress, checkpoints, resume
+    ppo.py       independent PPO in self-play
+    iop.py       Internal Other-Play for softmoe_gru
+    run.py       `RunSpec` (what a run's state file records), the trainer kinds, `train`
+"""
+from arena.agents.trainers.driver import RunResult
+from arena.agents.trainers.run import TRAINERS, RunSpec, build_trainer, recorded_spec, train
+
+__all__ = ["TRAINERS", "RunResult", "RunSpec", "build_trainer", "recorded_spec", "train"]

@@ -1,0 +1,217 @@
+"""The one run loop every trainer goes through: chunks, progress, checkpoints, resume.
+
+The driver jits a `lax.scan` of `trainer.update` over a chunk of updates, so Python only runs
+between chunks: to draw the progress bar, append metrics and write checkpoints. Chunks always
+start at multiples of the chunk size, so a run resumed from a checkpoint replays exactly the
+compiled calls an uninterrupted run makes, and ends with the same params. It reads only what
+`contract.Trainer` declares.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jax
+import numpy as np
+
+from arena.agents.trainers import runfiles
+from arena.agents.trainers.contract import Output, Trainer
+from arena.cache import CompileCache
+from arena.checkpoint import manifest_for, params_to_bytes, save_checkpoint
+
+if TYPE_CHECKING:
+    from arena.agents.trainers.run import RunSpec
+
+# Compiled init and chunk functions, keyed by trainer (a frozen, hashable description): runs
+# in one process (the zoo build, the tests) that share settings share compiled code.
+_COMPILED = CompileCache(maxsize=32)
+
+
+def compiled_init(trainer: Trainer) -> Callable:
+    """jit(trainer.init), compiled once per trainer (a bound method is a new object per call)."""
+    return _COMPILED.get((trainer, "init"), lambda: jax.jit(trainer.init))[0]
+
+
+def compiled_chunk(trainer: Trainer, n: int) -> Callable:
+    """jit(scan(update, n)): one compiled call per (trainer, chunk length)."""
+
+    def build():
+        return jax.jit(lambda s: jax.lax.scan(lambda s, _: trainer.update(s), s, None, length=n))
+
+    return _COMPILED.get((trainer, n), build)[0]
+
+
+@dataclasses.dataclass
+class RunResult:
+    outputs: list[Path]
+    updates: int
+    env_steps: int
+    wall_time: float
+    final: dict  # last metrics row
+    interrupted: bool = False
+    state: Any = None
+
+
+def outputs(trainer: Trainer, spec: RunSpec) -> list[Output]:
+    """The checkpoints a run writes: `spec.out` for one team, X-<team>.ckpt for each of several."""
+    out = Path(spec.out)
+    teams = trainer.env.spec.teams
+    if len(teams) == 1:
+        return [Output(out, trainer.agents[0], 0, (), spec.name)]
+    stem = out.with_suffix("") if out.suffix == ".ckpt" else out
+    return [
+        Output(stem.parent / f"{stem.name}-{t.name}.ckpt", agent, k, (t.name,), f"{spec.name}-{t.name}")
+        for k, (t, agent) in enumerate(zip(teams, trainer.agents))
+    ]
+
+
+def _rows(metrics: dict, first_update: int, steps_per_update: int) -> list[dict]:
+    host = jax.tree.map(np.asarray, metrics)
+    n = len(next(iter(host.values())))
+    rows = []
+    for i in range(n):
+        u = first_update + i + 1
+        row = {"update": u, "env_steps": u * steps_per_update}
+        row.update({k: float(v[i]) for k, v in host.items()})
+        rows.append(row)
+    return rows
+
+
+def run(
+    trainer: Trainer,
+    kind: str,
+    spec: RunSpec,
+    *,
+    resume: bool = False,
+    chunk: int = 10,
+    checkpoint_every: int = 50,
+    progress: bool = True,
+) -> RunResult:
+    """Run `trainer` (built from `spec`) to `trainer.num_updates`, checkpointing every
+    `checkpoint_every` updates; with `resume`, continue from the state file beside `spec.out`.
+
+    The state file's meta is `spec.meta(kind)` plus the update counter and wall time. Ctrl-C
+    stops between chunks and leaves the last checkpoint in place (RunResult.interrupted).
+    """
+
+    files = runfiles.RunFiles.of(spec.out)
+    files.out.parent.mkdir(parents=True, exist_ok=True)
+    outs = outputs(trainer, spec)
+    env_id = trainer.env.spec.id
+    teams = trainer.env.spec.teams
+    meta = spec.meta(kind)
+    chunk = max(1, min(chunk, checkpoint_every))
+    checkpoint_every = max(chunk, checkpoint_every // chunk * chunk)  # checkpoints fall on chunk ends
+    wall_before = 0.0
+    if resume:
+        saved_meta, data = runfiles.read_state(files.state)
+        # Only the tree's structure, shapes and dtypes are needed: nothing is computed.
+        template = jax.eval_shape(trainer.init, jax.random.PRNGKey(spec.seed))
+        state = runfiles.restore_state(template, data, files.state)
+        wall_before = float(saved_meta.get("wall_time", 0.0))
+        update = int(state.update)
+        rows = runfiles.truncate_metrics(files.metrics, upto=update)
+    else:
+        state = compiled_init(trainer)(jax.random.PRNGKey(spec.seed))
+        update = 0
+        files.metrics.unlink(missing_ok=True)
+        rows = []
+    final = rows[-1] if rows else {}
+    start = time.perf_counter()
+
+    def wall() -> float:
+        return wall_before + time.perf_counter() - start
+
+    def save(state, final) -> None:
+        u = int(state.update)
+        with runfiles.deferred_sigint():
+            runfiles.save_state(files.state, {**meta, "update": u, "wall_time": wall()}, state)
+            for o in outs:
+                params = jax.tree.map(np.asarray, trainer.team_params(state, o.team))
+                suffix = "" if len(teams) == 1 else f"/{teams[o.team].name}"
+                provenance = {
+                    "algorithm": trainer.algorithm,
+                    "seed": spec.seed,
+                    "steps": u * trainer.steps_per_update,
+                    "updates": u,
+                    "planned_steps": trainer.num_updates * trainer.steps_per_update,
+                    "wall_time_s": round(wall(), 1),
+                    "hyperparameters": trainer.hyperparameters(),
+                    "reward_shaping": trainer.reward_shaping(),
+                    "final_training_return": final.get(f"return{suffix}"),
+                    "final_training_metrics": {k: v for k, v in final.items() if k not in ("update", "env_steps")},
+                    "trained_with": trainer.trained_with,
+                    "arena_version": _arena_version(),
+                }
+                manifest = manifest_for(
+                    o.agent, env=env_id, params_bytes=params_to_bytes(params), plays=o.plays,
+                    provenance=provenance, name=o.name, env_kwargs=dict(spec.env_kwargs),
+                    description=f"{trainer.title} on {spec.env}, seed {spec.seed}",
+                )
+                save_checkpoint(o.path, manifest, params)
+            runfiles.plot_curves(files.curves, runfiles.read_metrics(files.metrics), trainer.curve_keys,
+                                 f"{trainer.algorithm} on {env_id}, seed {spec.seed}")
+
+    interrupted = False
+    bar = _progress(progress)
+    try:
+        with bar:
+            task = bar.add_task(f"{trainer.algorithm} {env_id}", total=trainer.num_updates, completed=update, info="")
+            t_last = time.perf_counter()
+            while update < trainer.num_updates:
+                n = min(chunk, trainer.num_updates - update)
+                state, metrics = compiled_chunk(trainer, n)(state)
+                new_rows = _rows(metrics, update, trainer.steps_per_update)
+                update += n
+                runfiles.write_metrics(files.metrics, new_rows)
+                final = new_rows[-1]
+                now = time.perf_counter()
+                sps = n * trainer.steps_per_update / max(now - t_last, 1e-9)
+                t_last = now
+                info = f"{sps:,.0f} steps/s  " + "  ".join(
+                    f"{k} {final[k]:.2f}" for k in trainer.progress_keys if k in final
+                )
+                bar.update(task, completed=update, info=info)
+                if update % checkpoint_every == 0 or update >= trainer.num_updates:
+                    save(state, final)
+    except KeyboardInterrupt:
+        interrupted = True
+    return RunResult(
+        outputs=[o.path for o in outs],
+        updates=runfiles.saved_update(files.state) if interrupted else int(state.update),
+        env_steps=update * trainer.steps_per_update, wall_time=wall(), final=final, interrupted=interrupted,
+        state=state,
+    )
+
+
+def _arena_version() -> str:
+
+    try:
+        return version("arena")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class _NoBar(contextlib.nullcontext):
+    def add_task(self, *a, **k):
+        return 0
+
+    def update(self, *a, **k):
+        pass
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("updates"),
+        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+        transient=False,
+    )

@@ -1,0 +1,156 @@
+"""A training run: its description (`RunSpec`), the trainer kinds, and `train(kind, spec)`.
+
+    from arena.agents.trainers import RunSpec, train
+    train("ppo", RunSpec(env="overcooked/cramped_room", out="ppo.ckpt", config={"total_steps": 10**6}))
+    train("ppo", recorded_spec("ppo", "ppo.ckpt"), resume=True)   # after Ctrl-C
+
+A run's state file records `spec.meta(kind)`, so a resumed run is rebuilt from exactly the
+description it started with; there is one set-up path for every trainer kind.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+from arena.agents import ArchError
+from arena.agents.trainers import iop, ppo, runfiles
+from arena.agents.trainers.contract import PolicyGradientConfig, Trainer
+from arena.agents.trainers.driver import RunResult, run
+from arena.envs import make
+from arena.errors import UserError
+from arena.trees import plain
+
+# Meta fields a state file holds besides the run description.
+PROGRESS_FIELDS = ("update", "wall_time")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """Everything that defines a run, and exactly what its state file records (with the
+    trainer kind and the progress counters): `train` builds the trainer from it alone."""
+
+    # Env id, e.g. "overcooked_v2/cramped_room".
+    env: str
+    # The checkpoint to write (X.ckpt; team games write X-<team>.ckpt); metrics, curves and
+    # the resumable state go beside it. `train` needs it; building a trainer does not.
+    out: str = ""
+    # Training seed: same seed and settings, same agent.
+    seed: int = 0
+    # Architecture trained; "" is the trainer kind's own (ppo: mlp_actor_critic, iop: softmoe_gru).
+    arch: str = ""
+    # Architecture config fields.
+    arch_config: dict = dataclasses.field(default_factory=dict)
+    # Env options (`make(env, **env_kwargs)`).
+    env_kwargs: dict = dataclasses.field(default_factory=dict)
+    # Trainer settings (the kind's config fields, `total_steps` among them); missing ones
+    # take the kind's defaults.
+    config: dict = dataclasses.field(default_factory=dict)
+    # Manifest name of the checkpoint(s); "" is the stem of `out`.
+    name: str = ""
+
+    def meta(self, kind: str) -> dict:
+        return {"trainer": kind, **plain(dataclasses.asdict(self))}
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> RunSpec:
+        return cls(**{f.name: meta[f.name] for f in dataclasses.fields(cls) if f.name in meta})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerKind:
+    """One algorithm `arena train KIND` runs."""
+
+    label: str  # how messages name it
+    Config: type[PolicyGradientConfig]
+    arch: str  # the architecture it trains unless told otherwise
+    build: Callable[..., Trainer]  # build(env, arch, arch_config, config) -> Trainer; ValueError if unfit
+
+
+TRAINERS: dict[str, TrainerKind] = {
+    "ppo": TrainerKind("PPO", ppo.PPOConfig, "mlp_actor_critic", ppo.build_trainer),
+    "iop": TrainerKind("IOP", iop.IOPConfig, "softmoe_gru", iop.build_trainer),
+}
+
+
+def trainer_kind(kind: str) -> TrainerKind:
+    try:
+        return TRAINERS[kind]
+    except KeyError:
+        raise UserError(f"unknown trainer {kind!r}; trainers: {', '.join(TRAINERS)}") from None
+
+
+def _config(kind: str, settings: dict) -> PolicyGradientConfig:
+    k = trainer_kind(kind)
+    known = [f.name for f in dataclasses.fields(k.Config)]
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise UserError(f"bad {k.label} setting: no setting {', '.join(unknown)}; settings: {', '.join(known)}")
+    try:
+        config = k.Config(**settings)
+        config.validate()
+    except (TypeError, ValueError) as err:
+        raise UserError(f"bad {k.label} setting: {err}") from None
+    return config
+
+
+def normalized(kind: str, spec: RunSpec) -> RunSpec:
+    """`spec` with every default filled in (architecture, all settings, name): what is recorded."""
+    k = trainer_kind(kind)
+    config = dataclasses.asdict(_config(kind, plain(spec.config)))
+    name = spec.name or (Path(spec.out).with_suffix("").name if spec.out else "")
+    return dataclasses.replace(
+        spec, out=str(spec.out), arch=spec.arch or k.arch, arch_config=plain(spec.arch_config),
+        env_kwargs=plain(spec.env_kwargs), config=config, name=name,
+    )
+
+
+def build_trainer(kind: str, spec: RunSpec) -> Trainer:
+    """The trainer `spec` describes; a UserError for an unknown env, setting or architecture."""
+
+    k = trainer_kind(kind)
+    spec = normalized(kind, spec)
+    env = make(spec.env, **spec.env_kwargs)
+    try:
+        return k.build(env, spec.arch, spec.arch_config, k.Config(**spec.config))
+    except (ArchError, ValueError) as err:
+        raise UserError(f"{kind}: {err}") from None
+
+
+def recorded_spec(kind: str, ref: str | Path) -> RunSpec:
+    """The description of the run `--resume ref` continues, `ref` being its -o path (X.ckpt) or
+    its state file (X.ckpt.state); `out` is where the run is now, wherever it started."""
+    path = runfiles.state_path_for(ref)
+    meta, _ = runfiles.read_state(path)
+    if meta.get("trainer") != kind:
+        raise UserError(f"{ref}: the recorded run is {meta.get('trainer')!r}, not {kind}")
+    try:
+        spec = RunSpec.from_meta(meta)
+    except TypeError:
+        raise UserError(f"{path}: training state does not describe its run (no env)") from None
+    return dataclasses.replace(spec, out=str(runfiles.out_for(ref)))
+
+
+def train(
+    kind: str,
+    spec: RunSpec,
+    *,
+    resume: bool = False,
+    chunk: int = 10,
+    checkpoint_every: int = 50,
+    progress: bool = True,
+) -> RunResult:
+    """Run trainer `kind` ("ppo", "iop") as `spec` describes; with `resume`, continue the run
+    whose state file is beside `spec.out`, which must record this same description."""
+    if not spec.out:
+        raise UserError(f"a {kind} run needs an output path (out)")
+    spec = normalized(kind, spec)
+    if resume:
+        recorded = dataclasses.replace(normalized(kind, recorded_spec(kind, spec.out)), out=spec.out)
+        if recorded != spec:
+            differ = [f.name for f in dataclasses.fields(spec) if getattr(spec, f.name) != getattr(recorded, f.name)]
+            verb = "differs" if len(differ) == 1 else "differ"
+            raise UserError(f"{runfiles.state_path_for(spec.out)} records another run ({', '.join(differ)} {verb}); "
+                            "resume it as recorded, or delete it to start over")
+    trainer = build_trainer(kind, spec)
+    return run(trainer, kind, spec, resume=resume, chunk=chunk, checkpoint_every=checkpoint_every, progress=progress)
