@@ -15,7 +15,8 @@ install: $(BIN)/arena
 demo: install
 	$(BIN)/arena demo
 
-# ruff over the tree; mypy over arena's core modules (replay.py joins once its codec is split out).
+# ruff over the tree; mypy over the modules of arena's core (the arena/replay package joins once its
+# four annotation errors are fixed).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(filter-out arena/replay.py,$(wildcard arena/*.py))

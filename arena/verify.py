@@ -1,10 +1,11 @@
 """`arena replay verify`: re-simulate recorded episodes from their seed and actions.
 
-An episode's keys are the runner's: episode key fold_in(PRNGKey(seed), episode), reset with
-fold_in(ep_key, 0), step t (0-based) with fold_in(ep_key, t + 1) split exactly as
-`arena.runner.play_step` splits it, the env taking the first subkey. The recorded actions are
-fed to the env's own `step` (one jitted scan per env), and every recorded state leaf must match
-the simulated one bit for bit; the first step where one does not is reported.
+An episode's keys are the runner's (`arena.keys`): the episode key from the seed and episode,
+the reset key and each step's key split into the env's key and one per side. The recorded
+actions are fed to the env's own `step` (one jitted scan per env), and every recorded state
+leaf must match the simulated one bit for bit; the first step where one does not is reported.
+The recorded leaves are first rebuilt into the env's state pytree (`arena.states.state_tree`),
+which refuses leaves that are not the env's.
 """
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
+from arena import keys
+from arena.cache import CompileCache
+from arena.env import make
 from arena.errors import UserError
+from arena.states import state_leaves, state_tree
 from arena.trace import EpisodeTrace
 
 
@@ -42,31 +49,34 @@ def _short(x) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-_SIMULATORS: dict[tuple, Callable] = {}
+_SIMULATORS = CompileCache(maxsize=16)
+
+
+def _env(trace: EpisodeTrace):
+    return make(trace.env_id, **trace.env_kwargs)
 
 
 def simulator(env) -> Callable:
     """jit(fn(ep_key, actions (max_steps, S) int32) -> states (max_steps + 1, ...)), per env."""
-    import jax
-    import jax.numpy as jnp
 
-    if env not in _SIMULATORS:
+    def build():
         n_sides = len(env.spec.sides)
 
         def simulate(ep_key, actions):
-            state, _ = env.reset(jax.random.fold_in(ep_key, 0))
+            state, _ = env.reset(keys.reset_key(ep_key))
 
             def body(state, xs):
                 t, a = xs
-                key_env, *_ = jax.random.split(jax.random.fold_in(ep_key, t + 1), n_sides + 1)
+                key_env, _ = keys.split_step_key(keys.step_key(ep_key, t), n_sides)
                 state, _ = env.step(key_env, state, a)
                 return state, state
 
             _, later = jax.lax.scan(body, state, (jnp.arange(actions.shape[0]), actions))
             return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b.astype(a.dtype)]), state, later)
 
-        _SIMULATORS[env] = jax.jit(simulate)
-    return _SIMULATORS[env]
+        return jax.jit(simulate)
+
+    return _SIMULATORS.get(env.spec, build)[0]
 
 
 def _bits(x: np.ndarray) -> np.ndarray:
@@ -75,12 +85,9 @@ def _bits(x: np.ndarray) -> np.ndarray:
 
 
 def resimulate(trace: EpisodeTrace) -> Any:
-    """The env states (T + 1 leading axis) that the trace's seed, episode and actions produce."""
-    import jax
-
-    from arena.envs import make
-
-    env = make(trace.env_id, **trace.env_kwargs)
+    """The env states (a pytree, T + 1 leading axis) that the trace's seed, episode and actions
+    produce."""
+    env = _env(trace)
     T = trace.length
     if env.spec.max_steps < T:
         raise UserError(f"episode {trace.episode} has {T} steps, more than {trace.env_id}'s max_steps "
@@ -88,17 +95,16 @@ def resimulate(trace: EpisodeTrace) -> Any:
     # Padded to max_steps so every episode of an env shares one compiled scan.
     actions = np.zeros((env.spec.max_steps, env.spec.num_seats), np.int32)
     actions[:T] = trace.actions
-    ep_key = jax.random.fold_in(jax.random.PRNGKey(trace.seed), trace.episode)
-    states = simulator(env)(ep_key, actions)
+    states = simulator(env)(keys.seed_episode_key(trace.seed, trace.episode), actions)
     return jax.tree.map(lambda x: np.asarray(x)[: T + 1], states)
 
 
 def first_divergence(trace: EpisodeTrace, simulated: Any) -> Divergence | None:
-    """Compare every state leaf bit for bit; the earliest mismatching step (first leaf there)."""
-    from arena.replay import state_leaves
-
+    """Compare every state leaf bit for bit; the earliest mismatching step (first leaf there).
+    Raises StateMismatch when the recorded leaves are not the env's."""
+    recorded = state_leaves(state_tree(_env(trace), trace.states))
     best = None
-    for (path, rec), (_, sim) in zip(state_leaves(trace.states), state_leaves(simulated)):
+    for (path, rec), sim in zip(recorded.items(), state_leaves(simulated).values()):
         if rec.shape != sim.shape or rec.dtype != sim.dtype:
             return Divergence(trace.episode, 0, path, f"{rec.dtype}{list(rec.shape)}", f"{sim.dtype}{list(sim.shape)}")
         differs = (_bits(rec) != _bits(sim)).reshape(rec.shape[0], -1).any(axis=1)

@@ -4,19 +4,24 @@ Two teams: "predators" (JaxMARL's adversaries, seats 0..2, obs (16,) float32) an
 (its good agents, seat 3, obs (14,) float32). Episodes last `max_steps` (25 by default) and
 end by truncation. Metric `captures` counts predator-prey contacts in a step, the quantity
 behind both teams' rewards (each predator gets 10 per contact).
+
+JaxMARL's MPE modules are imported when the env is first built, through `jaxmarl_module`.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 
 import jax
 import jax.numpy as jnp
-from jaxmarl.environments.mpe.default_params import DISCRETE_ACT
-from jaxmarl.environments.mpe.simple import SimpleMPE
-from jaxmarl.environments.mpe.simple_tag import SimpleTagMPE
 
 from arena.env import MetricSpec, register
 from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env
+from arena.envs.jaxmarl_import import jaxmarl_module
+
+SIMPLE = "jaxmarl.environments.mpe.simple"
+SIMPLE_TAG = "jaxmarl.environments.mpe.simple_tag"
+DEFAULT_PARAMS = "jaxmarl.environments.mpe.default_params"
 
 CAPTURES = MetricSpec("captures", reduce="sum", doc="predator-prey contacts")
 
@@ -28,12 +33,17 @@ ACTION_LABELS = ("noop", "left", "right", "down", "up")
 # SimpleMPE swallows unknown keyword arguments (it reads a few physics options out of
 # **kwargs), so a misspelt option would silently do nothing; arena checks names itself.
 _PHYSICS_OPTIONS = {"moveable", "silent", "mass", "u_noise", "c_noise", "damping", "contact_force", "contact_margin"}
-OPTIONS = frozenset(
-    name
-    for cls in (SimpleTagMPE, SimpleMPE)
-    for name, p in inspect.signature(cls.__init__).parameters.items()
-    if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
-) | _PHYSICS_OPTIONS
+
+
+@functools.cache
+def options() -> frozenset[str]:
+    """Every option name SimpleTagMPE (or the SimpleMPE it extends) really reads."""
+    return frozenset(
+        name
+        for cls in (jaxmarl_module(SIMPLE_TAG).SimpleTagMPE, jaxmarl_module(SIMPLE).SimpleMPE)
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
+    ) | _PHYSICS_OPTIONS
 
 
 def captures(env, prev_state, actions, state, reward) -> jax.Array:
@@ -49,13 +59,14 @@ def captures(env, prev_state, actions, state, reward) -> jax.Array:
 
 def make_mpe_tag(**kwargs) -> JaxMARLEnv:
     env_id = "mpe_tag"
-    unknown = sorted(set(kwargs) - OPTIONS)
+    unknown = sorted(set(kwargs) - options())
     if unknown:
         raise TypeError(f"unexpected options {unknown}")
-    if kwargs.get("action_type", DISCRETE_ACT) != DISCRETE_ACT:
+    discrete = jaxmarl_module(DEFAULT_PARAMS).DISCRETE_ACT
+    if kwargs.get("action_type", discrete) != discrete:
         # arena's actions are one int32 per seat.
         raise TypeError("mpe_tag supports discrete actions only")
-    env = build_jaxmarl_env(env_id, SimpleTagMPE, **kwargs)
+    env = build_jaxmarl_env(env_id, jaxmarl_module(SIMPLE_TAG).SimpleTagMPE, **kwargs)
     teams = (
         TeamLayout("predators", tuple(env.adversaries), ACTION_LABELS),
         TeamLayout("prey", tuple(env.good_agents), ACTION_LABELS),

@@ -5,6 +5,10 @@ layout but v2's `long_room`, which has one). Observations keep JaxMARL's native 
 dtype: v1 (height, width, 26) uint8, v2 (height, width, C) int32 with C depending on the
 layout's ingredients (or (2k+1, 2k+1, C) with `agent_view_size=k`). Metric `soups` counts
 correct soups delivered in a step; `shaped_reward` is JaxMARL's per-agent shaping.
+
+Registering the ids reads only JaxMARL's layout tables; a version's env module is imported
+when one of its envs is first built, through `jaxmarl_module` (never JaxMARL's package
+`__init__`, which imports every env).
 """
 from __future__ import annotations
 
@@ -16,14 +20,15 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jaxmarl.environments.overcooked import overcooked as v1
-from jaxmarl.environments.overcooked.layouts import overcooked_layouts
-from jaxmarl.environments.overcooked_v2 import common as v2_common
-from jaxmarl.environments.overcooked_v2.layouts import overcooked_v2_layouts
-from jaxmarl.environments.overcooked_v2.overcooked import OvercookedV2
 
 from arena.env import MetricSpec, register
 from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env
+from arena.envs.jaxmarl_import import jaxmarl_module
+
+V1 = "jaxmarl.environments.overcooked.overcooked"
+V2 = "jaxmarl.environments.overcooked_v2.overcooked"
+# v2's layouts import its `common` module anyway: the soups metric reads it.
+v2_common = jaxmarl_module("jaxmarl.environments.overcooked_v2.common")
 
 SOUPS = MetricSpec("soups", reduce="sum", doc="correct soups delivered")
 
@@ -37,7 +42,7 @@ def action_labels(env: Any, actions_enum: type[IntEnum]) -> tuple[str, ...]:
 def soups_v1(env, prev_state, actions, state, reward) -> jax.Array:
     # v1's sparse reward is DELIVERY_REWARD per delivered soup and nothing else, shared by
     # both cooks, so one seat's reward counts the soups exactly.
-    return reward[0] / v1.DELIVERY_REWARD
+    return reward[0] / jaxmarl_module(V1).DELIVERY_REWARD
 
 
 def soups_v2(env, prev_state, actions, state, reward) -> jax.Array:
@@ -68,21 +73,24 @@ def overcooked_env(
 
 def make_v1(layout: str, **kwargs) -> JaxMARLEnv:
     env_id = f"overcooked/{layout}"
+    v1 = jaxmarl_module(V1)
     with warnings.catch_warnings():
         # v1 warns that v2 exists on every construction; arena offers both on purpose
         # (published baselines and checkpoints were trained on v1).
         warnings.simplefilter("ignore", DeprecationWarning)
-        env = build_jaxmarl_env(env_id, v1.Overcooked, layout=overcooked_layouts[layout], **kwargs)
+        env = build_jaxmarl_env(env_id, v1.Overcooked, layout=v1_layouts[layout], **kwargs)
     return overcooked_env(env_id, env, v1.OvercookedActions, soups_v1, kwargs)
 
 
 def make_v2(layout: str, **kwargs) -> JaxMARLEnv:
     env_id = f"overcooked_v2/{layout}"
-    env = build_jaxmarl_env(env_id, OvercookedV2, layout=layout, **kwargs)
+    env = build_jaxmarl_env(env_id, jaxmarl_module(V2).OvercookedV2, layout=layout, **kwargs)
     return overcooked_env(env_id, env, v2_common.OvercookedActionsEnum, soups_v2, kwargs)
 
 
-for _name in overcooked_layouts:
+v1_layouts = jaxmarl_module("jaxmarl.environments.overcooked.layouts").overcooked_layouts
+v2_layouts = jaxmarl_module("jaxmarl.environments.overcooked_v2.layouts").overcooked_v2_layouts
+for _name in v1_layouts:
     register(f"overcooked/{_name}", functools.partial(make_v1, _name))
-for _name in overcooked_v2_layouts:
+for _name in v2_layouts:
     register(f"overcooked_v2/{_name}", functools.partial(make_v2, _name))

@@ -32,6 +32,48 @@ def test_envs_lists_every_family_with_shapes():
     assert tag["sides"] == ["predators", "prey"]
 
 
+HEAVY = "sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'jaxmarl', 'flax'))"
+
+
+def _heavy_modules_after(argv):
+    """(stdout without its last line, heavy modules imported) of `arena argv` in a fresh process."""
+    code = f"import json, sys\nfrom arena.cli import main\nmain({argv!r})\nprint(json.dumps({HEAVY}))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    *out, heavy = proc.stdout.strip().splitlines()
+    return "\n".join(out), json.loads(heavy)
+
+
+def test_envs_listing_is_cached_without_jax_and_matches_real_envs():
+    from arena.commands.env_catalogue import catalogue_path
+    from arena.envs import make, registered_ids
+
+    assert CliRunner().invoke(cli, ["envs"]).exit_code == 0  # builds the cache, or finds it
+    out, heavy = _heavy_modules_after(["envs", "--json"])
+    assert heavy == []  # read from the cache
+    rows = {r["id"]: r for r in json.loads(out)}
+    for env_id in ("overcooked/cramped_room", "overcooked_v2/cramped_room_v2", "overcooked_v2/long_room", "mpe_tag", "ipd"):
+        spec = make(env_id).spec
+        row = rows[env_id]
+        assert row["seats"] == list(spec.seats) and row["max_steps"] == spec.max_steps
+        assert row["cooperative"] == spec.cooperative and row["sides"] == [s.name for s in spec.sides]
+        assert row["metrics"] == [m.name for m in spec.metrics]
+        assert [(t["name"], t["obs_shape"], t["obs_dtype"], t["num_actions"], t["action_labels"]) for t in row["teams"]] == [
+            (t.name, list(t.obs_shape), t.obs_dtype, t.num_actions, list(t.action_labels)) for t in spec.teams]
+    assert set(rows) == set(registered_ids())
+    # A cache file that does not parse is rebuilt, not trusted.
+    catalogue_path().write_text("{not json")
+    again = CliRunner().invoke(cli, ["envs", "overcooked_v2", "--json"])
+    assert again.exit_code == 0
+    assert json.loads(again.output) == [r for r in json.loads(out) if r["id"].startswith("overcooked_v2")]
+    assert json.loads(catalogue_path().read_text()) == json.loads(out)
+
+
+def test_tournament_list_imports_no_jax():
+    out, heavy = _heavy_modules_after(["tournament", "list", "--json"])
+    assert heavy == [] and isinstance(json.loads(out), list)
+
+
 def test_archs_lists_builtins_with_extras():
     out = CliRunner().invoke(cli, ["archs", "--json"])
     assert out.exit_code == 0, out.output

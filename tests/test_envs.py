@@ -8,16 +8,25 @@ family's metric checks.
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jaxmarl.environments.overcooked import common as v1_common
-from jaxmarl.environments.overcooked_v2 import common as v2_common
 
 from arena.envs import UnknownEnv, make, registered_ids
+from arena.envs.jaxmarl_import import FULL_IMPORT, jaxmarl_module
 from arena.envs.matrix_games import MatrixGameState
+
+v1_common = jaxmarl_module("jaxmarl.environments.overcooked.common")
+v2_common = jaxmarl_module("jaxmarl.environments.overcooked_v2.common")
 
 ALL_IDS = registered_ids()
 
@@ -341,3 +350,60 @@ def test_list_valued_options_keep_the_spec_hashable():
 def test_unknown_env_and_bad_options(env_id, kwargs):
     with pytest.raises(UnknownEnv):
         make(env_id, **kwargs)
+
+
+# ---------------------------------------------------------------- importing JaxMARL
+
+
+JAXMARL_CLASSES = {  # env id -> (installed file, class) of the JaxMARL env it wraps
+    "overcooked/cramped_room": ("jaxmarl/environments/overcooked/overcooked.py", "Overcooked"),
+    "overcooked_v2/cramped_room": ("jaxmarl/environments/overcooked_v2/overcooked.py", "OvercookedV2"),
+    "mpe_tag": ("jaxmarl/environments/mpe/simple_tag.py", "SimpleTagMPE"),
+}
+
+
+@pytest.mark.parametrize("env_id", list(JAXMARL_CLASSES))
+def test_envs_wrap_jaxmarls_own_classes(env_id):
+    file, name = JAXMARL_CLASSES[env_id]
+    cls = type(make(env_id).env)
+    assert cls.__name__ == name
+    # The installed distribution's file, located without Python's import machinery.
+    installed = Path(importlib.metadata.distribution("jaxmarl").locate_file(file)).resolve()
+    assert Path(inspect.getfile(cls)).resolve() == installed
+
+
+IMPORT_PROBE = """
+import json, sys
+import jax
+from arena.envs import make
+env = make(sys.argv[1])
+state, ts = env.reset(jax.random.key(0))
+env.step(jax.random.key(1), state, jax.numpy.zeros(env.spec.num_seats, jax.numpy.int32))
+loaded = sorted(m for m in sys.modules if m.startswith("jaxmarl"))
+ran_init = "make" in vars(sys.modules["jaxmarl"])
+import jaxmarl.environments
+print(json.dumps({"loaded": loaded, "ran_init": ran_init,
+                  "same_class": getattr(jaxmarl.environments, sys.argv[2]) is type(env.env)}))
+"""
+
+
+@pytest.mark.parametrize("env_id, family, other", [
+    ("overcooked_v2/cramped_room", "jaxmarl.environments.overcooked_v2", "jaxmarl.environments.mpe"),
+    ("mpe_tag", "jaxmarl.environments.mpe", "jaxmarl.environments.overcooked_v2.overcooked"),
+])
+def test_building_one_family_imports_only_that_family(env_id, family, other):
+    name = JAXMARL_CLASSES[env_id][1]
+    proc = subprocess.run([sys.executable, "-c", IMPORT_PROBE, env_id, name], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert not got["ran_init"]  # neither jaxmarl's nor jaxmarl.environments' __init__ ran...
+    assert "jaxmarl.environments.storm" not in got["loaded"] and other not in got["loaded"]
+    assert any(m.startswith(family + ".") for m in got["loaded"])
+    # ...and the package, asked for a name only its __init__ defines, still has it: the same class.
+    assert got["same_class"]
+    # The old path (the whole package first), as benchmarks/cli_latency.py times it.
+    full = subprocess.run([sys.executable, "-c", IMPORT_PROBE, env_id, name], capture_output=True, text=True,
+                          env={**os.environ, FULL_IMPORT: "1"})
+    assert full.returncode == 0, full.stderr
+    got = json.loads(full.stdout)
+    assert got["ran_init"] and "jaxmarl.environments.storm" in got["loaded"] and got["same_class"]

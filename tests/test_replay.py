@@ -16,9 +16,7 @@ from arena.checkpoint import new_agent, save_checkpoint
 from arena.cli import cli, main
 from arena.match import play_match
 from arena.replay import (
-    _U32,
     MAGIC,
-    ReplayError,
     ReplayWriter,
     decode_array,
     encode_array,
@@ -26,6 +24,8 @@ from arena.replay import (
     open_replay,
     write_replay,
 )
+from arena.replay.framing import U32
+from arena.states import StateMismatch, state_tree
 from arena.verify import first_divergence, resimulate, verify_traces
 
 
@@ -151,6 +151,7 @@ def _check_round_trip(original, back, lossy_names=("probs", "value", "routing"))
         assert a[0] == b[0]
         _same(b[1], a[1])
     assert jax.tree.structure(original.states) == jax.tree.structure(back.states)
+    assert list(back.states) == list(original.states)  # {leaf path: array} in the pytree's leaf order
     _same(back.actions, original.actions)
     _same(back.rewards, original.rewards)
     _same(back.dones, original.dones)
@@ -182,7 +183,7 @@ def test_round_trip_of_every_column(which, coord, tag, tmp_path):
         _check_round_trip(t, b)
     if which == "tag":  # a side of three seats: extras keep their seat axis
         assert traces[0].extras[0]["probs"].shape == (25, 3, 5)
-        assert traces[0].states.p_pos.dtype == np.float32
+        assert traces[0].states[".p_pos"].dtype == np.float32
 
 
 def test_match_record_writes_the_swapped_order_beside(tmp_path):
@@ -298,10 +299,13 @@ def _tamper(path, out, episode, step, leaf):
 
 
 def test_state_leaves_must_match_the_env(coord, tmp_path, capsys):
+    from arena.envs import make
+
     bad = _rewrite(coord[0], tmp_path / "renamed.replay", 0, lambda cols: cols["states"][0].update(path=".renamed"))
     rep = open_replay(bad)
-    with pytest.raises(ReplayError, match="env state leaves of coord_game do not match the replay"):
-        rep.episodes[0]
+    assert ".renamed" in rep.episodes[0].states  # decoding reads the file; the env is not consulted
+    with pytest.raises(StateMismatch, match="env state leaves of coord_game do not match the replay"):
+        state_tree(make("coord_game"), rep.episodes[0].states)
     code, lines = _main(["replay", "verify", str(bad)], capsys)
     assert code == 2 and len(lines) == 1 and "recorded '.renamed'" in lines[0]
 
@@ -326,9 +330,9 @@ def test_verify_passes_honest_replays_and_finds_a_tampered_state(coord, tag, tmp
 
 def test_verify_finds_a_float_state_off_by_one_ulp(tag):
     trace = open_replay(tag[0]).episodes[1]
-    pos = trace.states.p_pos.copy()
+    pos = trace.states[".p_pos"].copy()
     pos[11, 4, 1] = np.nextafter(pos[11, 4, 1], np.float32(np.inf))
-    tampered = dataclasses.replace(trace, states=trace.states.replace(p_pos=pos))
+    tampered = dataclasses.replace(trace, states={**trace.states, ".p_pos": pos})
     d = first_divergence(tampered, resimulate(tampered))
     assert (d.episode, d.step, d.leaf) == (1, 11, ".p_pos")
 
@@ -400,8 +404,9 @@ def test_a_plain_msgpack_reader_decodes_a_replay_without_arena(tag, tmp_path):
         assert theirs["length"] == mine.length
         _same(np.array(theirs["actions"], np.int32), mine.actions)
         _same(np.array(theirs["rewards"], np.float32), mine.rewards)
-        for path_, leaf in jax.tree_util.tree_leaves_with_path(mine.states):
-            _same(np.array(theirs["states"][jax.tree_util.keystr(path_)], leaf.dtype), leaf)
+        assert list(theirs["states"]) == list(mine.states)
+        for path_, leaf in mine.states.items():
+            _same(np.array(theirs["states"][path_], leaf.dtype), leaf)
         _same(np.array(theirs["extras"][0]["probs"], np.float32), mine.extras[0]["probs"])
     np.testing.assert_allclose(got["returns"], rep.footer["summary"]["returns"])
 
@@ -425,11 +430,20 @@ def test_bad_inputs_give_one_line_and_exit_2(coord, tmp_path, capsys):
         "env.replay": (MAGIC + frame({**header, "env_id": "chess"}), "env 'chess'"),
         "format.replay": (MAGIC + frame({**header, "format": "other"}), "is not an arena replay"),
         "kwargs.replay": (MAGIC + frame({**header, "env_kwargs": {"bogus": 1}}), "bad options for env 'coord_game'"),
-        "headless.replay": (MAGIC + _U32.pack(1000) + b"\x80", "torn before its header"),
+        "headless.replay": (MAGIC + U32.pack(1000) + b"\x80", "torn before its header"),
     }
+    # An env this arena cannot build: `info` still describes the file (it builds no env);
+    # `verify`, which must build it, refuses in one line.
+    unbuildable = {"env.replay": "chess", "kwargs.replay": "bogus"}
     for name, (data, message) in files.items():
         (tmp_path / name).write_bytes(data)
         for command in ("info", "verify"):
+            if command == "info" and name in unbuildable:
+                proc = CliRunner().invoke(cli, ["replay", "info", str(tmp_path / name), "--json"])
+                assert proc.exit_code == 0, (name, proc.output)
+                info = json.loads(proc.output)
+                assert unbuildable[name] in json.dumps([info["env_id"], info["env_kwargs"]])
+                continue
             code, lines = _main(["replay", command, str(tmp_path / name)], capsys)
             assert code == 2 and len(lines) == 1 and message in lines[0] and lines[0].startswith("error: "), (name, lines)
     code, lines = _main(["replay", "info", str(tmp_path / "missing.replay")], capsys)
@@ -454,3 +468,51 @@ def test_match_record_end_to_end(coord):
     text = CliRunner().invoke(cli, ["replay", "info", str(path)])
     assert text.exit_code == 0 and "coord_game" in text.output and "sha256 checksum ok" in text.output
     assert "agreement" in text.output
+
+
+# ---------------------------------------------------------------- header fields, old files
+
+
+def _rewrite_header(path, out, edit):
+    """The same replay with `edit` applied to its header map, footer sha256 fixed."""
+    from arena.replay.framing import read_records
+
+    rep = open_replay(path)
+    data = path.read_bytes()
+    records, _ = read_records(data)
+    header = dict(records[0][1])
+    edit(header)
+    body = MAGIC + frame(header) + data[records[1][0] : rep.footer_offset]
+    out.write_bytes(body + frame(dict(rep.footer, sha256=hashlib.sha256(body).hexdigest())))
+    return out
+
+
+def test_header_records_each_sides_action_labels(coord, tag):
+    assert [s.action_labels for s in open_replay(coord[0]).sides] == [("left", "right")] * 2
+    tag_sides = open_replay(tag[0]).sides
+    assert [s.action_labels for s in tag_sides] == [("noop", "left", "right", "down", "up")] * 2
+    info = json.loads(CliRunner().invoke(cli, ["replay", "info", str(coord[0]), "--json"]).output)
+    assert info["sides"][0]["action_labels"] == ["left", "right"]
+
+
+def test_replays_without_action_labels_still_open_and_verify(coord, tmp_path):
+    def forget(header):
+        header["sides"] = [{k: v for k, v in s.items() if k != "action_labels"} for s in header["sides"]]
+
+    old = _rewrite_header(coord[0], tmp_path / "old.replay", forget)
+    rep = open_replay(old)
+    assert rep.torn is None and rep.checksum_ok and rep.header["schema"] == 1
+    assert all(s.action_labels == () for s in rep.sides)
+    _same(rep.episodes[1].actions, open_replay(coord[0]).episodes[1].actions)
+    ok = CliRunner().invoke(cli, ["replay", "verify", str(old)])
+    assert ok.exit_code == 0, ok.output
+
+
+def test_replay_info_imports_neither_jax_nor_jaxmarl(coord):
+    code = ("import json, sys\nfrom arena.cli import main\nmain(['replay', 'info', sys.argv[1], '--json'])\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'jaxmarl', 'flax'))))")
+    proc = subprocess.run([sys.executable, "-c", code, str(coord[0])], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    *info, heavy = proc.stdout.strip().splitlines()
+    assert json.loads("\n".join(info))["env_id"] == "coord_game"
+    assert json.loads(heavy) == []

@@ -15,6 +15,7 @@ import pytest  # noqa: E402
 
 pygame = pytest.importorskip("pygame")
 
+from arena.states import state_leaves  # noqa: E402
 from arena.trace import EpisodeTrace, SideInfo  # noqa: E402
 
 FAMILIES = {
@@ -45,7 +46,7 @@ def rollout(env_id: str, env_kwargs: dict, seed: int = 0, extras: dict | None = 
         state, ts = step(jax.random.PRNGKey(t), state, actions[t])
         states.append(state)
         rewards.append(np.asarray(ts.reward))
-    states = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *states)
+    states = state_leaves(jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *states))
     sides, side_extras = [], []
     for side in env.spec.sides:
         n = len(side.seats)
@@ -113,7 +114,7 @@ def test_scene_of_each_family_draws_its_state(env_id):
 
     env = make(env_id, **FAMILIES[env_id])
     s0, _ = jax.jit(env.reset)(jax.random.PRNGKey(0))
-    states = jax.tree.map(lambda a, b: np.stack([np.asarray(a), np.asarray(b)]), s0, moved(env_id, s0))
+    states = state_leaves(jax.tree.map(lambda a, b: np.stack([np.asarray(a), np.asarray(b)]), s0, moved(env_id, s0)))
     S = env.spec.num_seats
     sides = tuple(SideInfo(s.name, tuple(s.seats), "x") for s in env.spec.sides)
     trace = EpisodeTrace(env_id, FAMILIES[env_id], tuple(env.spec.seats), sides, 0, 0, states,
@@ -308,7 +309,7 @@ def test_live_match_streams_episode_zero_as_recorded(make_ckpt):
     _, recorded = play_match([str(a), str(b)], record=1, **kw)
     assert live.trace.length == 5 and live.trace.finished
     assert live.trace.actions.tolist() == np.asarray(recorded[0].steps.actions[:, 0]).tolist()
-    np.testing.assert_array_equal(live.trace.states.last_actions[1:], np.asarray(recorded[0].steps.env_state.last_actions[:, 0]))
+    np.testing.assert_array_equal(live.trace.states[".last_actions"][1:], np.asarray(recorded[0].steps.env_state.last_actions[:, 0]))
     assert live.report["episodes"] == 3
 
 
@@ -336,3 +337,15 @@ def test_cli_view_export_and_bad_input(coord_trace, tmp_path):
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2
+
+
+def test_panels_take_action_labels_from_the_trace_and_fall_back_to_the_env(coord_trace):
+    from arena.viewer.app import Viewer, seat_action_labels
+
+    # Labels the env does not have: they can only come from the trace (a replay's header).
+    named = dataclasses.replace(coord_trace, sides=tuple(dataclasses.replace(s, action_labels=("west", "east")) for s in coord_trace.sides))
+    assert seat_action_labels(named) == {0: ("west", "east"), 1: ("west", "east")}
+    assert [p.action_labels for p in Viewer([named]).panels(named)] == [("west", "east")] * 2
+    # A replay written before sides carried labels: the env's own.
+    assert all(s.action_labels == () for s in coord_trace.sides)
+    assert seat_action_labels(coord_trace) == {0: ("left", "right"), 1: ("left", "right")}

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pygame
 
+from arena.envs import make
 from arena.viewer import style
 from arena.viewer.panels import SeatPanel, Timeline, panel_grid
 from arena.viewer.scenes import Scene, scene_for
@@ -55,6 +56,15 @@ class Layout:
     panels: list[pygame.Rect]
     timeline: pygame.Rect
     footer: pygame.Rect
+
+
+def seat_action_labels(trace) -> dict[int, tuple[str, ...]]:
+    """seat -> its action labels, as the trace's sides recorded them; replays written before
+    sides carried labels fall back to the env's team spec."""
+    if all(side.action_labels for side in trace.sides):
+        return {seat: tuple(side.action_labels) for side in trace.sides for seat in side.seats}
+    spec = make(trace.env_id, **trace.env_kwargs).spec
+    return {s: t.action_labels for t in spec.teams for s in t.seats}
 
 
 def make_layout(size: tuple[int, int], n_seats: int, n_sides: int) -> Layout:
@@ -125,10 +135,7 @@ class Viewer:
     def panels(self, trace) -> list[SeatPanel]:
         key = (trace.env_id, tuple(sorted(trace.env_kwargs.items())))
         if key not in self._panels:
-            from arena.envs import make
-
-            spec = make(trace.env_id, **trace.env_kwargs).spec
-            labels = {s: t.action_labels for t in spec.teams for s in t.seats}
+            labels = seat_action_labels(trace)
             scene = self.scene(trace)
             self._panels[key] = [SeatPanel(s, labels.get(s, ()), scene.seat_color(s)) for s in range(len(trace.seats))]
         return self._panels[key]

@@ -15,7 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from arena import keys
+from arena.states import state_leaves
 from arena.trace import EpisodeTrace, SideInfo, side_infos
+from arena.trees import thaw
 
 
 @dataclasses.dataclass
@@ -36,10 +39,6 @@ class GrowingTrace(EpisodeTrace):
     @classmethod
     def start(cls, env, sides: tuple[SideInfo, ...], initial_state: Any, *, seed: int, episode: int = 0,
               human: bool = False) -> GrowingTrace:
-        import jax
-
-        from arena.trees import thaw
-
         T, S = env.spec.max_steps, env.spec.num_seats
 
         def alloc(x):
@@ -55,7 +54,7 @@ class GrowingTrace(EpisodeTrace):
             sides=sides,
             seed=seed,
             episode=episode,
-            states=jax.tree.map(alloc, initial_state),
+            states={path: alloc(x) for path, x in state_leaves(initial_state).items()},
             actions=np.zeros((T, S), np.int32),
             rewards=np.zeros((T, S), np.float32),
             dones=np.zeros((T,), bool),
@@ -65,12 +64,11 @@ class GrowingTrace(EpisodeTrace):
 
     def append(self, rec: Any, reaction_ms: np.ndarray | None = None) -> None:
         """Add one step (a StepRecord of one episode, device or numpy arrays)."""
-        import jax
-
         t = self.filled
         if t >= self.capacity or self.finished:
             return
-        jax.tree.map(lambda buf, x: buf.__setitem__(t + 1, np.asarray(x)), self.states, rec.env_state)
+        for path, x in state_leaves(rec.env_state).items():
+            self.states[path][t + 1] = x
         self.actions[t] = np.asarray(rec.actions)
         self.rewards[t] = np.asarray(rec.rewards)
         self.dones[t] = bool(np.asarray(rec.done))
@@ -89,13 +87,11 @@ class GrowingTrace(EpisodeTrace):
 
     def frozen(self) -> EpisodeTrace:
         """A plain EpisodeTrace of the steps filled so far (copies)."""
-        import jax
-
         L = self.filled
         return EpisodeTrace(
             env_id=self.env_id, env_kwargs=dict(self.env_kwargs), seats=self.seats, sides=self.sides,
             seed=self.seed, episode=self.episode,
-            states=jax.tree.map(lambda x: x[: L + 1].copy(), self.states),
+            states={path: x[: L + 1].copy() for path, x in self.states.items()},
             actions=self.actions[:L].copy(), rewards=self.rewards[:L].copy(), dones=self.dones[:L].copy(),
             extras=tuple({k: v[:L].copy() for k, v in ex.items()} for ex in self.extras),
             reaction_ms=None if self.reaction_ms is None else self.reaction_ms[:L].copy(),
@@ -106,8 +102,7 @@ def initial_state(env, seed: int, episode: int = 0) -> Any:
     """The state the runner resets episode `episode` of a match with seed `seed` to."""
     import jax
 
-    ep_key = jax.random.fold_in(jax.random.PRNGKey(seed), episode)
-    state, _ = jax.jit(env.reset)(jax.random.fold_in(ep_key, 0))
+    state, _ = jax.jit(env.reset)(keys.reset_key(keys.seed_episode_key(seed, episode)))
     return jax.device_get(state)
 
 

@@ -5,7 +5,8 @@ numpy with a tile cache) and add seat tags; mpe_tag is drawn here from the parti
 positions (predators, prey, obstacles, fading trails); ipd and coord_game are a payoff table
 with the played cell lit and a running history. Each scene also names the events the
 timeline marks (deliveries, captures) from the trace's rewards. Scenes read only the trace,
-so replays, live matches and human play look alike.
+so replays, live matches and human play look alike; a trace holds states as {leaf path:
+array}, and a scene rebuilds the env's pytree with `arena.states.state_tree` to draw it.
 
 Registry: `SCENES` maps an env family (the env id before "/") to a Scene class.
 """
@@ -17,6 +18,9 @@ from typing import Any
 import numpy as np
 import pygame
 
+from arena.envs import make
+from arena.envs.jaxmarl_import import jaxmarl_module
+from arena.states import state_tree
 from arena.viewer import style
 
 SCENES: dict[str, type[Scene]] = {}
@@ -53,12 +57,6 @@ def scene_for(env_id: str, env_kwargs: dict | None = None) -> Scene:
     return SCENES[fam](env_id, env_kwargs or {})
 
 
-def _env(env_id: str, env_kwargs: dict):
-    from arena.envs import make
-
-    return make(env_id, **env_kwargs)
-
-
 class Scene:
     """Base: draws a state, lists events, says how fast 1x playback is."""
 
@@ -91,10 +89,9 @@ def fit_rect(inner: tuple[int, int], outer: pygame.Rect) -> pygame.Rect:
     return r
 
 
-def _state_at(trace, t: int) -> Any:
-    import jax
-
-    return jax.tree.map(lambda x: np.asarray(x[t]), trace.states)
+def _state_at(env, trace, t: int) -> Any:
+    """The env's state pytree after t steps of the trace."""
+    return state_tree(env, trace.state_at(t))
 
 
 # ------------------------------------------------------------------ overcooked
@@ -107,9 +104,7 @@ def _v2_visualizer():
     """One shared JaxMARL v2 visualizer: its renderer is jitted with the instance as a static
     argument, so a new instance would compile again (seconds)."""
     if not _V2_VIZ:
-        from jaxmarl.viz.overcooked_v2_visualizer import OvercookedV2Visualizer
-
-        _V2_VIZ.append(OvercookedV2Visualizer())
+        _V2_VIZ.append(jaxmarl_module("jaxmarl.viz.overcooked_v2_visualizer").OvercookedV2Visualizer())
     return _V2_VIZ[0]
 
 
@@ -120,7 +115,8 @@ class OvercookedScene(Scene):
     def __init__(self, env_id, env_kwargs):
         super().__init__(env_id, env_kwargs)
         self.v2 = family(env_id) == "overcooked_v2"
-        self.env = _env(env_id, env_kwargs).env
+        self.arena_env = make(env_id, **env_kwargs)
+        self.env = self.arena_env.env  # JaxMARL's, for its renderer's settings
         if self.v2:
             self.viz = _v2_visualizer()
         self.frames = style.LRUCache(1024)
@@ -130,13 +126,13 @@ class OvercookedScene(Scene):
         """(H, W, 3) uint8 of one state, by JaxMARL's renderer."""
         if self.v2:
             return np.asarray(self.viz._render_state(state, None))
-        from jaxmarl.viz.overcooked_visualizer import TILE_PIXELS, OvercookedVisualizer
+        viz = jaxmarl_module("jaxmarl.viz.overcooked_visualizer")
 
         # The same crop JaxMARL's own `animate` uses: the layout plus one ring of wall.
         pad = self.env.agent_view_size - 2
         grid = np.asarray(state.maze_map)[pad:-pad, pad:-pad, :]
-        return OvercookedVisualizer._render_grid(
-            grid, tile_size=TILE_PIXELS, highlight_mask=None,
+        return viz.OvercookedVisualizer._render_grid(
+            grid, tile_size=viz.TILE_PIXELS, highlight_mask=None,
             agent_dir_idx=np.asarray(state.agent_dir_idx), agent_inv=np.asarray(state.agent_inv),
         )
 
@@ -147,11 +143,11 @@ class OvercookedScene(Scene):
         return [(int(x) + 1, int(y) + 1) for x, y in np.asarray(state.agent_pos)]
 
     def surface(self, trace, t: int) -> pygame.Surface:
-        def make():
-            img = self.render_rgb(_state_at(trace, t))
+        def render():
+            img = self.render_rgb(_state_at(self.arena_env, trace, t))
             return pygame.surfarray.make_surface(np.ascontiguousarray(img.swapaxes(0, 1)))
 
-        return self.frames.get((id(trace), t), make)
+        return self.frames.get((id(trace), t), render)
 
     def draw(self, surf, rect, trace, t):
         img = self.surface(trace, t)
@@ -162,7 +158,7 @@ class OvercookedScene(Scene):
         surf.blit(self.scaled[1], target)
         # Seat tags over the cooks, so a panel's colour finds its cook.
         tile = target.width / img.get_width() * 32
-        state = _state_at(trace, t)
+        state = _state_at(self.arena_env, trace, t)
         for seat, (cx, cy) in enumerate(self.agent_cells(state)):
             x = target.x + (cx + 0.5) * tile
             y = target.y + cy * tile + 2
@@ -193,7 +189,7 @@ class MPETagScene(Scene):
 
     def __init__(self, env_id, env_kwargs):
         super().__init__(env_id, env_kwargs)
-        env = _env(env_id, env_kwargs)
+        self.arena_env = env = make(env_id, **env_kwargs)
         self.jm = env.env
         self.num_agents = int(self.jm.num_agents)
         self.num_adv = int(self.jm.num_adversaries)
@@ -223,7 +219,7 @@ class MPETagScene(Scene):
             a, b = self._to_px(arena, (-self.view, g)), self._to_px(arena, (self.view, g))
             pygame.draw.line(surf, (34, 39, 50), a, b)
         pygame.draw.rect(surf, style.PANEL_EDGE, arena, width=1, border_radius=10)
-        pos = np.asarray(trace.states.p_pos)
+        pos = np.asarray(state_tree(self.arena_env, trace.states).p_pos)
         # Obstacles (landmarks) behind everything.
         for k in range(self.num_agents, pos.shape[1]):
             c = self._to_px(arena, pos[t, k])
@@ -270,7 +266,7 @@ class MatrixScene(Scene):
 
     def __init__(self, env_id, env_kwargs):
         super().__init__(env_id, env_kwargs)
-        env = _env(env_id, env_kwargs)
+        env = make(env_id, **env_kwargs)
         self.payoffs = np.asarray(env.game.payoffs, dtype=float)  # [a_row][a_col] -> (r_row, r_col)
         self.labels = env.game.action_labels
         self.ipd = env_id == "ipd"

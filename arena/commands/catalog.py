@@ -14,31 +14,16 @@ CTX = {"help_option_names": ["-h", "--help"]}
 def envs(prefix, as_json):
     """List every env id (or those starting with PREFIX) with seats, teams, shapes, metrics.
 
+    The listing is built once per installed JaxMARL (and arena) and cached, so this is quick.
+
     \b
     Examples:
       arena envs
       arena envs overcooked_v2 --json
     """
-    from arena.envs import make, registered_ids
+    from arena.commands.env_catalogue import env_catalogue
 
-    rows = []
-    for env_id in registered_ids():
-        if not env_id.startswith(prefix):
-            continue
-        spec = make(env_id).spec
-        rows.append({
-            "id": env_id,
-            "seats": list(spec.seats),
-            "cooperative": spec.cooperative,
-            "max_steps": spec.max_steps,
-            "sides": [s.name for s in spec.sides],
-            "teams": [
-                {"name": t.name, "seats": [spec.seats[i] for i in t.seats], "obs_shape": list(t.obs_shape),
-                 "obs_dtype": t.obs_dtype, "num_actions": t.num_actions}
-                for t in spec.teams
-            ],
-            "metrics": [m.name for m in spec.metrics],
-        })
+    rows = [r for r in env_catalogue() if r["id"].startswith(prefix)]
     if as_json:
         from arena.commands.report import print_json
 

@@ -1,6 +1,7 @@
 """`arena replay info|verify FILE`: what a replay holds, and whether it re-simulates exactly.
 
-The group's subcommands are imported when they run, like the top-level commands.
+The group's subcommands are imported when they run, like the top-level commands. `info` reads
+the file alone (no env is built, jax is never imported); `verify` builds the replay's env.
 """
 from __future__ import annotations
 
@@ -50,6 +51,20 @@ def replay():
     """
 
 
+def replay_env(rep):
+    """The env `rep` was recorded on, or a one-line ReplayError naming the file."""
+    from arena.envs import UnknownEnv, make, registered_ids
+    from arena.replay import ReplayError
+
+    if rep.env_id not in registered_ids():
+        raise ReplayError(rep.path, f"replay is of env {rep.env_id!r}, which this arena does not know; "
+                                    "`arena envs` lists the known ids")
+    try:
+        return make(rep.env_id, **rep.env_kwargs)
+    except UnknownEnv as err:
+        raise ReplayError(rep.path, f"the replay's env cannot be built: {err}") from None
+
+
 def _info(rep) -> dict:
     h = rep.header
     return {
@@ -92,8 +107,8 @@ def _status_line(info: dict) -> str:
 def info(file, as_json):
     """Summarise a replay: env, seed, who played each side, episodes and their returns.
 
-    Reads only the records' headers (no episode is decoded); a torn file is reported with
-    where it tears, and its whole episodes are listed.
+    Reads only the records' headers (no episode is decoded, no env is built); a torn file is
+    reported with where it tears, and its whole episodes are listed.
 
     \b
     Examples:
@@ -158,6 +173,7 @@ def verify(file, as_json):
     from arena.verify import verify_traces
 
     rep = open_replay(file)
+    replay_env(rep)  # an env this arena cannot build is one line, before any episode is decoded
     from rich.console import Console
 
     console = Console(stderr=True)
