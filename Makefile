@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 $(BIN)/arena: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,server,ray]'
 	touch $(BIN)/arena
 
 .PHONY: install demo lint test test-all bench

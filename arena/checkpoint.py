@@ -92,7 +92,7 @@ _DECODERS = {"flax-msgpack": _params_from_msgpack, "safetensors": _params_from_s
 # ---------------------------------------------------------------- reading
 
 
-def _looks_like_pickle(data: bytes) -> bool:
+def looks_like_pickle(data: bytes) -> bool:
     return len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5
 
 
@@ -108,7 +108,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def _unpack_ckpt(path: Path, data: bytes) -> dict:
-    if _looks_like_pickle(data):
+    if looks_like_pickle(data):
         raise CheckpointError(
             path, "is a pickle file; arena never loads pickle (it can run code). Save params with "
             "flax.serialization or safetensors and describe them with a manifest"
@@ -158,7 +158,7 @@ def read_checkpoint(ref: str | os.PathLike) -> tuple[Manifest, Any, Path]:
         if ppath.resolve().parent != path.resolve():
             raise CheckpointError(mpath, "params.file must name a file inside the checkpoint folder")
         pdata = _read_bytes(ppath)
-        if _looks_like_pickle(pdata):
+        if looks_like_pickle(pdata):
             raise CheckpointError(ppath, "is a pickle file; arena never loads pickle. Use safetensors or flax msgpack")
     else:
         obj = _unpack_ckpt(path, _read_bytes(path))

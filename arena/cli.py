@@ -23,6 +23,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "view": ("view", "Open a replay in the viewer: scene, per-seat probs/routing/belief/value, timeline."),
     "play": ("play", "Play one seat yourself, from the keyboard, with or against agents."),
     "train": ("train", "Train agents: PPO self-play (ppo) and Internal Other-Play (iop); checkpoints with provenance."),
+    "serve": ("server", "Run the arena server: submissions, a durable job queue, ladders, a leaderboard."),
+    "token": ("server", "Make tokens for a server's clients."),
+    "submit": ("server", "Upload an agent to a server (validated, smoke-tested, stored by content)."),
+    "remote": ("server", "Run tournaments on a server; their status; download match replays."),
+    "leaderboard": ("server", "A server's ladder of one env: ranks and ratings with CIs."),
 }
 
 

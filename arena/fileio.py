@@ -18,17 +18,18 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
+def atomic_open(path: str | os.PathLike, mode: str = "wb", perms: int | None = None) -> Iterator[IO]:
     """A file to write `path` through: readers see the old file or the whole new one.
 
-    The temp file is fsynced and renamed on a clean exit, removed on any error.
+    The temp file is fsynced and renamed on a clean exit, removed on any error. `perms`
+    (e.g. 0o600 for a secret) replaces the umask's default mode from the first byte on.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp makes 0600 files; a checkpoint or CSV should be as readable as any other.
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, perms if perms is not None else 0o666 & ~_umask())
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -39,8 +40,8 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise
 
 
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> Path:
+def atomic_write(path: str | os.PathLike, data: bytes | str, perms: int | None = None) -> Path:
     """Write `data` (bytes, or text as UTF-8) to `path` atomically; returns the path."""
-    with atomic_open(path, "wb") as f:
+    with atomic_open(path, "wb", perms) as f:
         f.write(data.encode("utf-8") if isinstance(data, str) else data)
     return Path(path)

@@ -39,6 +39,9 @@ class EpisodeCarry:
     metrics: dict  # name -> () float32, summed while running
     length: jax.Array  # () int32, steps played before the episode ended
     alive: jax.Array  # () bool
+    # (n_sides,) int32: steps at which a side's agent chose an action out of range or emitted
+    # a non-finite number; how a server tells a broken agent from a broken env or worker.
+    faults: jax.Array
 
 
 @struct.dataclass
@@ -68,7 +71,17 @@ def episode_start(env: Env, agents: Sequence, params: Sequence, key: jax.Array, 
         metrics=env.zero_metrics(),
         length=jnp.zeros((), jnp.int32),
         alive=jnp.ones((), jnp.bool_),
+        faults=jnp.zeros((len(sides),), jnp.int32),
     )
+
+
+def _faulty(agent, action: jax.Array, extras: dict) -> jax.Array:
+    """() bool: this step's action is out of range or an emitted float is not finite."""
+    bad = jnp.any((action < 0) | (action >= agent.num_actions))
+    for leaf in jax.tree.leaves(extras):
+        if jnp.issubdtype(leaf.dtype, jnp.floating):
+            bad = bad | ~jnp.all(jnp.isfinite(leaf))
+    return bad
 
 
 def play_step(
@@ -89,12 +102,13 @@ def play_step(
     sides = env.spec.sides
     key_env, side_keys = keys.split_step_key(key, len(sides))
     actions = jnp.zeros((env.spec.num_seats,), jnp.int32)
-    new_carry, extras = [], []
+    new_carry, extras, faults = [], [], []
     for agent, p, c, side, k in zip(agents, params, carry.agent_carry, sides, side_keys):
         c, a, ex = agent.act(p, c, _side_obs(carry.obs, side), k)
         actions = actions.at[jnp.array(side.seats)].set(a.astype(jnp.int32))
         new_carry.append(c)
         extras.append(ex)
+        faults.append(_faulty(agent, a, ex))
     if override is not None:
         mask, human = override
         actions = jnp.where(mask, human, actions)
@@ -109,6 +123,7 @@ def play_step(
         metrics={k: carry.metrics[k] + live * v for k, v in ts.metrics.items()},
         length=carry.length + alive.astype(jnp.int32),
         alive=alive & ~ts.done,
+        faults=carry.faults + alive.astype(jnp.int32) * jnp.stack(faults).astype(jnp.int32),
     )
     record = StepRecord(
         actions=actions,
@@ -129,6 +144,7 @@ class MatchOutput:
     length: jax.Array  # (E,)
     initial_state: Any  # env states after reset, first `record` episodes (or None)
     steps: Any  # StepRecord stacked (T, R, ...) for the first `record` episodes (or None)
+    faults: jax.Array  # (E, n_sides) faulty steps per side (EpisodeCarry.faults)
 
 
 def match_fn(env: Env, agents: tuple, episodes: int, record: int, observer: Callable | None):
@@ -154,7 +170,7 @@ def match_fn(env: Env, agents: tuple, episodes: int, record: int, observer: Call
             for m in env.spec.metrics
         }
         initial = jax.tree.map(lambda x: x[:record], start.env_state) if record else None
-        return MatchOutput(final.returns, metrics, final.length, initial, steps)
+        return MatchOutput(final.returns, metrics, final.length, initial, steps, final.faults)
 
     return run
 
@@ -210,6 +226,7 @@ class MatchResult:
     compile_seconds: float  # 0 when the compiled function was cached
     initial_state: Any = None
     steps: Any = None
+    faults: np.ndarray | None = None  # (E, n_sides) faulty steps per side
 
     @property
     def episodes(self) -> int:
@@ -259,6 +276,7 @@ def run_match(
         compile_seconds=compile_seconds,
         initial_state=jax.device_get(out.initial_state) if record else None,
         steps=jax.device_get(out.steps) if record else None,
+        faults=np.asarray(out.faults),
     )
 
 

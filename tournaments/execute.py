@@ -34,6 +34,7 @@ class CellResult:
     length: np.ndarray  # (E,) int32
     metrics: dict  # name -> (E,) float32
     seconds: float  # this cell's share of its compiled call's wall time
+    faults: np.ndarray | None = None  # (E, n_sides) steps a side's agent misbehaved (runner faults)
 
 
 @dataclasses.dataclass
@@ -107,9 +108,10 @@ def run_cells(
             stats.compute_seconds += seconds
             returns = np.asarray(out.returns)
             length = np.asarray(out.length)
+            faults = np.asarray(out.faults)
             metrics = {k: np.asarray(out.metrics[k]) for k in metric_names}
             on_results([
-                CellResult(c, returns[p], length[p], {k: metrics[k][p] for k in metric_names}, seconds / len(batch))
+                CellResult(c, returns[p], length[p], {k: metrics[k][p] for k in metric_names}, seconds / len(batch), faults[p])
                 for p, c in enumerate(batch)
             ])
     return stats

@@ -83,10 +83,20 @@ def lineups(mode: str, loaded: Sequence, env, n_focal: int) -> list[tuple[int, .
     raise UserError(f"unknown mode {mode!r}")
 
 
-def schedule(mode: str, loaded: Sequence, agent_ids: Sequence[str], env, n_focal: int, seeds: int, seed: int) -> list[Cell]:
-    """Every cell of the tournament, in a fixed order (lineup-major, then replicate)."""
+def schedule(mode: str, loaded: Sequence, agent_ids: Sequence[str], env, n_focal: int, seeds: int, seed: int,
+             pairs: Sequence[tuple[int, int]] = ()) -> list[Cell]:
+    """Every cell of the tournament, in a fixed order (lineup-major, then replicate); with
+    `pairs`, only the lineups of those pairs (in either seat order)."""
+    chosen = lineups(mode, loaded, env, n_focal)
+    if pairs:
+        wanted = {frozenset(p) for p in pairs}
+        chosen = [lu for lu in chosen if frozenset(lu) in wanted and lu[0] != lu[1]]
+        missing = wanted - {frozenset(lu) for lu in chosen}
+        if missing:
+            a, b = sorted(next(iter(missing)))
+            raise IncompatibleAgents(f"pair ({a}, {b}): agents {loaded[a].name!r} and {loaded[b].name!r} cannot meet on {env.spec.id}")
     cells = []
-    for lineup in lineups(mode, loaded, env, n_focal):
+    for lineup in chosen:
         for r in range(seeds):
             ms = match_seed(seed, [agent_ids[i] for i in lineup], r)
             cells.append(Cell(len(cells), lineup, r, ms))

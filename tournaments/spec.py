@@ -45,6 +45,9 @@ class TournamentSpec:
     # human only: who plays (their series is their own tournament) and the seat they take.
     player: str = ""
     seat: int = 0
+    # roundrobin / crossplay only: play just these agent pairs (indices into `agents`), each in
+    # both seat orders where both agents can take either side; a ladder's rounds are such.
+    pairs: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -72,6 +75,13 @@ class TournamentSpec:
                 raise FieldError(f"`seat` must be a non-negative integer, got {self.seat!r}")
         elif self.player or self.seat:
             raise FieldError(f"`player` and `seat` are for human series (`mode` human), not {self.mode}")
+        if self.pairs:
+            if self.mode not in ("roundrobin", "crossplay"):
+                raise FieldError(f"`pairs` restrict a roundrobin or crossplay tournament, not {self.mode}")
+            for pair in self.pairs:
+                if len(pair) != 2 or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(self.agents)
+                                             for i in pair) or pair[0] == pair[1]:
+                    raise FieldError(f"`pairs` entry {list(pair)} must be two different agent indices below {len(self.agents)}")
 
     def canonical(self, agent_ids: list[str], pool_ids: list[str]) -> dict:
         """The spec as plain data with agents named by content hash: what the id hashes."""
@@ -87,6 +97,7 @@ class TournamentSpec:
             "seed": self.seed,
             # Only a human series has a player and a seat: the ids of other modes stay as they were.
             **({"player": self.player, "seat": self.seat} if self.mode == "human" else {}),
+            **({"pairs": [list(p) for p in self.pairs]} if self.pairs else {}),
         }
 
     def to_dict(self) -> dict:
@@ -94,6 +105,7 @@ class TournamentSpec:
         d = dataclasses.asdict(self)
         d["agents"], d["pool"] = list(self.agents), list(self.pool)
         d["env_kwargs"] = dict(self.env_kwargs)
+        d["pairs"] = [list(p) for p in self.pairs]
         return d
 
 
@@ -149,7 +161,7 @@ def spec_from_toml(path: str | Path, **overrides) -> TournamentSpec:
 
 
 def make_spec(mode: str = "crossplay", agents=(), pool=(), env=None, env_kwargs=None, episodes=None, seeds=1, seed=0,
-              player="", seat=0) -> TournamentSpec:
+              player="", seat=0, pairs=()) -> TournamentSpec:
     """A spec from loose values (lists, dicts); folders in `agents`/`pool` are expanded.
     Episodes default to 64 a cell (1 in a human series: a game is one episode)."""
     return TournamentSpec(
@@ -163,4 +175,5 @@ def make_spec(mode: str = "crossplay", agents=(), pool=(), env=None, env_kwargs=
         seed=seed,
         player=str(player),
         seat=seat,
+        pairs=tuple(tuple(p) for p in pairs),
     )

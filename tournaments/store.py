@@ -108,13 +108,13 @@ class Store:
         """Write results (execute.CellResult) in one transaction; sides[s] = seats of side s."""
         with self.db:
             for r in results:
-                self._insert_cell(tid, r, agent_ids, sides)
+                self.insert_cell(tid, r, agent_ids, sides)
 
     def add_human_game(self, tid: str, result, agent_ids: list[str], sides: list[list[int]], game: dict) -> None:
         """A finished game of a human series: its cell and its human_games row (keys as in the
         table; no rating yet), in one transaction."""
         with self.db:
-            self._insert_cell(tid, result, agent_ids, sides)
+            self.insert_cell(tid, result, agent_ids, sides)
             self.db.execute(
                 "INSERT OR REPLACE INTO human_games VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
                 (tid, result.cell.index, game["player"], game["seat"], game["agent"], game["letter"], game["replay"],
@@ -126,7 +126,8 @@ class Store:
         with self.db:
             self.db.execute("UPDATE human_games SET rating = ? WHERE tournament = ? AND cell = ?", (int(rating), tid, cell))
 
-    def _insert_cell(self, tid: str, r, agent_ids: list[str], sides: list[list[int]]) -> None:
+    def insert_cell(self, tid: str, r, agent_ids: list[str], sides: list[list[int]]) -> None:
+        """One cell and its side aggregates, inside the caller's transaction (`with store.db:`)."""
         c = r.cell
         names = sorted(r.metrics)
         metrics = np.stack([r.metrics[k] for k in names]) if names else np.zeros((0, len(r.length)))

@@ -55,7 +55,7 @@ def prepare(spec: TournamentSpec) -> Prepared:
     if spec.mode == "human":
         cells = human_schedule(loaded, ids, env, spec.seat, spec.seeds, spec.seed, spec.player)
     else:
-        cells = schedule(spec.mode, loaded, ids, env, len(spec.agents), spec.seeds, spec.seed)
+        cells = schedule(spec.mode, loaded, ids, env, len(spec.agents), spec.seeds, spec.seed, spec.pairs)
     canonical = spec.canonical(ids[: len(spec.agents)], ids[len(spec.agents):])
     canonical["env"], canonical["env_kwargs"] = env.spec.id, {k: v for k, v in env.spec.kwargs}
     return Prepared(spec, spec_id(canonical), loaded, ids, env, cells, canonical)

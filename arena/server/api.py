@@ -1,0 +1,195 @@
+"""The HTTP API, /api/v1: FastAPI routes over the Service. Every error is JSON
+`{"error": "..."}` with its status; no traceback and no path a client sends ever reaches a
+file name (agents, matches and replays are addressed by id, checked against a pattern)."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, File, Header, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from arena.errors import CheckpointError, IncompatibleAgents, UserError
+from arena.server.service import BadRequest, Conflict, NotFound, Service
+from arena.server.submissions import InvalidAgent, NotACheckpoint
+from arena.server.tokens import SCOPES
+
+log = logging.getLogger("arena.server")
+VERSION = "1"
+# Bytes a request other than an upload may carry.
+SMALL_BODY = 1 << 20
+_STATUS = [(NotFound, 404), (Conflict, 409), (NotACheckpoint, 415), (InvalidAgent, 422), (BadRequest, 400),
+           (IncompatibleAgents, 400), (CheckpointError, 400), (UserError, 400)]
+
+
+class TooLarge(Exception):
+    pass
+
+
+class ShuttingDown(Exception):
+    pass
+
+
+def error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+class BodyLimit:
+    """ASGI middleware: counts a request's body as it streams (a Content-Length may lie or be
+    absent) and refuses it past the limit; refuses every request once the server is stopping."""
+
+    def __init__(self, app, upload_limit: int, state):
+        self.app = app
+        self.upload_limit = upload_limit
+        self.state = state
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if self.state.shutting_down:
+            return await error(503, "the server is shutting down; retry in a moment")(scope, receive, send)
+        upload = scope["path"].rstrip("/") == "/api/v1/agents" and scope["method"] == "POST"
+        limit = self.upload_limit + (64 << 10 if upload else 0) if upload else SMALL_BODY
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await error(413, _too_large(upload, self.upload_limit))(scope, receive, send)
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise TooLarge()
+            return message
+
+        return await self.app(scope, counted, send)
+
+
+def _too_large(upload: bool, limit: int) -> str:
+    if upload:
+        return f"the upload is over the server's limit of {limit // 2**20} MiB; `arena serve --upload-limit` raises it"
+    return f"the request body is over {SMALL_BODY // 2**20} MiB; a spec is a small JSON object"
+
+
+def create_app(service: Service) -> FastAPI:
+    app = FastAPI(title="arena", version=VERSION, description="The arena server: agents, tournaments, ladders, "
+                  "matches and replays. Writes need `Authorization: Bearer TOKEN`.")
+    app.state.service = service
+    app.state.shutting_down = False
+    app.add_middleware(BodyLimit, upload_limit=service.config.upload_limit, state=app.state)
+
+    @app.exception_handler(UserError)
+    async def user_error(request, err: UserError):
+        status = next(code for kind, code in _STATUS if isinstance(err, kind))
+        return error(status, str(err))
+
+    @app.exception_handler(TooLarge)
+    async def too_large(request, err):
+        return error(413, _too_large(request.url.path.startswith("/api/v1/agents"), service.config.upload_limit))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, err: RequestValidationError):
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
+        return error(400, f"bad request: {where + ': ' if where else ''}{first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request, err: StarletteHTTPException):
+        return error(err.status_code, str(err.detail))
+
+    @app.exception_handler(Exception)
+    async def internal(request, err: Exception):
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return error(500, "internal error; the server's log has the details")
+
+    def token(scope: str):
+        async def check(authorization: Annotated[str | None, Header(description="Bearer TOKEN")] = None):
+            if not authorization or not authorization.startswith("Bearer "):
+                raise _Auth(401, "this needs a token: send `Authorization: Bearer TOKEN` (`arena token new NAME` makes one)")
+            have = service.tokens.scope(authorization[7:].strip())
+            if have is None:
+                raise _Auth(401, "the token is not one this server knows")
+            if SCOPES.index(have) < SCOPES.index(scope):
+                raise _Auth(403, f"this needs a token with scope {scope}; yours has {have}")
+        return Depends(check)
+
+    @app.exception_handler(_Auth)
+    async def auth_error(request, err: _Auth):
+        return error(err.status, err.message)
+
+    @app.get("/api/v1/health", tags=["server"])
+    def health():
+        return {"status": "ok", "version": VERSION, **service.health(), "workers": service.config.workers,
+                "backend": service.config.backend}
+
+    @app.post("/api/v1/agents", status_code=201, tags=["agents"], dependencies=[token("submit")])
+    async def submit_agent(file: Annotated[UploadFile, File(description="one arena .ckpt file")]):
+        data = await file.read()
+        agent, created = await run_in_threadpool(service.submit_agent, data)
+        return JSONResponse(_agent_summary(agent), status_code=201 if created else 200)
+
+    @app.get("/api/v1/agents", tags=["agents"])
+    def list_agents(env: str | None = None):
+        return {"agents": [_agent_summary(a) for a in service.submissions.all(env)]}
+
+    @app.get("/api/v1/agents/{agent_id}", tags=["agents"])
+    def get_agent(agent_id: str):
+        return service.agent_view(agent_id)
+
+    @app.post("/api/v1/tournaments", status_code=202, tags=["tournaments"], dependencies=[token("submit")])
+    async def post_tournament(request: Request, idempotency_key: Annotated[str | None, Header(max_length=128)] = None):
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise BadRequest(f"the body is not valid JSON ({err.msg if hasattr(err, 'msg') else err}); send the spec as a JSON object") from None
+        view, created = await run_in_threadpool(service.create_tournament, body, idempotency_key)
+        return JSONResponse({"id": view["id"], "status": view["status"], "cells_total": view["cells_total"]},
+                            status_code=202 if created else 200)
+
+    @app.get("/api/v1/tournaments", tags=["tournaments"])
+    def list_tournaments():
+        return {"tournaments": service.list_tournaments()}
+
+    @app.get("/api/v1/tournaments/{tournament_id}", tags=["tournaments"])
+    def get_tournament(tournament_id: str):
+        return service.tournament_view(tournament_id)
+
+    @app.delete("/api/v1/tournaments/{tournament_id}", tags=["tournaments"], dependencies=[token("submit")])
+    def cancel_tournament(tournament_id: str):
+        return service.cancel(tournament_id)
+
+    @app.get("/api/v1/matches", tags=["matches"])
+    def list_matches(agent: str | None = None, tournament: str | None = None):
+        if tournament is not None:
+            service.tournament_view(tournament)  # 404 when unknown
+        return {"matches": service.matches(agent=agent, tournament=tournament)}
+
+    @app.get("/api/v1/matches/{match_id}", tags=["matches"])
+    def get_match(match_id: str):
+        return service.match_view(match_id)
+
+    @app.get("/api/v1/replays/{match_id}", tags=["matches"], response_class=FileResponse)
+    def get_replay(match_id: str):
+        path = service.replay_file(match_id)
+        return FileResponse(path, media_type="application/x-arena-replay", filename=f"{match_id}.replay")
+
+    @app.get("/api/v1/export", tags=["matches"])
+    def export(env: str | None = None):
+        return StreamingResponse(service.export(env), media_type="application/jsonl")
+
+    return app
+
+
+class _Auth(Exception):
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+
+
+def _agent_summary(agent: dict) -> dict:
+    return {k: agent[k] for k in ("id", "name", "env", "arch", "sha256", "status", "smoke", "submitted")}
