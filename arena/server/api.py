@@ -26,14 +26,6 @@ _STATUS = [(NotFound, 404), (Conflict, 409), (NotACheckpoint, 415), (InvalidAgen
            (IncompatibleAgents, 400), (CheckpointError, 400), (UserError, 400)]
 
 
-class TooLarge(Exception):
-    pass
-
-
-class ShuttingDown(Exception):
-    pass
-
-
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -57,18 +49,30 @@ class BodyLimit:
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             return await error(413, _too_large(upload, self.upload_limit))(scope, receive, send)
-        seen = 0
-
-        async def counted():
-            nonlocal seen
+        # Read the whole body here, counting it, before the app sees any of it: a parser
+        # further in would turn an error raised mid-stream into a generic 400.
+        chunks, seen = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise TooLarge()
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > limit:
+                return await error(413, _too_large(upload, self.upload_limit))(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        sent = False
 
-        return await self.app(scope, counted, send)
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
 
 
 def _too_large(upload: bool, limit: int) -> str:
@@ -88,10 +92,6 @@ def create_app(service: Service) -> FastAPI:
     async def user_error(request, err: UserError):
         status = next(code for kind, code in _STATUS if isinstance(err, kind))
         return error(status, str(err))
-
-    @app.exception_handler(TooLarge)
-    async def too_large(request, err):
-        return error(413, _too_large(request.url.path.startswith("/api/v1/agents"), service.config.upload_limit))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request, err: RequestValidationError):

@@ -92,6 +92,7 @@ class Service:
 
     def agent_view(self, aid: str) -> dict:
         agent = self.agent(aid)
+        aid = agent["id"]
         rows = self.store.db.execute("SELECT manifest FROM agents WHERE id = ?", (aid,)).fetchone()
         if rows:
             manifest = json.loads(rows[0])
