@@ -4,7 +4,6 @@ hostile or careless client can meet, and a server killed with SIGKILL that loses
 import json
 import os
 import pickle
-import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 
 from arena.checkpoint import new_agent, save_checkpoint
+from arena.server.process import ServerProcess
 from arena.tournaments.spec import make_spec
 from arena.tournaments.store import Store
 from arena.tournaments.tournament import run_tournament
@@ -23,26 +23,11 @@ from arena.tournaments.tournament import run_tournament
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-class Server:
-    """`arena serve --port 0` in a subprocess; `url` once it has printed where it listens."""
+class Server(ServerProcess):
+    """A real server with an HTTP client and the calls the tests repeat."""
 
     def __init__(self, data, *args):
-        self.data = data
-        self.proc = subprocess.Popen([sys.executable, "-m", "arena.cli", "serve", "--port", "0", "--data", str(data), *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-        self.lines = []
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"the server exited: {self.proc.stderr.read()[-2000:]}")
-            self.lines.append(line)
-            if line.startswith("arena server on "):
-                self.url = line.split()[3]
-                break
-        else:
-            raise RuntimeError("the server did not start within 60 s")
-        self.token = (data / "admin.token").read_text().strip()
+        super().__init__(data, *args)
         self.http = httpx.Client(base_url=self.url, timeout=60)
 
     def auth(self, token=None):
@@ -64,32 +49,44 @@ class Server:
         raise AssertionError(f"tournament {tid} still {view['status']} after {timeout} s")
 
     def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+        super().kill()
         self.http.close()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        super().stop()
         self.http.close()
 
 
-def ckpt(folder, name, rule, env="ipd", **config):
-    manifest, params = new_agent("scripted", env, config={"rule": rule, **config}, name=name)
-    path = folder / f"{name}.ckpt"
-    save_checkpoint(path, manifest, params)
+C, D = (50.0, -50.0), (-50.0, 50.0)  # logits that always cooperate, always defect
+# IPD obs: one-hot of the last round (own, other) = CC, CD, DC, DD, then a first-round flag.
+RULES = {"tft": [C, D, C, D, C], "alld": [D] * 5, "allc": [C] * 5, "rnd": [(0.0, 0.0)] * 5, "mostly_d": [(-1.0, 1.0)] * 5}
+
+
+def mlp_policy(path, name, logits, blowup=()):
+    """An mlp_actor_critic whose logits are a table over the IPD observation (hidden unit k
+    is on when feature k is), so strategies are known and every agent shares one compiled
+    function. Features in `blowup` overflow to non-finite logits instead."""
+    manifest, params = new_agent("mlp_actor_critic", "ipd", seed=0, name=name)
+    p = jax.tree.map(np.zeros_like, params)["params"]
+    bias = np.asarray(logits[4])
+    p["Dense_0"]["kernel"][:5, :5] = 10 * np.eye(5)
+    p["Dense_1"]["kernel"][:5, :5] = 3 * np.eye(5)
+    p["Dense_2"]["bias"][:] = bias
+    for k in range(4):
+        p["Dense_2"]["kernel"][k] = (np.asarray(logits[k]) - bias) / np.tanh(3 * np.tanh(10))
+    p["Dense_2"]["kernel"][4] = 0.0
+    for k in blowup:  # units 5.. are on only for these features; 59 of them at 1e37 each pass float32's range
+        p["Dense_0"]["kernel"][k, 5:] = 10.0
+        p["Dense_1"]["kernel"][5:, 5:] = 3.0
+        p["Dense_2"]["kernel"][5:, :] = 1e37
+    save_checkpoint(path, manifest, {"params": p})
     return path
 
 
 @pytest.fixture(scope="module")
 def ipd_agents(tmp_path_factory):
     folder = tmp_path_factory.mktemp("agents")
-    return {name: ckpt(folder, name, rule) for name, rule in
-            [("tft", "tit_for_tat"), ("alld", "always_defect"), ("allc", "always_cooperate")]}
+    return {name: mlp_policy(folder / f"{name}.ckpt", name, RULES[name]) for name in ("tft", "alld", "allc")}
 
 
 @pytest.fixture(scope="module")
@@ -175,8 +172,7 @@ def test_oversized_bodies_are_counted_as_they_stream(tmp_path):
 
 def raw(server, request: bytes) -> int:
     """Send bytes no well-behaved client would; the status the server answers."""
-    host, port = server.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
+    with socket.create_connection(server.address, timeout=30) as sock:
         sock.sendall(request)
         return int(sock.recv(4096).split(b" ", 2)[1])
 
@@ -237,7 +233,7 @@ def test_tournament_numbers_equal_the_cli(server, ids, ipd_agents, tmp_path):
                      episodes=8, seeds=2, seed=3)
     report, info = run_tournament(spec, db=str(tmp_path / "cli.sqlite"))
     assert info.id == tid
-    assert view["report"]["ratings"] == json.loads(json.dumps(report["ratings"]))
+    assert view["report"]["roundrobin"] == json.loads(json.dumps(report["roundrobin"]))
     ours, theirs = Store(server.data / "tournaments.sqlite").cells(tid), Store(tmp_path / "cli.sqlite").cells(tid)
     assert [c.index for c in ours] == [c.index for c in theirs]
     for a, b in zip(ours, theirs):
@@ -260,7 +256,7 @@ def test_tournament_numbers_equal_the_cli(server, ids, ipd_agents, tmp_path):
 
 
 def test_cancel_drops_queued_jobs_and_keeps_finished_cells(server, ids):
-    request = {"mode": "crossplay", "agents": [ids["tft"], ids["alld"], ids["allc"]], "episodes": 256, "seeds": 6,
+    request = {"mode": "roundrobin", "agents": [ids["tft"], ids["alld"], ids["allc"]], "episodes": 256, "seeds": 6,
                "env_kwargs": {"rounds": 300}, "seed": 11}
     tid = server.tournament(request).json()["id"]
     view = server.http.delete(f"/api/v1/tournaments/{tid}", headers=server.auth()).json()
@@ -280,3 +276,156 @@ def test_client_without_a_server_says_so_in_one_line(tmp_path):
                          text=True, env=env, timeout=60)
     assert out.returncode != 0 and "no arena server at http://127.0.0.1:9" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_a_late_result_from_an_abandoned_lease_is_refused(tmp_path, ipd_agents):
+    """fishtest's rule: a lease that ran out and was given again cannot complete; the one
+    that holds it can, once (a repeated completion is refused too: nothing counts twice)."""
+    from arena.server.config import ServerConfig
+    from arena.server.jobs import StaleLease
+    from arena.server.service import Service
+    from arena.server.worker import Worker
+
+    service = Service(ServerConfig(data=tmp_path))
+    ids = [service.submit_agent(ipd_agents[n].read_bytes())[0]["id"] for n in ("tft", "alld")]
+    view, _ = service.create_tournament({"mode": "roundrobin", "agents": ids, "episodes": 4, "pairs": [[0, 1]]})
+    old = service.jobs.lease(seconds=0.0)
+    out = Worker(str(tmp_path / "scratch")).play(service.payload(old))
+    assert service.jobs.sweep(now=time.time() + 1) == 1  # the lease ran out: back to the queue
+    new = service.jobs.lease(seconds=60)
+    assert new.job == old.job and new.token != old.token
+    with pytest.raises(StaleLease):
+        service.complete(old, out)
+    assert service.store.done_cells(view["id"]) == set()
+    assert not service.jobs.heartbeat(old, 60) and service.jobs.heartbeat(new, 60)
+    service.complete(new, out)
+    done = service.store.done_cells(view["id"])
+    assert done == set(new.cells)
+    with pytest.raises(StaleLease):
+        service.complete(new, out)
+    assert service.tournament_view(view["id"])["status"] == "finished"
+
+
+def test_sigkill_at_several_points_loses_nothing(tmp_path, ipd_agents):
+    """Kill -9 the server right after a tournament is posted, then twice while it plays;
+    each restart goes on; the end equals an uninterrupted run, with no cell stored twice."""
+    data = tmp_path / "server"
+    request = {"mode": "roundrobin", "episodes": 2048, "seeds": 2, "seed": 5, "env_kwargs": {"rounds": 50}}
+    server = Server(data)
+    request["agents"] = [server.upload(ipd_agents[n].read_bytes()).json()["id"] for n in ("tft", "alld", "allc")]
+    tid = server.tournament(request).json()["id"]
+    server.kill()  # 1: queued, nothing played
+    server = Server(data)
+    total = server.http.get(f"/api/v1/tournaments/{tid}").json()["cells_total"]
+    seen = []
+    for target in (2, total // 2):  # 2, 3: mid-run
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            view = server.http.get(f"/api/v1/tournaments/{tid}").json()
+            if view["cells_done"] >= target or view["status"] == "finished":
+                break
+            time.sleep(0.05)
+        seen.append(view["cells_done"])
+        server.kill()
+        server = Server(data)
+    try:
+        final = server.wait(tid)
+    finally:
+        server.stop()
+    assert seen[-1] < total, f"the kills came too late to interrupt anything: {seen} of {total}"
+    assert final["status"] == "finished" and final["cells_done"] == total
+    spec = make_spec("roundrobin", [str(data / "agents" / f"{a}.ckpt") for a in request["agents"]], episodes=2048, seeds=2,
+                     seed=5, env_kwargs={"rounds": 50})
+    reference, _ = run_tournament(spec, db=str(tmp_path / "cli.sqlite"))
+    assert final["report"]["roundrobin"] == json.loads(json.dumps(reference["roundrobin"]))
+    store = Store(data / "tournaments.sqlite")
+    rows = store.db.execute("SELECT cell, COUNT(*) FROM cells WHERE tournament = ? GROUP BY cell", (tid,)).fetchall()
+    assert len(rows) == total and all(n == 1 for _, n in rows)
+    ours = {c.index: c for c in store.cells(tid)}
+    for c in Store(tmp_path / "cli.sqlite").cells(tid):
+        np.testing.assert_array_equal(ours[c.index].returns, c.returns)
+
+
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory, ipd_agents):
+    """A server with an IPD ladder from the start, four scripted agents submitted."""
+    folder = tmp_path_factory.mktemp("ladder-agents")
+    s = Server(tmp_path_factory.mktemp("ladder"), "--ladder", "ipd")
+    paths = [*ipd_agents.values(), mlp_policy(folder / "mostly_d.ckpt", "mostly_d", RULES["mostly_d"])]
+    ids = {path.stem: s.upload(path.read_bytes()).json()["id"] for path in paths}
+    yield s, ids
+    s.stop()
+
+
+def test_the_ladder_match_makes_and_ranks(ladder):
+    server, ids = ladder
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        board = server.http.get("/api/v1/leaderboard", params={"env": "ipd"}).json()
+        if len(board["rows"]) == 4 and min(r["matches"] for r in board["rows"]) >= 3:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"the ladder did not play every agent 3 times: {board}")
+    assert board["score"] == "Elo" and "uncertainty" in board["policy"] and board["rounds"] >= 1
+    rows = {r["name"]: r for r in board["rows"]}
+    assert board["rows"][0]["name"] == "alld" and rows["alld"]["rank"] == 1  # defection wins every IPD episode it plays
+    assert rows["allc"]["rating"] < rows["alld"]["rating"]
+    for r in board["rows"]:
+        assert r["low"] <= r["rating"] <= r["high"] and 1 <= r["rank_ub"] <= r["rank"] and r["episodes"] > 0
+    ladder_view = server.http.get("/api/v1/ladders").json()["ladders"]
+    assert [(lv["env"], lv["mode"], lv["members"]) for lv in ladder_view] == [("ipd", "roundrobin", 4)]
+    agent = server.http.get(f"/api/v1/agents/{ids['alld']}").json()
+    assert agent["ratings"]["ipd"]["rank"] == 1
+    # The ladder's rounds are tournaments like any other: pairs, not the full round-robin.
+    rounds = [t for t in server.http.get("/api/v1/tournaments").json()["tournaments"]]
+    assert rounds and all(t["mode"] == "roundrobin" for t in rounds)
+    assert one_line_error(server.http.get("/api/v1/leaderboard", params={"env": "mpe_tag"}), 404)
+
+
+def test_ladders_are_made_by_admins(ladder):
+    server, _ = ladder
+    made = server.http.post("/api/v1/ladders", json={"env": "coord_game", "episodes_per_match": 8}, headers=server.auth())
+    assert made.status_code == 201 and made.json()["mode"] == "crossplay"
+    again = server.http.post("/api/v1/ladders", json={"env": "coord_game", "episodes_per_match": 8}, headers=server.auth())
+    assert again.status_code == 200
+    assert "unknown ladder field" in one_line_error(
+        server.http.post("/api/v1/ladders", json={"env": "ipd", "speed": 2}, headers=server.auth()), 400)
+    assert one_line_error(server.http.post("/api/v1/ladders", json={"env": "no_such_env"}, headers=server.auth()), 400)
+
+
+def test_sprt_stops_when_decided_and_cancels_the_rest(ladder):
+    server, ids = ladder
+    request = {"mode": "sprt", "agents": [ids["alld"], ids["allc"]], "episodes": 8, "max_batches": 20,
+               "sprt": {"elo0": 0, "elo1": 20}}
+    resp = server.tournament(request)
+    assert resp.status_code == 202
+    view = server.wait(resp.json()["id"])
+    assert view["status"] == "finished" and view["sprt"]["decision"] == "H1", view["sprt"]
+    assert view["sprt"]["llr"] >= view["sprt"]["upper"] and len(view["batches"]) < 20
+    statuses = [server.http.get(f"/api/v1/tournaments/{b}").json()["status"] for b in view["batches"]]
+    assert statuses.count("finished") >= 1 and set(statuses) <= {"finished", "cancelled"}
+    assert "exactly two agents" in one_line_error(server.tournament({**request, "agents": [ids["alld"]]}), 400)
+
+
+def test_a_bad_agent_is_blamed_forfeits_and_is_quarantined(server, ids, tmp_path):
+    # It cooperates, so it passes its self-play smoke episode; an opponent's defection breaks it.
+    flaky = server.upload(mlp_policy(tmp_path / "flaky.ckpt", "flaky", RULES["allc"], blowup=(1, 3)).read_bytes())
+    assert flaky.status_code in (200, 201), flaky.text  # it passes its smoke episode
+    fid = flaky.json()["id"]
+    request = {"mode": "roundrobin", "agents": [ids["tft"], ids["alld"], fid], "pairs": [[0, 2], [1, 2]], "episodes": 16,
+               "seeds": 2, "seed": 4, "on_agent_failure": "forfeit"}
+    view = server.wait(server.tournament(request).json()["id"])
+    assert view["status"] == "finished", view  # a bad agent never stops the tournament or the server
+    failures = view["agent_failures"]
+    assert failures and {f["agent"] for f in failures} == {fid} and {f["status"] for f in failures} == {"forfeit"}
+    assert all("non-finite" in f["error"] for f in failures)
+    assert view["cells_done"] + view["cells_failed"] == view["cells_total"]
+    assert server.http.get(f"/api/v1/agents/{fid}").json()["status"] == "quarantined"  # 4 failures >= 3
+    refused = server.tournament({"mode": "selfplay", "agents": [fid], "episodes": 2})
+    assert "quarantined" in one_line_error(refused, 409)
+    # Matches it did not break (with tft, which never defects on a cooperator) stand.
+    ok = [m for m in server.http.get("/api/v1/matches", params={"tournament": view["id"]}).json()["matches"]
+          if fid in m["agents"] and m["status"] == "ok"]
+    assert len(ok) == 4 and all(ids["tft"] in m["agents"] for m in ok)
+    assert server.http.get("/api/v1/health").json()["status"] == "ok"
