@@ -208,5 +208,5 @@ def describe(config: MatchmakingConfig) -> str:
         parts.append(f"a pair already met within the last {config.recent_window} rounds x{config.repeat_penalty:g} per meeting")
     text = "; ".join(parts) + "."
     if config.floor > 0:
-        text += f" Every agent plays at least every {config.floor} rounds."
+        text += " Every agent plays every round." if config.floor == 1 else f" Every agent plays at least every {config.floor} rounds."
     return text
