@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arena.errors import CheckpointError, IncompatibleAgents, UserError
+from arena.server.pages import pages_router
 from arena.server.service import BadRequest, Conflict, NotFound, Service
 from arena.server.submissions import InvalidAgent, NotACheckpoint
 from arena.server.tokens import SCOPES
@@ -183,6 +184,7 @@ def create_app(service: Service) -> FastAPI:
     def export(env: str | None = None):
         return StreamingResponse(service.export(env), media_type="application/jsonl")
 
+    app.include_router(pages_router(service))  # the HTML pages: /, /agents/ID, /tournaments/ID, /matches/ID
     return app
 
 
