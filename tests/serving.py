@@ -1,42 +1,26 @@
-"""Helpers for tests that talk to a real `arena serve`: the server in a subprocess on port 0,
-and scripted checkpoints to submit to it."""
-import os
-import signal
-import subprocess
-import sys
+"""Helpers for tests that talk to a real `arena serve`: the server in a subprocess on port 0
+with an HTTP client, and IPD agents of known strategy to submit to it."""
 import threading
 import time
 from collections import deque
 
 import httpx
+import jax
+import numpy as np
 
 from arena.checkpoint import new_agent, save_checkpoint
+from arena.server.process import ServerProcess
 
 
-class Server:
-    """`arena serve --port 0` in a subprocess; `url` once it has printed where it listens."""
+class Server(ServerProcess):
+    """A real server with an HTTP client and the calls the tests repeat."""
 
     def __init__(self, data, *args):
-        self.data = data
-        self.proc = subprocess.Popen([sys.executable, "-m", "arena.cli", "serve", "--port", "0", "--data", str(data), *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
-        self.lines = []
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError(f"the server exited: {self.proc.stderr.read()[-2000:]}")
-            self.lines.append(line)
-            if line.startswith("arena server on "):
-                self.url = line.split()[3]
-                break
-        else:
-            raise RuntimeError("the server did not start within 60 s")
+        super().__init__(data, *args)
         # Keep reading what it prints: a full pipe would block the server mid-request.
         self.log = deque(maxlen=2000)
         threading.Thread(target=lambda: self.log.extend(self.proc.stderr), daemon=True).start()
         threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
-        self.token = (data / "admin.token").read_text().strip()
         self.http = httpx.Client(base_url=self.url, timeout=60)
 
     def auth(self, token=None):
@@ -58,22 +42,35 @@ class Server:
         raise AssertionError(f"tournament {tid} still {view['status']} after {timeout} s")
 
     def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+        super().kill()
         self.http.close()
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        super().stop()
         self.http.close()
 
 
-def ckpt(folder, name, rule, env="ipd", **config):
-    manifest, params = new_agent("scripted", env, config={"rule": rule, **config}, name=name)
-    path = folder / f"{name}.ckpt"
-    save_checkpoint(path, manifest, params)
+C, D = (50.0, -50.0), (-50.0, 50.0)  # logits that always cooperate, always defect
+# IPD obs: one-hot of the last round (own, other) = CC, CD, DC, DD, then a first-round flag.
+RULES = {"tft": [C, D, C, D, C], "alld": [D] * 5, "allc": [C] * 5, "rnd": [(0.0, 0.0)] * 5, "mostly_d": [(-1.0, 1.0)] * 5}
+
+
+def mlp_policy(path, name, logits, blowup=()):
+    """An mlp_actor_critic whose logits are a table over the IPD observation (hidden unit k
+    is on when feature k is), so strategies are known and every agent shares one compiled
+    function. Features in `blowup` overflow to non-finite logits instead."""
+    manifest, params = new_agent("mlp_actor_critic", "ipd", seed=0, name=name)
+    p = jax.tree.map(np.zeros_like, params)["params"]
+    bias = np.asarray(logits[4])
+    p["Dense_0"]["kernel"][:5, :5] = 10 * np.eye(5)
+    p["Dense_1"]["kernel"][:5, :5] = 3 * np.eye(5)
+    p["Dense_2"]["bias"][:] = bias
+    for k in range(4):
+        p["Dense_2"]["kernel"][k] = (np.asarray(logits[k]) - bias) / np.tanh(3 * np.tanh(10))
+    p["Dense_2"]["kernel"][4] = 0.0
+    for k in blowup:  # units 5.. are on only for these features; 59 of them at 1e37 each pass float32's range
+        p["Dense_0"]["kernel"][k, 5:] = 10.0
+        p["Dense_1"]["kernel"][5:, 5:] = 3.0
+        p["Dense_2"]["kernel"][5:, :] = 1e37
+    save_checkpoint(path, manifest, {"params": p})
     return path

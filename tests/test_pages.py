@@ -1,12 +1,12 @@
 """The server's HTML pages in a real headless Chromium, against a real `arena serve`: a
 tournament page that shows its progress and then, without a reload, its ratings; an agent's
 manifest; a match's video (rendered on first request, cached, playable) and plots; the 404
-page; and, once the service keeps ladders, the leaderboard on /."""
+page; a head-to-head series; and the ladder's leaderboard on /."""
 import os
 import time
 
 import pytest
-from serving import Server, ckpt
+from serving import RULES, Server, mlp_policy
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
@@ -20,9 +20,9 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-# Two scripted agents, one pair, both seat orders: each rule is its own compiled signature,
-# so each lineup compiles (~6 s on the tests' cold compilation cache); two keep the test short.
-RULES = [("tft", "tit_for_tat"), ("alld", "always_defect")]
+# IPD agents of known strategy that share one compiled function (scripted agents of different
+# rules compile once per lineup, ~6 s each on the tests' cold compilation cache).
+NAMES = ("tft", "alld", "allc")
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +47,13 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def ids(server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("agents")
-    return {name: server.upload(ckpt(folder, name, rule).read_bytes()).json()["id"] for name, rule in RULES}
+    return {name: server.upload(mlp_policy(folder / f"{name}.ckpt", name, RULES[name]).read_bytes()).json()["id"] for name in NAMES}
 
 
 @pytest.fixture(scope="module")
 def tid(server, ids):
     """A round-robin, posted and not waited for: the first test sees it run."""
-    resp = server.tournament({"mode": "roundrobin", "agents": list(ids.values()), "episodes": 4, "seeds": 1, "seed": 5,
-                                "pairs": [[0, 1]]})
+    resp = server.tournament({"mode": "roundrobin", "agents": list(ids.values()), "episodes": 4, "seeds": 1, "seed": 5})
     assert resp.status_code == 202, resp.text
     return resp.json()["id"]
 
@@ -72,24 +71,24 @@ def test_tournament_page_shows_progress_then_its_ratings(browser, server, tid):
     browser.get(f"{server.url}/tournaments/{tid}")
     main = browser.find_element(By.TAG_NAME, "main")
     assert main.get_attribute("data-poll") == f"/api/v1/tournaments/{tid}", "the page of a running tournament polls the API"
-    assert browser.find_element(By.CSS_SELECTOR, "[data-field=cells_total]").text == "2"
+    assert browser.find_element(By.CSS_SELECTOR, "[data-field=cells_total]").text == "9"
     assert browser.find_element(By.CSS_SELECTOR, "[data-field=status]").text in ("queued", "running")
-    assert browser.find_element(By.TAG_NAME, "progress").get_attribute("max") == "2"
+    assert browser.find_element(By.TAG_NAME, "progress").get_attribute("max") == "9"
     browser.execute_script("window.notReloaded = true")
     # The poller fills the numbers in, then swaps the finished page's <main> in: no reload.
     wait(browser, lambda d: d.find_elements(By.ID, "ratings"), timeout=120, what="the ratings table")
     assert browser.execute_script("return window.notReloaded") is True
     assert browser.find_element(By.CSS_SELECTOR, "[data-field=status]").text == "finished"
-    assert browser.find_element(By.CSS_SELECTOR, "[data-field=cells_done]").text == "2"
+    assert browser.find_element(By.CSS_SELECTOR, "[data-field=cells_done]").text == "9"
     assert browser.find_element(By.TAG_NAME, "main").get_attribute("data-poll") is None
     rows = browser.find_elements(By.CSS_SELECTOR, "#ratings tbody tr")
-    assert sorted(r.find_element(By.TAG_NAME, "a").text for r in rows) == ["alld", "tft"]
-    assert rows[0].find_element(By.TAG_NAME, "a").text == "alld"  # always-defect wins against tit-for-tat
+    assert sorted(r.find_element(By.TAG_NAME, "a").text for r in rows) == ["allc", "alld", "tft"]
+    assert rows[0].find_element(By.TAG_NAME, "a").text == "alld"  # always-defect wins the round-robin
     cells = browser.find_elements(By.CSS_SELECTOR, "#heatmap tbody td")
-    coloured = [c for c in cells if "background" in c.get_attribute("style")]
-    assert len(cells) == 4 and len(coloured) == 2  # no self-play: the diagonal is empty
-    assert {c.text.split()[0] for c in coloured} == {"99.00", "104.00"}  # tft's and alld's returns as side row
-    assert len(browser.find_elements(By.CSS_SELECTOR, "#matches tbody a[href^='/matches/']")) == 2
+    assert len(cells) == 9 and all("background" in c.get_attribute("style") for c in cells)
+    # Row agent's return: tft vs alld 99 (cheated once), alld vs tft 104, alld vs allc 500.
+    assert [cells[k].text.split()[0] for k in (1, 3, 5)] == ["99.00", "104.00", "500.00"]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#matches tbody a[href^='/matches/']")) == 9
     # The numbers are the API's report.
     report = server.http.get(f"/api/v1/tournaments/{tid}").json()["report"]
     best = report["roundrobin"]["ratings"][0]
@@ -100,22 +99,24 @@ def test_agent_page_shows_its_manifest_and_matches(browser, server, ids, finishe
     browser.get(f"{server.url}/agents/{ids['tft']}")
     assert browser.find_element(By.ID, "agent-name").text == "tft"
     manifest = browser.find_element(By.ID, "manifest").text
-    assert "tit_for_tat" in manifest and "scripted" in manifest and ids["tft"] in manifest and "probs" in manifest
+    assert "mlp_actor_critic" in manifest and ids["tft"] in manifest and "probs" in manifest
     assert "active" in browser.find_element(By.CSS_SELECTOR, "p.status").text
     links = [a.get_attribute("href") for a in browser.find_elements(By.CSS_SELECTOR, "#matches a[href*='/matches/']")]
-    assert len(links) == 2  # both seat orders
+    assert len(links) == 5  # tft's row and column of the 3x3 round-robin
     browser.get(f"{server.url}/agents/{ids['tft'][:12]}")  # a unique prefix is enough
     assert browser.find_element(By.ID, "agent-name").text == "tft"
 
 
 def test_match_page_plays_the_replay_video_and_plots_the_extras(browser, server, tid, finished):
     match = next(m for m in server.http.get("/api/v1/matches", params={"tournament": tid}).json()["matches"]
-                 if m["names"] == ["alld", "tft"])
+                 if m["names"] == ["alld", "allc"])
     browser.get(f"{server.url}/matches/{match['id']}")
-    assert "row: alld" in browser.find_element(By.ID, "match").text and "col: tft" in browser.find_element(By.ID, "match").text
+    assert "row: alld" in browser.find_element(By.ID, "match").text and "col: allc" in browser.find_element(By.ID, "match").text
     plots = browser.find_elements(By.CSS_SELECTOR, "#plots svg.plot")
     titles = [p.find_element(By.TAG_NAME, "title").get_attribute("textContent") for p in plots]
-    assert titles == ["probs, row: alld", "reward, row: alld", "probs, col: tft", "reward, col: tft"]
+    extras = list(server.http.get(f"/api/v1/agents/{match['agents'][0]}").json()["manifest"]["extras"])
+    assert "probs" in extras and "value" in extras
+    assert titles == [f"{x}, {side}: {name}" for side, name in (("row", "alld"), ("col", "allc")) for x in [*extras, "reward"]]
     assert all(p.find_elements(By.TAG_NAME, "polyline") for p in plots)
     started = time.time()
     state = wait(browser, lambda d: d.execute_script(
@@ -145,6 +146,19 @@ def test_unknown_ids_get_the_404_page(browser, server, tid):
     assert "no agent" in browser.find_element(By.ID, "error-message").text
 
 
+def test_series_page_shows_the_sprt(browser, server, ids, finished):
+    request = {"mode": "sprt", "agents": [ids["alld"], ids["tft"]], "episodes": 4, "max_batches": 1}
+    resp = server.tournament(request)
+    assert resp.status_code == 202, resp.text
+    view = server.wait(resp.json()["id"], timeout=120)
+    browser.get(f"{server.url}/tournaments/{view['id']}")
+    assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Head-to-head series")
+    assert browser.find_element(By.ID, "decision").text == (view["sprt"]["decision"] or "not yet")
+    assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "main p a[href^='/agents/']")] == ["alld", "tft"]
+    batches = browser.find_elements(By.CSS_SELECTOR, "main ul a[href^='/tournaments/']")
+    assert [b.text for b in batches] == view["batches"]
+
+
 def test_front_page_lists_the_tournaments(browser, server, tid, finished):
     browser.get(f"{server.url}/")
     link = browser.find_element(By.CSS_SELECTOR, f"#tournaments a[href='/tournaments/{tid}']")
@@ -154,25 +168,22 @@ def test_front_page_lists_the_tournaments(browser, server, tid, finished):
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
 
 
-def test_leaderboard_shows_the_ladders_agents(browser, tmp_path):
-    from arena.server.service import Service
+def test_leaderboard_shows_the_ladders_agents(browser, server, ids, finished):
+    # Last: a ladder keeps the worker busy from here on. It plays the agents already submitted.
+    resp = server.http.post("/api/v1/ladders", json={"env": "ipd", "episodes_per_match": 4, "pairs_per_round": 3},
+                            headers=server.auth())
+    assert resp.status_code == 201, resp.text
+    browser.get(f"{server.url}/")
+    assert browser.find_element(By.TAG_NAME, "main").get_attribute("data-refresh"), "a page with a ladder refreshes itself"
+    assert browser.find_elements(By.CSS_SELECTOR, "table.leaderboard[data-env=ipd]")
 
-    if not hasattr(Service, "leaderboards"):
-        pytest.skip("the service keeps no leaderboards yet (Service.leaderboards lands with the ladder)")
-    ladder = Server(tmp_path / "data", "--ladder", "ipd")
-    try:
-        names = [name for name, _ in RULES]
-        for name, rule in RULES:
-            assert ladder.upload(ckpt(tmp_path, name, rule).read_bytes()).status_code == 201
-        browser.get(f"{ladder.url}/")
+    def shown(d):
+        boards = d.find_elements(By.CSS_SELECTOR, "table.leaderboard[data-env=ipd]")
+        names = [a.text for a in boards[0].find_elements(By.CSS_SELECTOR, "tbody a")] if boards else []
+        return sorted(names) == sorted(NAMES) and boards[0]
 
-        def shown(d):
-            boards = d.find_elements(By.CSS_SELECTOR, "table.leaderboard[data-env=ipd]")
-            text = boards[0].text if boards else ""
-            return all(n in text for n in names) and boards[0]
-
-        board = wait(browser, shown, timeout=120, what="the ipd leaderboard with every agent")  # the page refreshes itself
-        links = {a.text: a.get_attribute("href") for a in board.find_elements(By.CSS_SELECTOR, "tbody a")}
-        assert set(links) >= set(names) and all("/agents/" in h for h in links.values())
-    finally:
-        ladder.stop()
+    board = wait(browser, shown, timeout=120, what="the ipd leaderboard with every agent")
+    rows = server.http.get("/api/v1/leaderboard", params={"env": "ipd"}).json()["rows"]
+    links = {a.text: a.get_attribute("href") for a in board.find_elements(By.CSS_SELECTOR, "tbody a")}
+    assert links == {r["name"]: f"{server.url}/agents/{r['id']}" for r in rows}
+    assert ids["alld"] in links["alld"]

@@ -12,7 +12,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from serving import Server, ckpt
+from serving import RULES, Server, mlp_policy
 
 from arena.checkpoint import new_agent, save_checkpoint
 from arena.tournaments.spec import make_spec
@@ -25,8 +25,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.fixture(scope="module")
 def ipd_agents(tmp_path_factory):
     folder = tmp_path_factory.mktemp("agents")
-    return {name: ckpt(folder, name, rule) for name, rule in
-            [("tft", "tit_for_tat"), ("alld", "always_defect"), ("allc", "always_cooperate")]}
+    return {name: mlp_policy(folder / f"{name}.ckpt", name, RULES[name]) for name in ("tft", "alld", "allc")}
 
 
 @pytest.fixture(scope="module")
@@ -112,8 +111,7 @@ def test_oversized_bodies_are_counted_as_they_stream(tmp_path):
 
 def raw(server, request: bytes) -> int:
     """Send bytes no well-behaved client would; the status the server answers."""
-    host, port = server.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
+    with socket.create_connection(server.address, timeout=30) as sock:
         sock.sendall(request)
         return int(sock.recv(4096).split(b" ", 2)[1])
 
@@ -174,7 +172,7 @@ def test_tournament_numbers_equal_the_cli(server, ids, ipd_agents, tmp_path):
                      episodes=8, seeds=2, seed=3)
     report, info = run_tournament(spec, db=str(tmp_path / "cli.sqlite"))
     assert info.id == tid
-    assert view["report"]["ratings"] == json.loads(json.dumps(report["ratings"]))
+    assert view["report"]["roundrobin"] == json.loads(json.dumps(report["roundrobin"]))
     ours, theirs = Store(server.data / "tournaments.sqlite").cells(tid), Store(tmp_path / "cli.sqlite").cells(tid)
     assert [c.index for c in ours] == [c.index for c in theirs]
     for a, b in zip(ours, theirs):
@@ -197,7 +195,7 @@ def test_tournament_numbers_equal_the_cli(server, ids, ipd_agents, tmp_path):
 
 
 def test_cancel_drops_queued_jobs_and_keeps_finished_cells(server, ids):
-    request = {"mode": "crossplay", "agents": [ids["tft"], ids["alld"], ids["allc"]], "episodes": 256, "seeds": 6,
+    request = {"mode": "roundrobin", "agents": [ids["tft"], ids["alld"], ids["allc"]], "episodes": 256, "seeds": 6,
                "env_kwargs": {"rounds": 300}, "seed": 11}
     tid = server.tournament(request).json()["id"]
     view = server.http.delete(f"/api/v1/tournaments/{tid}", headers=server.auth()).json()
@@ -217,3 +215,156 @@ def test_client_without_a_server_says_so_in_one_line(tmp_path):
                          text=True, env=env, timeout=60)
     assert out.returncode != 0 and "no arena server at http://127.0.0.1:9" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_a_late_result_from_an_abandoned_lease_is_refused(tmp_path, ipd_agents):
+    """fishtest's rule: a lease that ran out and was given again cannot complete; the one
+    that holds it can, once (a repeated completion is refused too: nothing counts twice)."""
+    from arena.server.config import ServerConfig
+    from arena.server.jobs import StaleLease
+    from arena.server.service import Service
+    from arena.server.worker import Worker
+
+    service = Service(ServerConfig(data=tmp_path))
+    ids = [service.submit_agent(ipd_agents[n].read_bytes())[0]["id"] for n in ("tft", "alld")]
+    view, _ = service.create_tournament({"mode": "roundrobin", "agents": ids, "episodes": 4, "pairs": [[0, 1]]})
+    old = service.jobs.lease(seconds=0.0)
+    out = Worker(str(tmp_path / "scratch")).play(service.payload(old))
+    assert service.jobs.sweep(now=time.time() + 1) == 1  # the lease ran out: back to the queue
+    new = service.jobs.lease(seconds=60)
+    assert new.job == old.job and new.token != old.token
+    with pytest.raises(StaleLease):
+        service.complete(old, out)
+    assert service.store.done_cells(view["id"]) == set()
+    assert not service.jobs.heartbeat(old, 60) and service.jobs.heartbeat(new, 60)
+    service.complete(new, out)
+    done = service.store.done_cells(view["id"])
+    assert done == set(new.cells)
+    with pytest.raises(StaleLease):
+        service.complete(new, out)
+    assert service.tournament_view(view["id"])["status"] == "finished"
+
+
+def test_sigkill_at_several_points_loses_nothing(tmp_path, ipd_agents):
+    """Kill -9 the server right after a tournament is posted, then twice while it plays;
+    each restart goes on; the end equals an uninterrupted run, with no cell stored twice."""
+    data = tmp_path / "server"
+    request = {"mode": "roundrobin", "episodes": 2048, "seeds": 2, "seed": 5, "env_kwargs": {"rounds": 50}}
+    server = Server(data)
+    request["agents"] = [server.upload(ipd_agents[n].read_bytes()).json()["id"] for n in ("tft", "alld", "allc")]
+    tid = server.tournament(request).json()["id"]
+    server.kill()  # 1: queued, nothing played
+    server = Server(data)
+    total = server.http.get(f"/api/v1/tournaments/{tid}").json()["cells_total"]
+    seen = []
+    for target in (2, total // 2):  # 2, 3: mid-run
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            view = server.http.get(f"/api/v1/tournaments/{tid}").json()
+            if view["cells_done"] >= target or view["status"] == "finished":
+                break
+            time.sleep(0.05)
+        seen.append(view["cells_done"])
+        server.kill()
+        server = Server(data)
+    try:
+        final = server.wait(tid)
+    finally:
+        server.stop()
+    assert seen[-1] < total, f"the kills came too late to interrupt anything: {seen} of {total}"
+    assert final["status"] == "finished" and final["cells_done"] == total
+    spec = make_spec("roundrobin", [str(data / "agents" / f"{a}.ckpt") for a in request["agents"]], episodes=2048, seeds=2,
+                     seed=5, env_kwargs={"rounds": 50})
+    reference, _ = run_tournament(spec, db=str(tmp_path / "cli.sqlite"))
+    assert final["report"]["roundrobin"] == json.loads(json.dumps(reference["roundrobin"]))
+    store = Store(data / "tournaments.sqlite")
+    rows = store.db.execute("SELECT cell, COUNT(*) FROM cells WHERE tournament = ? GROUP BY cell", (tid,)).fetchall()
+    assert len(rows) == total and all(n == 1 for _, n in rows)
+    ours = {c.index: c for c in store.cells(tid)}
+    for c in Store(tmp_path / "cli.sqlite").cells(tid):
+        np.testing.assert_array_equal(ours[c.index].returns, c.returns)
+
+
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory, ipd_agents):
+    """A server with an IPD ladder from the start, four scripted agents submitted."""
+    folder = tmp_path_factory.mktemp("ladder-agents")
+    s = Server(tmp_path_factory.mktemp("ladder"), "--ladder", "ipd")
+    paths = [*ipd_agents.values(), mlp_policy(folder / "mostly_d.ckpt", "mostly_d", RULES["mostly_d"])]
+    ids = {path.stem: s.upload(path.read_bytes()).json()["id"] for path in paths}
+    yield s, ids
+    s.stop()
+
+
+def test_the_ladder_match_makes_and_ranks(ladder):
+    server, ids = ladder
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        board = server.http.get("/api/v1/leaderboard", params={"env": "ipd"}).json()
+        if len(board["rows"]) == 4 and min(r["matches"] for r in board["rows"]) >= 3:
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError(f"the ladder did not play every agent 3 times: {board}")
+    assert board["score"] == "Elo" and "uncertainty" in board["policy"] and board["rounds"] >= 1
+    rows = {r["name"]: r for r in board["rows"]}
+    assert board["rows"][0]["name"] == "alld" and rows["alld"]["rank"] == 1  # defection wins every IPD episode it plays
+    assert rows["allc"]["rating"] < rows["alld"]["rating"]
+    for r in board["rows"]:
+        assert r["low"] <= r["rating"] <= r["high"] and 1 <= r["rank_ub"] <= r["rank"] and r["episodes"] > 0
+    ladder_view = server.http.get("/api/v1/ladders").json()["ladders"]
+    assert [(lv["env"], lv["mode"], lv["members"]) for lv in ladder_view] == [("ipd", "roundrobin", 4)]
+    agent = server.http.get(f"/api/v1/agents/{ids['alld']}").json()
+    assert agent["ratings"]["ipd"]["rank"] == 1
+    # The ladder's rounds are tournaments like any other: pairs, not the full round-robin.
+    rounds = [t for t in server.http.get("/api/v1/tournaments").json()["tournaments"]]
+    assert rounds and all(t["mode"] == "roundrobin" for t in rounds)
+    assert one_line_error(server.http.get("/api/v1/leaderboard", params={"env": "mpe_tag"}), 404)
+
+
+def test_ladders_are_made_by_admins(ladder):
+    server, _ = ladder
+    made = server.http.post("/api/v1/ladders", json={"env": "coord_game", "episodes_per_match": 8}, headers=server.auth())
+    assert made.status_code == 201 and made.json()["mode"] == "crossplay"
+    again = server.http.post("/api/v1/ladders", json={"env": "coord_game", "episodes_per_match": 8}, headers=server.auth())
+    assert again.status_code == 200
+    assert "unknown ladder field" in one_line_error(
+        server.http.post("/api/v1/ladders", json={"env": "ipd", "speed": 2}, headers=server.auth()), 400)
+    assert one_line_error(server.http.post("/api/v1/ladders", json={"env": "no_such_env"}, headers=server.auth()), 400)
+
+
+def test_sprt_stops_when_decided_and_cancels_the_rest(ladder):
+    server, ids = ladder
+    request = {"mode": "sprt", "agents": [ids["alld"], ids["allc"]], "episodes": 8, "max_batches": 20,
+               "sprt": {"elo0": 0, "elo1": 20}}
+    resp = server.tournament(request)
+    assert resp.status_code == 202
+    view = server.wait(resp.json()["id"])
+    assert view["status"] == "finished" and view["sprt"]["decision"] == "H1", view["sprt"]
+    assert view["sprt"]["llr"] >= view["sprt"]["upper"] and len(view["batches"]) < 20
+    statuses = [server.http.get(f"/api/v1/tournaments/{b}").json()["status"] for b in view["batches"]]
+    assert statuses.count("finished") >= 1 and set(statuses) <= {"finished", "cancelled"}
+    assert "exactly two agents" in one_line_error(server.tournament({**request, "agents": [ids["alld"]]}), 400)
+
+
+def test_a_bad_agent_is_blamed_forfeits_and_is_quarantined(server, ids, tmp_path):
+    # It cooperates, so it passes its self-play smoke episode; an opponent's defection breaks it.
+    flaky = server.upload(mlp_policy(tmp_path / "flaky.ckpt", "flaky", RULES["allc"], blowup=(1, 3)).read_bytes())
+    assert flaky.status_code in (200, 201), flaky.text  # it passes its smoke episode
+    fid = flaky.json()["id"]
+    request = {"mode": "roundrobin", "agents": [ids["tft"], ids["alld"], fid], "pairs": [[0, 2], [1, 2]], "episodes": 16,
+               "seeds": 2, "seed": 4, "on_agent_failure": "forfeit"}
+    view = server.wait(server.tournament(request).json()["id"])
+    assert view["status"] == "finished", view  # a bad agent never stops the tournament or the server
+    failures = view["agent_failures"]
+    assert failures and {f["agent"] for f in failures} == {fid} and {f["status"] for f in failures} == {"forfeit"}
+    assert all("non-finite" in f["error"] for f in failures)
+    assert view["cells_done"] + view["cells_failed"] == view["cells_total"]
+    assert server.http.get(f"/api/v1/agents/{fid}").json()["status"] == "quarantined"  # 4 failures >= 3
+    refused = server.tournament({"mode": "selfplay", "agents": [fid], "episodes": 2})
+    assert "quarantined" in one_line_error(refused, 409)
+    # Matches it did not break (with tft, which never defects on a cooperator) stand.
+    ok = [m for m in server.http.get("/api/v1/matches", params={"tournament": view["id"]}).json()["matches"]
+          if fid in m["agents"] and m["status"] == "ok"]
+    assert len(ok) == 4 and all(ids["tft"] in m["agents"] for m in ok)
+    assert server.http.get("/api/v1/health").json()["status"] == "ok"

@@ -103,7 +103,7 @@ def submit(agent, server, as_json):
     smoke = out["smoke"]
     returns = ", ".join(f"{r:.3g}" for r in smoke["returns"])
     click.echo(f"{out['id'][:12]}  {out['name']} ({out['arch']}, {out['env']}): smoke episode {smoke['length']} steps, "
-               f"side returns [{returns}]")
+               f"side returns [{returns}]" + ("" if out.get("new", True) else "; the server already had it"))
 
 
 def _ckpt_file(ref: str) -> Path:

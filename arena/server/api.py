@@ -14,8 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arena.errors import CheckpointError, IncompatibleAgents, UserError
+from arena.server.errors import BadRequest, Conflict, NotFound
+from arena.server.ladder import LadderConfig
 from arena.server.pages import pages_router
-from arena.server.service import BadRequest, Conflict, NotFound, Service
+from arena.server.service import Service
 from arena.server.submissions import InvalidAgent, NotACheckpoint
 from arena.server.tokens import SCOPES
 
@@ -133,7 +135,7 @@ def create_app(service: Service) -> FastAPI:
     async def submit_agent(file: Annotated[UploadFile, File(description="one arena .ckpt file")]):
         data = await file.read()
         agent, created = await run_in_threadpool(service.submit_agent, data)
-        return JSONResponse(_agent_summary(agent), status_code=201 if created else 200)
+        return JSONResponse({**_agent_summary(agent), "new": created}, status_code=201 if created else 200)
 
     @app.get("/api/v1/agents", tags=["agents"])
     def list_agents(env: str | None = None):
@@ -145,10 +147,7 @@ def create_app(service: Service) -> FastAPI:
 
     @app.post("/api/v1/tournaments", status_code=202, tags=["tournaments"], dependencies=[token("submit")])
     async def post_tournament(request: Request, idempotency_key: Annotated[str | None, Header(max_length=128)] = None):
-        try:
-            body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise BadRequest(f"the body is not valid JSON ({err.msg if hasattr(err, 'msg') else err}); send the spec as a JSON object") from None
+        body = _json_body(await request.body())
         view, created = await run_in_threadpool(service.create_tournament, body, idempotency_key)
         return JSONResponse({"id": view["id"], "status": view["status"], "cells_total": view["cells_total"]},
                             status_code=202 if created else 200)
@@ -164,6 +163,20 @@ def create_app(service: Service) -> FastAPI:
     @app.delete("/api/v1/tournaments/{tournament_id}", tags=["tournaments"], dependencies=[token("submit")])
     def cancel_tournament(tournament_id: str):
         return service.cancel(tournament_id)
+
+    @app.get("/api/v1/leaderboard", tags=["ladders"])
+    def get_leaderboard(env: str):
+        return service.ladders.leaderboard(env)
+
+    @app.get("/api/v1/ladders", tags=["ladders"])
+    def list_ladders():
+        return {"ladders": [service.ladders.view(c.env) for c in service.ladders.configs()]}
+
+    @app.post("/api/v1/ladders", status_code=201, tags=["ladders"], dependencies=[token("admin")])
+    async def post_ladder(request: Request):
+        body = _json_body(await request.body())
+        view, created = await run_in_threadpool(lambda: service.ladders.ensure(LadderConfig.from_request(body)))
+        return JSONResponse(view, status_code=201 if created else 200)
 
     @app.get("/api/v1/matches", tags=["matches"])
     def list_matches(agent: str | None = None, tournament: str | None = None):
@@ -186,6 +199,13 @@ def create_app(service: Service) -> FastAPI:
 
     app.include_router(pages_router(service))  # the HTML pages: /, /agents/ID, /tournaments/ID, /matches/ID
     return app
+
+
+def _json_body(data: bytes):
+    try:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BadRequest(f"the body is not valid JSON ({getattr(err, 'msg', err)}); send a JSON object") from None
 
 
 class _Auth(Exception):

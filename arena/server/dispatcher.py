@@ -17,12 +17,12 @@ log = logging.getLogger("arena.server")
 
 
 class Dispatcher(threading.Thread):
-    def __init__(self, service: Service, executor: Executor, *, idle: Callable[[], None] = lambda: None,
+    def __init__(self, service: Service, executor: Executor, *, idle: Callable[[], None] | None = None,
                  poll: float = 0.2):
         super().__init__(name="arena-dispatcher", daemon=True)
         self.service = service
         self.executor = executor
-        self.idle = idle  # called when nothing is queued (the ladders fill the queue there)
+        self.idle = idle or service.tick  # called when a worker is free and nothing is queued (ladders queue there)
         self.poll = poll
         self.stopping = threading.Event()
         self.inflight: dict[cf.Future, Lease] = {}
@@ -38,7 +38,7 @@ class Dispatcher(threading.Thread):
             try:
                 self.service.jobs.sweep()
                 self._fill(cfg.lease_seconds)
-                if not self.inflight:
+                if len(self.inflight) < self.executor.workers:
                     self.idle()
                     self._fill(cfg.lease_seconds)
                 done, _ = cf.wait(list(self.inflight), timeout=self.poll, return_when=cf.FIRST_COMPLETED)

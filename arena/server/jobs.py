@@ -104,6 +104,11 @@ class Jobs:
             return [r[0] for r in self.db.execute("SELECT id FROM server_tournaments ORDER BY created")]
         return [r[0] for r in self.db.execute("SELECT id FROM server_tournaments WHERE ladder = ? ORDER BY created", (ladder,))]
 
+    def has_open(self, ladder: str) -> bool:
+        """Whether a tournament of this ladder is still queued or running."""
+        return self.db.execute("SELECT 1 FROM server_tournaments WHERE ladder = ? AND status IN ('queued', 'running') LIMIT 1",
+                               (ladder,)).fetchone() is not None
+
     def cancel(self, tid: str) -> None:
         """Drop the queued and running jobs (a running one's result will be refused); keep
         finished cells."""

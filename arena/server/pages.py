@@ -45,7 +45,11 @@ def _when(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M UTC") if ts else "–"
 
 
-templates.filters.update(est=_est, when=_when, short=lambda s: str(s)[:12])
+def _num(x: float | None, digits: int = 1) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+templates.filters.update(est=_est, when=_when, num=_num, short=lambda s: str(s)[:12])
 
 
 def render(name: str, code: int = 200, **context) -> HTMLResponse:
@@ -123,7 +127,8 @@ def pages_router(service: Service) -> APIRouter:
         boards = boards() if callable(boards) else None
         tournaments = list(reversed(service.list_tournaments()))[:50]
         for t in tournaments:
-            t["status"] = (service.jobs.tournament(t["id"]) or {}).get("status", "unknown")
+            server = service.jobs.tournament(t["id"]) or {}
+            t["status"], t["ladder"] = server.get("status", "unknown"), server.get("ladder")
         live = bool(boards) or any(t["status"] not in FINAL for t in tournaments)
         return render("index.html", boards=boards, tournaments=tournaments, live=live)
 
@@ -138,6 +143,11 @@ def pages_router(service: Service) -> APIRouter:
     @page
     def tournament(tournament_id: str):
         view = service.tournament_view(tournament_id)
+        if view["mode"] == "sprt":  # a head-to-head series: its batches are the tournaments
+            agents = [service.submissions.get(ref) if not ref.startswith("zoo:") else None for ref in view["agents"]]
+            agents = [{"id": a["id"], "name": a["name"], "page": True} if a else {"id": ref, "name": ref, "page": False}
+                      for a, ref in zip(agents, view["agents"])]
+            return render("series.html", t=view, agents=agents, final=view["status"] in FINAL)
         agents = service.store.tournament(view["id"])["agents"]
         report = view.get("report")
         matches = service.matches(tournament=view["id"])

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from arena.errors import UserError
 from arena.fileio import atomic_write
 from arena.server.config import ServerConfig
+from arena.server.errors import BadRequest, Conflict, NotFound
 from arena.server.jobs import Jobs, Lease
+from arena.server.ladder import LadderConfig, Ladders
+from arena.server.series import Series
 from arena.server.submissions import Submissions
 from arena.server.tokens import Tokens
 from arena.tournaments.execute import CellResult, chunk_size, group_cells
@@ -29,18 +31,6 @@ SPEC_FIELDS = ("mode", "agents", "pool", "env", "env_kwargs", "episodes", "seeds
 POLICIES = ("void", "forfeit")
 
 
-class NotFound(UserError):
-    """HTTP 404."""
-
-
-class Conflict(UserError):
-    """HTTP 409."""
-
-
-class BadRequest(UserError):
-    """HTTP 400."""
-
-
 class Service:
     def __init__(self, config: ServerConfig):
         self.config = config
@@ -51,6 +41,15 @@ class Service:
         self._lock = threading.Lock()  # one completion or submission at a time
         self.admin_token_created = self.tokens.ensure_admin(config.data)
         self.requeued = self.jobs.requeue_all_leased()
+        self.ladders = Ladders(self)
+        self.series = Series(self)
+        for env in config.ladders:
+            self.ladders.ensure(LadderConfig(env))
+
+    def tick(self) -> None:
+        """When a worker is free and nothing is queued: ladders and SPRT series queue more."""
+        self.series.tick()
+        self.ladders.tick()
 
     # ------------------------------------------------------------ per-thread handles
 
@@ -100,7 +99,11 @@ class Service:
             from arena.checkpoint import read_checkpoint
 
             manifest = read_checkpoint(self.submissions.path(aid))[0].to_dict()
-        return {**agent, "manifest": manifest, "matches": len(self.matches(agent=aid))}
+        ratings = {}
+        if any(c.env == agent["env"] for c in self.ladders.configs()):
+            board = self.ladders.leaderboard(agent["env"])
+            ratings = {board["env"]: next((r for r in board["rows"] if r["id"] == aid), None)}
+        return {**agent, "manifest": manifest, "matches": len(self.matches(agent=aid)), "ratings": ratings}
 
     # ------------------------------------------------------------ tournaments
 
@@ -145,6 +148,8 @@ class Service:
             known = self.jobs.by_idempotency_key(idempotency_key)
             if known:
                 return self.tournament_view(known), False
+        if isinstance(request, dict) and request.get("mode") == "sprt":
+            return self.series.create(request, idempotency_key)
         policy = request.get("on_agent_failure", "void") if isinstance(request, dict) else "void"
         if policy not in POLICIES:
             raise BadRequest(f"`on_agent_failure` must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -175,6 +180,8 @@ class Service:
         server = self.jobs.tournament(tid)
         if not server:
             raise NotFound(f"no tournament {tid!r} on this server; `GET /api/v1/tournaments` lists them")
+        if server["ladder"] == "sprt":
+            return self.series.view(tid)
         t = self.store.tournament(tid)
         done = len(self.store.done_cells(tid))
         matches = self.jobs.matches(tid)
@@ -193,8 +200,11 @@ class Service:
         return [t for t in self.store.list_tournaments() if t["id"] in ids]
 
     def cancel(self, tid: str) -> dict:
-        self.tournament_view(tid)  # 404 when unknown
-        self.jobs.cancel(tid)
+        view = self.tournament_view(tid)  # 404 when unknown
+        if view["mode"] == "sprt":
+            self.series.cancel(tid)
+        else:
+            self.jobs.cancel(tid)
         return self.tournament_view(tid)
 
     # ------------------------------------------------------------ jobs
@@ -333,6 +343,9 @@ class Service:
                                   "seed": c.match_seed, "status": status.get(c.index, {}).get("status", "ok"),
                                   "returns": c.returns.tolist(), "length": c.length.tolist(),
                                   "metrics": {k: v.tolist() for k, v in c.metrics.items()}}) + "\n"
+
+    def leaderboards(self) -> list[dict]:
+        return [self.ladders.leaderboard(c.env) for c in self.ladders.configs()]
 
     def health(self) -> dict:
         return {"queue": self.jobs.counts(), "agents": len(self.submissions.all())}

@@ -1,0 +1,308 @@
+"""Continuous ladders. Every agent submitted for a ladder's env joins it; whenever the
+ladder's last round is played, the next pairs are chosen by information
+(`tournaments/matchmaking.py`) and queued as one tournament, so the pairs of one architecture
+batch into one vmapped call like any other tournament's. A competitive env is a round-robin
+rated by Bradley–Terry; a cooperative one fills its cross-play matrix and scores an agent by
+its mean cross-play with the rest of the population.
+
+A ladder rests when every pair it may play has `budget` episodes, and wakes when an agent joins.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import numpy as np
+
+from arena.env import make as make_env
+from arena.errors import UserError
+from arena.server.errors import BadRequest, NotFound
+from arena.tournaments.matchmaking import MatchmakingConfig, crossplay_cells, describe, next_pairs
+from arena.tournaments.ratings import Games, elo_ratings
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ladders (
+    env TEXT PRIMARY KEY, config TEXT NOT NULL, rounds INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL
+);
+"""
+PROVISIONAL_MATCHES = 3  # fewer matches than this, or an interval wider than PROVISIONAL_WIDTH: provisional
+PROVISIONAL_WIDTH = 200.0  # Elo points
+RECENT_ROUNDS = 4
+OPEN = ("queued", "running")
+
+
+@dataclasses.dataclass(frozen=True)
+class LadderConfig:
+    env: str
+    episodes_per_match: int = 32
+    pairs_per_round: int = 4
+    budget: int = 512  # episodes per pair after which the pair is not chosen again
+    env_kwargs: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_request(cls, body) -> LadderConfig:
+        if not isinstance(body, dict) or not isinstance(body.get("env"), str):
+            raise BadRequest('a ladder is a JSON object with at least {"env": ENV}')
+        fields = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = sorted(set(body) - set(fields))
+        if unknown:
+            raise BadRequest(f"unknown ladder field(s) {', '.join(unknown)}; fields: {', '.join(fields)}")
+        for key in ("episodes_per_match", "pairs_per_round", "budget"):
+            if key in body and (not isinstance(body[key], int) or isinstance(body[key], bool) or body[key] < 1):
+                raise BadRequest(f"`{key}` must be a positive integer")
+        if not isinstance(body.get("env_kwargs", {}), dict):
+            raise BadRequest("`env_kwargs` must be an object")
+        try:
+            make_env(body["env"], **body.get("env_kwargs", {}))
+        except UserError as err:
+            raise BadRequest(str(err)) from None
+        except TypeError as err:
+            raise BadRequest(f"env_kwargs for {body['env']}: {err}") from None
+        return cls(**body)
+
+    def matchmaking(self) -> MatchmakingConfig:
+        return MatchmakingConfig(pairs_per_round=self.pairs_per_round)
+
+
+@dataclasses.dataclass
+class Played:
+    """What a ladder has played, over its members (indices into `members`)."""
+
+    members: list[dict]
+    pair_episodes: np.ndarray  # (N, N) episodes played by each unordered pair (symmetric)
+    matches: np.ndarray  # (N,) matches each member played
+    games: Games  # competitive: one outcome per episode, from first's view
+    team: dict  # cooperative: {(a, b) with a < b: [team return per episode]}
+    recent: list[list[tuple[int, int]]]  # the last rounds' pairs, oldest first
+
+
+class Ladders:
+    """The ladders of one server. `service` gives the store, the jobs and the submissions."""
+
+    def __init__(self, service):
+        self.service = service
+        with service.store.db:
+            service.store.db.executescript(SCHEMA)
+        self._envs: dict[str, object] = {}
+        self._cells: dict[str, list] = {}  # finished ladder tournaments' cells, by id (they never change)
+        self._resting: dict[str, tuple] = {}  # env -> what it had when it found nothing to play
+
+    # ------------------------------------------------------------ configs
+
+    def ensure(self, config: LadderConfig) -> tuple[dict, bool]:
+        db = self.service.store.db
+        known = db.execute("SELECT config FROM ladders WHERE env = ?", (config.env,)).fetchone()
+        with db:
+            db.execute("INSERT INTO ladders (env, config, created) VALUES (?, ?, ?) ON CONFLICT (env) DO UPDATE SET config = ?",
+                       (config.env, json.dumps(dataclasses.asdict(config)), time.time(), json.dumps(dataclasses.asdict(config))))
+        return self.view(config.env), known is None
+
+    def configs(self) -> list[LadderConfig]:
+        rows = self.service.store.db.execute("SELECT config FROM ladders ORDER BY created").fetchall()
+        return [LadderConfig(**json.loads(r[0])) for r in rows]
+
+    def config(self, env: str) -> LadderConfig:
+        row = self.service.store.db.execute("SELECT config FROM ladders WHERE env = ?", (env,)).fetchone()
+        if not row:
+            raise NotFound(f"no ladder for env {env!r}; `arena serve --ladder {env}` or POST /api/v1/ladders starts one")
+        return LadderConfig(**json.loads(row[0]))
+
+    def view(self, env: str) -> dict:
+        config = self.config(env)
+        rounds = self.service.store.db.execute("SELECT rounds FROM ladders WHERE env = ?", (env,)).fetchone()[0]
+        return {**dataclasses.asdict(config), "rounds": rounds, "members": len(self._members(env)),
+                "mode": self._mode(config), "policy": self._policy(config)}
+
+    def _env(self, config: LadderConfig):
+        if config.env not in self._envs:
+            self._envs[config.env] = make_env(config.env, **config.env_kwargs)
+        return self._envs[config.env]
+
+    def _mode(self, config: LadderConfig) -> str:
+        return "crossplay" if self._env(config).spec.cooperative else "roundrobin"
+
+    def _policy(self, config: LadderConfig) -> str:
+        if self._mode(config) == "crossplay":
+            return (f"cross-play cells chosen unplayed first, then widest CI, then fewest episodes, "
+                    f"{config.pairs_per_round} pairs of {config.episodes_per_match} episodes a round; "
+                    "score: mean cross-play return with every other member")
+        return (describe(config.matchmaking()) + f"; {config.episodes_per_match} episodes a match; "
+                "an episode is won by the side with the higher return; Bradley–Terry with a bootstrap CI over episodes")
+
+    def _members(self, env: str) -> list[dict]:
+        return [a for a in self.service.submissions.all(env) if a["status"] == "active"]
+
+    # ------------------------------------------------------------ results
+
+    def played(self, config: LadderConfig, members: list[dict] | None = None) -> Played:
+        members = members if members is not None else self.service.submissions.all(config.env)
+        index = {a["id"]: i for i, a in enumerate(members)}
+        n = len(members)
+        pair_episodes, matches = np.zeros((n, n), int), np.zeros(n, int)
+        first, second, outcomes, team, recent = [], [], [], {}, []
+        jobs, store = self.service.jobs, self.service.store
+        for tid in jobs.tournaments(ladder=config.env):
+            server = jobs.tournament(tid)
+            t = store.tournament(tid)
+            ids = [a["id"] for a in t["agents"]]
+            sides = [s["seats"] for s in t["env_info"]["sides"]]
+            request = server["request"]
+            recent.append([(index[request["agents"][i]], index[request["agents"][j]]) for i, j in request.get("pairs", [])
+                           if request["agents"][i] in index and request["agents"][j] in index])
+            for c in self._stored_cells(tid, server["status"]):
+                a, b = (index.get(ids[k]) for k in c.lineup)
+                if a is None or b is None:
+                    continue
+                r0, r1 = c.returns[:, sides[0]].mean(axis=1), c.returns[:, sides[1]].mean(axis=1)
+                _count(pair_episodes, matches, a, b, len(r0))
+                if a != b:
+                    first.append(a)
+                    second.append(b)
+                    outcomes.append(np.where(r0 > r1, 1.0, np.where(r0 == r1, 0.5, 0.0)))
+                    team.setdefault((min(a, b), max(a, b)), []).extend(c.returns.mean(axis=1).tolist())
+            if server["on_agent_failure"] == "forfeit":  # the breaker loses every episode; void counts nothing
+                for m in jobs.matches(tid).values():
+                    if m["status"] == "forfeit" and m["failed_agent"] in index:
+                        lineup = [index.get(ids[k]) for k in m["lineup"]]
+                        loser = index[m["failed_agent"]]
+                        other = next((x for x in lineup if x != loser), None)
+                        if other is not None:
+                            first.append(other)
+                            second.append(loser)
+                            outcomes.append(np.ones(t["spec"]["episodes"]))
+                            _count(pair_episodes, matches, other, loser, t["spec"]["episodes"])
+        return Played(members, pair_episodes, matches, Games(tuple(first), tuple(second), tuple(outcomes)), team,
+                      recent[-RECENT_ROUNDS:])
+
+    def _stored_cells(self, tid: str, status: str) -> list:
+        if tid in self._cells:
+            return self._cells[tid]
+        cells = self.service.store.cells(tid)
+        if status not in OPEN:
+            self._cells[tid] = cells
+        return cells
+
+    def leaderboard(self, env: str) -> dict:
+        config = self.config(env)
+        p = self.played(config)
+        n = len(p.members)
+        cooperative = self._mode(config) == "crossplay"
+        if cooperative:
+            scores = _crossplay_scores(p.team, n)
+        else:
+            scores = elo_ratings(p.games, n, seed=0) if n else []
+            scores = [{"rating": s["elo"], "low": s["low"], "high": s["high"]} for s in scores]
+        rows = []
+        for i, a in enumerate(p.members):
+            if p.matches[i] == 0:
+                continue
+            s = scores[i]
+            width = s["high"] - s["low"] if s["low"] is not None else float("inf")
+            rows.append({"id": a["id"], "name": a["name"], "arch": a["arch"], "status": a["status"], **s,
+                         "matches": int(p.matches[i]), "episodes": int(p.pair_episodes[i].sum()),
+                         "provisional": bool(p.matches[i] < PROVISIONAL_MATCHES
+                                             or (not cooperative and width > PROVISIONAL_WIDTH) or s["low"] is None)})
+        rows.sort(key=lambda r: -(r["rating"] if r["rating"] is not None else -np.inf))
+        for rank, row in enumerate(rows, 1):
+            row["rank"] = rank
+            # Chatbot Arena's rule: 1 + the number of agents statistically better (their low above my high).
+            row["rank_ub"] = 1 + sum(1 for o in rows if o is not row and o["low"] is not None and row["high"] is not None
+                                     and o["low"] > row["high"])
+        return {"env": env, "mode": self._mode(config), "score": "cross-play" if cooperative else "Elo",
+                "policy": self._policy(config), "rounds": self.view(env)["rounds"], "rows": rows,
+                "waiting": [a["name"] for i, a in enumerate(p.members) if p.matches[i] == 0]}
+
+    # ------------------------------------------------------------ scheduling
+
+    def tick(self) -> None:
+        """Queue the next round of each ladder whose last round is done (the dispatcher calls
+        this when the queue runs dry)."""
+        for config in self.configs():
+            if self.service.jobs.has_open(config.env):
+                continue
+            state = (config, len(self._members(config.env)), len(self.service.jobs.tournaments(ladder=config.env)))
+            if self._resting.get(config.env) == state:
+                continue  # nothing changed since it last found nothing worth playing
+            if self.next_round(config) is None:
+                self._resting[config.env] = state
+
+    def next_round(self, config: LadderConfig) -> str | None:
+        """Choose and queue one round; its tournament id, or None when the ladder rests."""
+        members = self._members(config.env)
+        if len(members) < 2:
+            return None
+        p = self.played(config, members)
+        allowed = self._allowed(config, members, p)
+        db = self.service.store.db
+        rounds = db.execute("SELECT rounds FROM ladders WHERE env = ?", (config.env,)).fetchone()[0]
+        rng = np.random.default_rng([rounds, len(members)])
+        if self._mode(config) == "crossplay":
+            counts = p.pair_episodes.astype(float)
+            width = np.full(counts.shape, np.inf)
+            for (a, b), xs in p.team.items():
+                if len(xs) > 1:
+                    width[a, b] = width[b, a] = 3.92 * float(np.std(xs)) / np.sqrt(len(xs))
+            chosen = [c for c in crossplay_cells(counts, width, 4 * config.pairs_per_round) if allowed(*c)]
+            pairs = _dedupe(chosen)[:config.pairs_per_round]
+        else:
+            wins = p.games.win_matrix(len(members))
+            pairs = next_pairs(len(members), wins, p.recent, config.matchmaking(), rng, allowed=allowed)
+        if not pairs:
+            return None
+        involved = sorted({i for pair in pairs for i in pair})
+        local = {g: k for k, g in enumerate(involved)}
+        request = {"mode": self._mode(config), "agents": [members[g]["id"] for g in involved],
+                   "pairs": [[local[a], local[b]] for a, b in pairs], "env": config.env, "env_kwargs": config.env_kwargs,
+                   "episodes": config.episodes_per_match, "seed": rounds}
+        view, _ = self.service.create_tournament(request, ladder=config.env)
+        with db:
+            db.execute("UPDATE ladders SET rounds = rounds + 1 WHERE env = ?", (config.env,))
+        return view["id"]
+
+    def _allowed(self, config: LadderConfig, members: list[dict], p: Played):
+        sides = [s.name for s in self._env(config).spec.sides]
+        plays = [set(a["smoke"]["sides"]) for a in members]
+
+        def allowed(i: int, j: int) -> bool:
+            if i == j or p.pair_episodes[i, j] >= config.budget:
+                return False
+            return (sides[0] in plays[i] and sides[1] in plays[j]) or (sides[0] in plays[j] and sides[1] in plays[i])
+
+        return allowed
+
+
+def _count(pair_episodes: np.ndarray, matches: np.ndarray, a: int, b: int, episodes: int) -> None:
+    pair_episodes[a, b] += episodes
+    if a != b:
+        pair_episodes[b, a] += episodes
+    matches[a] += 1
+    if a != b:
+        matches[b] += 1
+
+
+def _dedupe(cells) -> list[tuple[int, int]]:
+    out, seen = [], set()
+    for a, b in cells:
+        key = (min(a, b), max(a, b))
+        if key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out
+
+
+def _crossplay_scores(team: dict, n: int, n_boot: int = 200, seed: int = 0) -> list[dict]:
+    """Each member's mean cross-play return over its partners, with a bootstrap CI that
+    resamples the episodes of each pair."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        mine = [np.asarray(xs) for (a, b), xs in team.items() if i in (a, b)]
+        if not mine:
+            out.append({"rating": None, "low": None, "high": None})
+            continue
+        score = float(np.mean([x.mean() for x in mine]))
+        boots = [np.mean([x[rng.integers(0, x.size, x.size)].mean() for x in mine]) for _ in range(n_boot)]
+        low, high = np.quantile(boots, [0.025, 0.975])
+        out.append({"rating": score, "low": float(low), "high": float(high)})
+    return out
