@@ -157,6 +157,13 @@ def test_series_page_shows_the_sprt(browser, server, ids, finished):
     assert [a.text for a in browser.find_elements(By.CSS_SELECTOR, "main p a[href^='/agents/']")] == ["alld", "tft"]
     batches = browser.find_elements(By.CSS_SELECTOR, "main ul a[href^='/tournaments/']")
     assert [b.text for b in batches] == view["batches"]
+    # A series is a tournament row without cells of its own: the agents' pages still list their matches.
+    browser.get(f"{server.url}/agents/{ids['alld']}")
+    assert browser.find_element(By.ID, "agent-name").text == "alld"
+    assert server.http.get("/api/v1/export").status_code == 200
+    browser.get(f"{server.url}/")
+    assert browser.find_element(By.CSS_SELECTOR, f"#series a[href='/tournaments/{view['id']}']").text == view["id"]
+    assert view["batches"][-1] in browser.find_element(By.ID, "rounds").text  # batches are counted, not listed
 
 
 def test_front_page_lists_the_tournaments(browser, server, tid, finished):
@@ -177,13 +184,14 @@ def test_leaderboard_shows_the_ladders_agents(browser, server, ids, finished):
     assert browser.find_element(By.TAG_NAME, "main").get_attribute("data-refresh"), "a page with a ladder refreshes itself"
     assert browser.find_elements(By.CSS_SELECTOR, "table.leaderboard[data-env=ipd]")
 
-    def shown(d):
-        boards = d.find_elements(By.CSS_SELECTOR, "table.leaderboard[data-env=ipd]")
-        names = [a.text for a in boards[0].find_elements(By.CSS_SELECTOR, "tbody a")] if boards else []
-        return sorted(names) == sorted(NAMES) and boards[0]
+    def board(d):
+        # Read in one script: the page swaps its <main> every few seconds, so elements go stale.
+        return d.execute_script("const t = document.querySelector('table.leaderboard[data-env=ipd]');"
+                                "return t && [...t.querySelectorAll('tbody a')].map(a => [a.textContent, a.href]);")
 
-    board = wait(browser, shown, timeout=120, what="the ipd leaderboard with every agent")
+    wait(browser, lambda d: sorted(name for name, _ in board(d) or []) == sorted(NAMES), timeout=120,
+         what="the ipd leaderboard with every agent")
+    links = dict(board(browser))
     rows = server.http.get("/api/v1/leaderboard", params={"env": "ipd"}).json()["rows"]
-    links = {a.text: a.get_attribute("href") for a in board.find_elements(By.CSS_SELECTOR, "tbody a")}
     assert links == {r["name"]: f"{server.url}/agents/{r['id']}" for r in rows}
     assert ids["alld"] in links["alld"]

@@ -17,8 +17,9 @@ from starlette.concurrency import run_in_threadpool
 
 from arena.errors import UserError
 from arena.replay import open_replay
+from arena.server.errors import NotFound
 from arena.server.plots import trace_plots
-from arena.server.service import NotFound, Service
+from arena.server.service import Service
 from arena.server.videos import VideoFailed, Videos
 from arena.tournaments.report import heatmap_data
 from arena.trace import trimmed
@@ -123,14 +124,27 @@ def pages_router(service: Service) -> APIRouter:
     @router.get("/", response_class=HTMLResponse)
     @page
     def index():
-        boards = getattr(service, "leaderboards", None)
-        boards = boards() if callable(boards) else None
-        tournaments = list(reversed(service.list_tournaments()))[:50]
-        for t in tournaments:
+        boards, board_error = getattr(service, "leaderboards", None), None
+        try:
+            boards = boards() if callable(boards) else None
+        except Exception:  # noqa: BLE001  (the tournaments below are still worth showing)
+            log.exception("leaderboards")
+            boards, board_error = None, "the leaderboards could not be computed; the server's log has the details"
+        tournaments, rounds = [], []  # rounds: those a ladder or a series made, counted, not listed
+        for t in reversed(service.list_tournaments()):
             server = service.jobs.tournament(t["id"]) or {}
-            t["status"], t["ladder"] = server.get("status", "unknown"), server.get("ladder")
-        live = bool(boards) or any(t["status"] not in FINAL for t in tournaments)
-        return render("index.html", boards=boards, tournaments=tournaments, live=live)
+            t["status"] = server.get("status", "unknown")
+            (rounds if server.get("ladder") else tournaments).append(t)
+        tournaments = tournaments[:50]
+        series = []
+        for sid in reversed(service.jobs.tournaments(ladder="sprt")[-20:]):
+            row = service.jobs.tournament(sid)
+            refs = row["request"].get("agents") or []
+            names = [(service.submissions.get(r) or {}).get("name", r) if not r.startswith("zoo:") else r for r in refs]
+            series.append({"id": sid, "status": row["status"], "created": row["created"], "names": names})
+        live = bool(boards) or any(t["status"] not in FINAL for t in tournaments + series)
+        return render("index.html", boards=boards, board_error=board_error, tournaments=tournaments, rounds=rounds,
+                      series=series, live=live)
 
     @router.get("/agents/{agent_id}", response_class=HTMLResponse)
     @page
