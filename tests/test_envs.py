@@ -401,7 +401,14 @@ def test_building_one_family_imports_only_that_family(env_id, family, other):
     assert any(m.startswith(family + ".") for m in got["loaded"])
     # ...and the package, asked for a name only its __init__ defines, still has it: the same class.
     assert got["same_class"]
-    # The old path (the whole package first), as benchmarks/cli_latency.py times it.
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", ["overcooked_v2/cramped_room", "mpe_tag"])
+def test_the_whole_package_path_still_works(env_id):
+    """The old path (the whole package first), as benchmarks/cli_latency.py times it: slow,
+    since it imports every JaxMARL family."""
+    name = JAXMARL_CLASSES[env_id][1]
     full = subprocess.run([sys.executable, "-c", IMPORT_PROBE, env_id, name], capture_output=True, text=True,
                           env={**os.environ, FULL_IMPORT: "1"})
     assert full.returncode == 0, full.stderr

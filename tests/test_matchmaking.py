@@ -34,12 +34,14 @@ def test_sherman_morrison_score_is_the_trace_drop_by_explicit_inversion():
     p = 1 / (1 + np.exp(-(r[:, None] - r[None, :])))
     curv = games * p * (1 - p)
     hess = np.diag(curv.sum(1)) - curv + l2 * np.eye(5)
-    np.testing.assert_allclose(cov, np.linalg.inv(hess), rtol=1e-9, atol=1e-12)
+    centre = np.eye(5) - 1 / 5
+    np.testing.assert_allclose(cov, centre @ np.linalg.inv(hess) @ centre, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(cov.sum(axis=0), 0, atol=1e-9)  # ratings are centred: no shift variance
     for i, j, m in [(0, 4, 1), (1, 2, 1), (3, 0, 8), (2, 4, 3)]:
         u = np.zeros(5)
         u[i], u[j] = 1, -1
         f = m * p[i, j] * (1 - p[i, j])
-        explicit = np.trace(cov) - np.trace(np.linalg.inv(hess + f * np.outer(u, u)))
+        explicit = np.trace(np.linalg.inv(hess)) - np.trace(np.linalg.inv(hess + f * np.outer(u, u)))
         assert trace_reduction(cov, r, i, j, games=m) == pytest.approx(explicit, rel=1e-8)
     # The unplayed pair (0, 4) is worth more than a pair that met six times at similar odds.
     assert trace_reduction(cov, r, 0, 4) > trace_reduction(cov, r, 1, 2)
@@ -91,7 +93,8 @@ def test_each_pick_sees_the_information_of_the_picks_before_it():
         u = np.zeros(6)
         u[first[0]], u[first[1]] = 1, -1
         p = 1 / (1 + np.exp(-(r[first[0]] - r[first[1]])))
-        after = np.linalg.inv(np.linalg.inv(cov) + games * p * (1 - p) * np.outer(u, u))
+        # The shift direction is left out of cov (centred): invert on the contrasts only.
+        after = np.linalg.pinv(np.linalg.pinv(cov, hermitian=True) + games * p * (1 - p) * np.outer(u, u), hermitian=True)
         others = [(i, j) for i in range(6) for j in range(i + 1, 6) if {i, j} != set(first)]
         best_after = max(others, key=lambda q: trace_reduction(after, r, *q, games=games))
         best_before = max(others, key=lambda q: trace_reduction(cov, r, *q, games=games))

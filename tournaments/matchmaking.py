@@ -54,18 +54,22 @@ def win_probabilities(ratings: np.ndarray) -> np.ndarray:
 
 
 def laplace_covariance(wins: np.ndarray, ratings: np.ndarray, l2: float) -> np.ndarray:
-    """(N, N) inverse of the negative log-posterior Hessian at `ratings`, prior included.
+    """(N, N) covariance of the centred ratings (as bradley_terry reports them): the inverse
+    of the negative log-posterior Hessian at `ratings`, prior included, less the shift.
 
     The likelihood ignores a common shift of all ratings; the prior (floored at a tiny value)
-    pins that direction and any unconnected one, so the inverse exists. Scores only use
-    contrasts e_i - e_j, orthogonal to the shift, so its (large) variance never enters them.
+    pins that direction and any unconnected one, so the inverse exists, and centring removes
+    the shift's variance 1/l2. Scores use contrasts e_i - e_j, orthogonal to the shift, so
+    centring does not change them and the rank-1 updates keep the covariance centred.
     """
     w = np.asarray(wins, dtype=np.float64)
+    n = len(w)
     games = w + w.T
     p = win_probabilities(ratings)
     curv = games * p * (1 - p)
-    hess = np.diag(curv.sum(axis=1)) - curv + max(l2, _MIN_PRIOR) * np.eye(len(w))
-    return np.linalg.pinv(hess, hermitian=True)
+    hess = np.diag(curv.sum(axis=1)) - curv + max(l2, _MIN_PRIOR) * np.eye(n)
+    centre = np.eye(n) - 1.0 / n
+    return centre @ np.linalg.pinv(hess, hermitian=True) @ centre
 
 
 def trace_reduction(cov: np.ndarray, ratings: np.ndarray, i: int, j: int, games: float = 1.0) -> float:
@@ -204,5 +208,5 @@ def describe(config: MatchmakingConfig) -> str:
         parts.append(f"a pair already met within the last {config.recent_window} rounds x{config.repeat_penalty:g} per meeting")
     text = "; ".join(parts) + "."
     if config.floor > 0:
-        text += f" Every agent plays at least every {config.floor} rounds."
+        text += " Every agent plays every round." if config.floor == 1 else f" Every agent plays at least every {config.floor} rounds."
     return text

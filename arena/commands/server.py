@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import textwrap
 import time
 from pathlib import Path
 
 import click
 
+from arena.agents.zoo import zoo_path
 from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
 from arena.errors import UserError
 
@@ -86,11 +88,12 @@ def token_new(name, scope, data):
 @server_option
 @json_option
 def submit(agent, server, as_json):
-    """Upload AGENT (a .ckpt file) to the server; prints its id and its smoke episode.
+    """Upload AGENT (a .ckpt file or zoo:NAME) to the server; prints its id and its smoke episode.
 
     \b
     Examples:
       arena submit runs/ppo-s0.ckpt
+      arena submit zoo:ppo-cramped-s0
       arena submit model.ckpt --server http://arena.lab:8765 --json
     """
     from arena.commands.report import print_json
@@ -107,6 +110,8 @@ def submit(agent, server, as_json):
 
 
 def _ckpt_file(ref: str) -> Path:
+    if ref.startswith("zoo:"):
+        return zoo_path(ref[4:])
     path = Path(ref)
     if path.is_dir():
         raise UserError(f"{ref}: a folder checkpoint; `arena pack {ref} -o agent.ckpt` makes the one file the server takes")
@@ -280,13 +285,17 @@ def leaderboard(env, server, as_json):
 
         print_json(board)
         return
-    click.echo(f"{board['env']}: {board['policy']}")
+    click.echo(textwrap.fill(f"{board['env']}: {board['policy']}", width=80, subsequent_indent="  "))
     score = board["score"]
-    click.echo(f"{'rank':>4} {'ub':>3}  {'agent':<24} {score:>8} {'95% CI':>17} {'matches':>7} {'episodes':>8}")
+    click.echo(f"{'rank':>4} {'ub':>3}  {'agent':<22} {score:>10} {'95% CI':>17} {'matches':>7} {'episodes':>8}")
     for row in board["rows"]:
-        flag = " (provisional)" if row["provisional"] else ""
-        click.echo(f"{row['rank']:>4} {row['rank_ub']:>3}  {row['name'][:24]:<24} {row['rating']:>8.1f} "
-                   f"[{row['low']:>7.1f}, {row['high']:>7.1f}] {row['matches']:>7} {row['episodes']:>8}{flag}")
+        flag = "*" if row["provisional"] else " "
+        click.echo(f"{row['rank']:>4} {row['rank_ub']:>3}  {row['name'][:22]:<22} {row['rating']:>9.1f}{flag} "
+                   f"[{row['low']:>7.1f}, {row['high']:>7.1f}] {row['matches']:>7} {row['episodes']:>8}")
+    if any(row["provisional"] for row in board["rows"]):
+        click.echo("* provisional: few matches yet, or a wide interval")
+    if board.get("waiting"):
+        click.echo(f"not played yet: {', '.join(board['waiting'])}")
     if not board["rows"]:
         click.echo("no agent has played yet")
 

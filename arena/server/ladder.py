@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 
 import numpy as np
@@ -61,8 +62,11 @@ class LadderConfig:
             raise BadRequest(f"env_kwargs for {body['env']}: {err}") from None
         return cls(**body)
 
-    def matchmaking(self) -> MatchmakingConfig:
-        return MatchmakingConfig(pairs_per_round=self.pairs_per_round)
+    def matchmaking(self, n_members: int) -> MatchmakingConfig:
+        # The floor must leave room to choose: a round seats at most 2 * pairs agents, so
+        # keeping everyone within ceil(n / 2p) rounds would fill every slot by force alone.
+        floor = max(4, math.ceil(3 * n_members / (2 * self.pairs_per_round)))
+        return MatchmakingConfig(pairs_per_round=self.pairs_per_round, floor=floor)
 
 
 @dataclasses.dataclass
@@ -127,7 +131,7 @@ class Ladders:
             return (f"cross-play cells chosen unplayed first, then widest CI, then fewest episodes, "
                     f"{config.pairs_per_round} pairs of {config.episodes_per_match} episodes a round; "
                     "score: mean cross-play return with every other member")
-        return (describe(config.matchmaking()) + f"; {config.episodes_per_match} episodes a match; "
+        return (describe(config.matchmaking(len(self._members(config.env)))) + f"; {config.episodes_per_match} episodes a match; "
                 "an episode is won by the side with the higher return; Bradley–Terry with a bootstrap CI over episodes")
 
     def _members(self, env: str) -> list[dict]:
@@ -247,7 +251,7 @@ class Ladders:
             pairs = _dedupe(chosen)[:config.pairs_per_round]
         else:
             wins = p.games.win_matrix(len(members))
-            pairs = next_pairs(len(members), wins, p.recent, config.matchmaking(), rng, allowed=allowed)
+            pairs = next_pairs(len(members), wins, p.recent, config.matchmaking(len(members)), rng, allowed=allowed)
         if not pairs:
             return None
         involved = sorted({i for pair in pairs for i in pair})

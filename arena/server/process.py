@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -29,6 +30,10 @@ class ServerProcess:
             self.proc.kill()
             raise RuntimeError(f"the server did not start within {timeout:.0f} s")
         self.token = (self.data / "admin.token").read_text().strip()
+        # Keep reading both pipes: a full pipe would block the server on its next log line.
+        self.log: list[str] = []
+        for pipe, sink in ((self.proc.stdout, self.lines), (self.proc.stderr, self.log)):
+            threading.Thread(target=_drain, args=(pipe, sink), daemon=True).start()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -48,3 +53,8 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def _drain(pipe, sink: list[str]) -> None:
+    for line in pipe:
+        sink.append(line)

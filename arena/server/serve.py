@@ -17,6 +17,7 @@ def serve(config: ServerConfig, *, announce=print) -> None:
     from arena.server.api import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("jax").setLevel(logging.WARNING)  # its backend probing is not news to a server's reader
     service = Service(config)
     if service.admin_token_created:
         announce(f"admin token written to {service.admin_token_created} (mode 0600); local `arena` clients read it from there")
