@@ -1,8 +1,6 @@
 """Helpers for tests that talk to a real `arena serve`: the server in a subprocess on port 0
 with an HTTP client, and IPD agents of known strategy to submit to it."""
-import threading
 import time
-from collections import deque
 
 import httpx
 import jax
@@ -16,11 +14,7 @@ class Server(ServerProcess):
     """A real server with an HTTP client and the calls the tests repeat."""
 
     def __init__(self, data, *args):
-        super().__init__(data, *args)
-        # Keep reading what it prints: a full pipe would block the server mid-request.
-        self.log = deque(maxlen=2000)
-        threading.Thread(target=lambda: self.log.extend(self.proc.stderr), daemon=True).start()
-        threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
+        super().__init__(data, *args)  # which keeps draining the server's pipes
         self.http = httpx.Client(base_url=self.url, timeout=60)
 
     def auth(self, token=None):
