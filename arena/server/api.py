@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from arena.errors import CheckpointError, IncompatibleAgents, UserError
 from arena.server.errors import BadRequest, Conflict, NotFound
 from arena.server.ladder import LadderConfig
+from arena.server.pages import pages_router
 from arena.server.service import Service
 from arena.server.submissions import InvalidAgent, NotACheckpoint
 from arena.server.tokens import SCOPES
@@ -196,6 +197,7 @@ def create_app(service: Service) -> FastAPI:
     def export(env: str | None = None):
         return StreamingResponse(service.export(env), media_type="application/jsonl")
 
+    app.include_router(pages_router(service))  # the HTML pages: /, /agents/ID, /tournaments/ID, /matches/ID
     return app
 
 

@@ -286,6 +286,8 @@ class Service:
     def matches(self, agent: str | None = None, tournament: str | None = None) -> list[dict]:
         out = []
         for tid in ([tournament] if tournament else self.jobs.tournaments()):
+            if self.jobs.tournament(tid)["ladder"] == "sprt":
+                continue  # an SPRT series has no cells of its own: its batches (listed too) hold the matches
             t = self.store.tournament(tid)
             ids = [a["id"] for a in t["agents"]]
             for index, m in sorted(self.jobs.matches(tid).items()):
@@ -332,6 +334,8 @@ class Service:
     def export(self, env: str | None = None):
         """Every finished match as one JSON object per line: the raw data."""
         for tid in self.jobs.tournaments():
+            if self.jobs.tournament(tid)["ladder"] == "sprt":
+                continue  # a series: its batches hold the matches
             t = self.store.tournament(tid)
             if env and t["env"] != env:
                 continue
