@@ -30,7 +30,8 @@ _STATUS = [(NotFound, 404), (Conflict, 409), (NotACheckpoint, 415), (InvalidAgen
 
 
 def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    # One line, whatever a client put into the values the message quotes.
+    return JSONResponse({"error": " ".join(str(message).split())[:1000]}, status_code=status)
 
 
 class BodyLimit:
