@@ -65,6 +65,8 @@ class _Slot:
 
 
 class RayExecutor:
+    recover_keeps_inflight = True  # recover() replaces only the dead actors
+
     def __init__(self, workers: int = 1, address: str | None = None, *, num_cpus: float = 1,
                  ready_timeout: float = 300.0, spill: bool = True):
         self.workers = workers
