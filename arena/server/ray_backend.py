@@ -74,14 +74,16 @@ class RayExecutor:
         self.spill = spill
         self.started_ray = False
         if not ray.is_initialized():
-            # No address: RAY_ADDRESS or a `ray start` cluster on this machine, else a new local
-            # Ray, sized so that --workers means what it means for the local backend.
-            local = {} if address else {"num_cpus": max(os.cpu_count() or 1, workers * num_cpus)}
+            # No address: $RAY_ADDRESS, else a new local Ray (never some `ray start` cluster
+            # found by chance), sized so that --workers means what it means for the local
+            # backend. Joining a cluster, Ray refuses a num_cpus: the cluster has its own.
+            address = address or os.environ.get("RAY_ADDRESS") or None
+            where = {"address": address} if address else {"address": "local", "num_cpus": max(os.cpu_count() or 1, workers * num_cpus)}
             try:
-                ray.init(address=address, **local)
+                ray.init(**where)
             except (ConnectionError, ValueError, RuntimeError) as err:
                 raise UserError(f"cannot join Ray at {address or 'the local machine'}: {err}") from None
-            self.started_ray = True
+            self.started_ray = True  # so close() shuts it down (or leaves the cluster)
         self._lock = threading.Lock()
         self.slots = [_Slot(self._new_actor()) for _ in range(workers)]
         self.routes: dict[str, list[int]] = {}  # signature -> the slots it has run on, home first
