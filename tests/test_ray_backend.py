@@ -326,3 +326,14 @@ def test_server_on_ray_equals_local(agents, tmp_path):
     # the reports equal too, but for where each server keeps its agents
     reports = [json.dumps(r["view"]["report"], sort_keys=True).replace(str(s.data), "DATA") for r, s in zip((on_ray, on_local), servers)]
     assert reports[0] == reports[1]
+
+
+def test_without_ray_the_backend_says_how_to_get_it(monkeypatch):
+    import importlib
+
+    from arena.errors import UserError
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    monkeypatch.delitem(sys.modules, "arena.server.ray_backend", raising=False)
+    with pytest.raises(UserError, match=r"pip install 'arena\[ray\]'"):
+        importlib.import_module("arena.server.ray_backend")
