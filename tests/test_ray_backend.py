@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -326,6 +327,19 @@ def test_server_on_ray_equals_local(agents, tmp_path):
     # the reports equal too, but for where each server keeps its agents
     reports = [json.dumps(r["view"]["report"], sort_keys=True).replace(str(s.data), "DATA") for r, s in zip((on_ray, on_local), servers)]
     assert reports[0] == reports[1]
+
+
+def test_a_bad_ray_address_fails_fast():
+    from arena.errors import UserError
+    from arena.server.ray_backend import _check_reachable
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    t = time.time()
+    with pytest.raises(UserError, match="no Ray cluster at"):
+        _check_reachable(f"127.0.0.1:{port}")
+    assert time.time() - t < 6
 
 
 def test_without_ray_the_backend_says_how_to_get_it(monkeypatch):

@@ -20,6 +20,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import socket
 import tempfile
 import threading
 
@@ -79,6 +80,8 @@ class RayExecutor:
             # backend. Joining a cluster, Ray refuses a num_cpus: the cluster has its own.
             address = address or os.environ.get("RAY_ADDRESS") or None
             where = {"address": address} if address else {"address": "local", "num_cpus": max(os.cpu_count() or 1, workers * num_cpus)}
+            if address:
+                _check_reachable(address)
             try:
                 ray.init(**where)
             except (ConnectionError, ValueError, RuntimeError) as err:
@@ -189,6 +192,18 @@ class RayExecutor:
             with self._lock:
                 self.slots[index] = _Slot(new)  # the slot's signatures now route to the new actor
             log.warning("Ray actor %d died; started a new one in its place", index)
+
+
+def _check_reachable(address: str) -> None:
+    """A cluster address nobody listens on fails here, in seconds: ray.init would retry it
+    for minutes, deaf to Ctrl-C."""
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and the like: Ray resolves them
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as err:
+        raise UserError(f"no Ray cluster at {address} ({err.strerror or err}); is `ray start --head` running there?") from None
 
 
 def _exception(f: cf.Future) -> BaseException | None:
