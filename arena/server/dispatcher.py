@@ -73,7 +73,8 @@ class Dispatcher(threading.Thread):
         except WorkerDied as err:
             log.warning("job %s: %s; restarting the workers", lease.job, err)
             self.executor.recover()
-            self._requeue_inflight()
+            if not getattr(self.executor, "recover_keeps_inflight", False):
+                self._requeue_inflight()
             self.service.fail(lease, {"kind": "infra", "error": str(err)})
             return
         except Exception as err:  # noqa: BLE001

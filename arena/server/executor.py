@@ -12,6 +12,9 @@ from arena.server.worker import init_process, play_in_process
 
 class Executor(Protocol):
     workers: int
+    # False: recover() restarts every worker, so the other jobs in flight are lost too (the
+    # dispatcher queues them again); True: it replaces only the dead ones and the rest play on.
+    recover_keeps_inflight: bool
 
     def submit(self, job: dict, signature: str) -> cf.Future: ...
 
@@ -26,6 +29,8 @@ class WorkerDied(Exception):
 
 
 class LocalExecutor:
+    recover_keeps_inflight = False  # a broken process pool takes all its jobs with it
+
     def __init__(self, workers: int = 1, scratch: str | None = None):
         self.workers = workers
         self.scratch = scratch
