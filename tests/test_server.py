@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -265,12 +266,18 @@ def test_sigkill_at_several_points_loses_nothing(tmp_path, ipd_agents):
                 break
             time.sleep(0.05)
         seen.append(view["cells_done"])
+        workers = children(server.proc.pid)
         server.kill()
         server = Server(data)
     try:
         final = server.wait(tid)
     finally:
         server.stop()
+    assert workers, "the server had no worker process to orphan"
+    deadline = time.time() + 10
+    while time.time() < deadline and any(alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in workers), "worker processes outlived the server they belonged to"
     assert seen[-1] < total, f"the kills came too late to interrupt anything: {seen} of {total}"
     assert final["status"] == "finished" and final["cells_done"] == total
     spec = make_spec("roundrobin", [str(data / "agents" / f"{a}.ckpt") for a in request["agents"]], episodes=2048, seeds=2,
@@ -283,6 +290,27 @@ def test_sigkill_at_several_points_loses_nothing(tmp_path, ipd_agents):
     ours = {c.index: c for c in store.cells(tid)}
     for c in Store(tmp_path / "cli.sqlite").cells(tid):
         np.testing.assert_array_equal(ours[c.index].returns, c.returns)
+
+
+def children(pid: int) -> list[int]:
+    """Linux: the processes whose parent is `pid`."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 @pytest.fixture(scope="module")

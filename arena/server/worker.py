@@ -13,6 +13,8 @@ import dataclasses
 import hashlib
 import os
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +151,15 @@ def init_process(scratch: str | None = None) -> None:
     global _WORKER
     enable_compilation_cache()
     _WORKER = Worker(scratch)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True, name="arena-orphan-watch").start()
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """A server killed with SIGKILL runs no shutdown code: its workers notice they were
+    orphaned (re-parented) and exit, instead of idling forever beside the next server."""
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(0)
 
 
 def play_in_process(job: dict) -> dict:
