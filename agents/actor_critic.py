@@ -4,7 +4,7 @@
 `cnn_actor_critic` the one of `baselines/IPPO/ippo_cnn_overcooked.py`: same layers, same
 order, same flax auto-names, so `network.init(...)` in those scripts and `init_params` here
 give the same tree, and params saved there with `jaxmarl.wrappers.baselines.save_params`
-load here with no code (see `load_jaxmarl_safetensors`).
+load here with no code (see `arena.checkpoint.load_jaxmarl_safetensors`).
 
 The tree (defaults, A actions, D = flattened obs size):
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import Any
 
 import flax.linen as nn
@@ -300,24 +299,3 @@ class CNNActorCriticAgent(TrainableAgent):
         no_conditioning(self, conditioning)
         logits, value = self.module.apply(params, obs.astype(jnp.float32))
         return carry, logits, value, {}
-
-
-def load_jaxmarl_safetensors(path: str | os.PathLike, index: int | None = None) -> dict[str, Any]:
-    """Params saved by `jaxmarl.wrappers.baselines.save_params`, as a flax variables dict.
-
-    The file is data only (safetensors: named arrays, nothing executed). Keys are tree paths
-    joined with "," ("params,Dense_0,kernel"); they are split back into nested dicts. JaxMARL
-    saves `train_state.params`, which is `network.init(...)` and so starts with "params"; a
-    file saved from the inner dict (keys "Dense_0,kernel") is wrapped to the same shape.
-    `index` picks one seed out of params saved from a `vmap`-over-seeds run (leading axis).
-    """
-    from flax.traverse_util import unflatten_dict
-    from safetensors.numpy import load_file
-
-    flat = load_file(os.fspath(path))
-    tree = unflatten_dict({tuple(k.split(",")): jnp.asarray(v) for k, v in flat.items()})
-    if "params" not in tree:
-        tree = {"params": tree}
-    if index is not None:
-        tree = jax.tree.map(lambda x: x[index], tree)
-    return tree

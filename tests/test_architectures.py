@@ -14,7 +14,7 @@ from flax.traverse_util import flatten_dict
 from safetensors.numpy import load_file
 
 from arena.agents import ArchError, build_agent, registered_archs
-from arena.agents.actor_critic import load_jaxmarl_safetensors
+from arena.checkpoint import load_jaxmarl_safetensors
 
 B = 7
 V1 = ((4, 5, 26), "uint8")  # overcooked v1

@@ -61,6 +61,42 @@ def test_folder_checkpoint_with_jaxmarl_safetensors_loads_and_packs(make_ckpt, t
     assert load_agent(out).manifest.name == src.manifest.name
 
 
+def test_one_jaxmarl_safetensors_file_loads_the_same_through_every_path(make_ckpt, tmp_path):
+    """One reader of `flatten_dict(sep=",")` safetensors: the python loader, a folder checkpoint
+    (file saved with or without the top "params" key), and the .ckpt `arena pack` makes of it
+    all give the params that were saved, leaf for leaf."""
+    import jax
+    from flax.traverse_util import flatten_dict
+    from safetensors.numpy import save_file
+
+    from arena.checkpoint import load_jaxmarl_safetensors
+
+    src = load_agent(make_ckpt("mlp_actor_critic", ENV, seed=4))
+    want = jax.tree_util.tree_leaves_with_path(src.params)
+
+    def same(params):
+        got = jax.tree_util.tree_leaves_with_path(params)
+        assert [k for k, _ in got] == [k for k, _ in want]
+        for (_, a), (_, b) in zip(got, want):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    for top, tree in (("full", src.params), ("inner", src.params["params"])):
+        folder = tmp_path / top
+        folder.mkdir()
+        save_file({k: np.asarray(v) for k, v in flatten_dict(tree, sep=",").items()}, str(folder / "p.safetensors"))
+        m = src.manifest.to_dict()
+        m["params"] = {"file": "p.safetensors", "format": "safetensors",
+                       "sha256": sha256_hex((folder / "p.safetensors").read_bytes())}
+        (folder / "manifest.toml").write_text(tomli_w.dumps(m))
+        same(load_jaxmarl_safetensors(folder / "p.safetensors"))
+        same(load_agent(folder).params)
+        packed = tmp_path / f"{top}.ckpt"
+        assert main_exit(["pack", str(folder), "-o", str(packed)]) == 0
+        same(load_agent(packed).params)
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_jaxmarl_safetensors(tmp_path / "absent.safetensors")
+
+
 def main_exit(argv):
     with pytest.raises(SystemExit) as exc:
         main(argv)
