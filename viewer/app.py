@@ -7,19 +7,21 @@ match (a GrowingTrace filled by the runner's observer) and human play are drawn 
 
 Keys: space play/pause, left/right step, up/down speed (0.25x..8x), [ ] previous/next episode,
 home/end, S screenshot, E export GIF, H help, Esc/Q quit. The window is resizable.
+`export_episode` draws an episode's frames off screen for `arena replay export` and the server.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pygame
 
 from arena.envs import make
 from arena.viewer import style
+from arena.viewer.export import video_path, write_video
 from arena.viewer.panels import SeatPanel, Timeline, panel_grid
 from arena.viewer.scenes import Scene, scene_for
 
@@ -219,8 +221,6 @@ class Viewer:
 
     def export(self, path: str | os.PathLike | None = None) -> Path:
         """Export the current episode (as far as it has been played) to a GIF or MP4."""
-        from arena.viewer.export import export_episode
-
         path = Path(path) if path else Path(self.config.out_dir) / f"{self._stem()}.gif"
         self.say(f"exporting {path}…")
         self._flip_now()
@@ -362,3 +362,31 @@ def view_traces(traces: Sequence, config: ViewerConfig | None = None, *, live: b
     viewer = Viewer(traces, config, live=live)
     viewer.run(max_frames=max_frames)
     return viewer
+
+
+def export_episode(trace, path: str | os.PathLike, *, size: tuple[int, int] = (960, 576), fps: float | None = None,
+                   viewer: Viewer | None = None, progress: bool = False) -> Path:
+    """Write every step of `trace` (as far as it goes) to `path` (.gif or .mp4); returns the path.
+
+    Frames are drawn onto a plain Surface (no window needed; fonts only). `fps` defaults to the
+    scene's 1x playback rate; `viewer` lends its scene caches (a warm renderer) to the export.
+    """
+    path = video_path(path)
+    # Sizes divisible by 16 keep ffmpeg from resizing (its macro block).
+    size = (int(size[0]) // 16 * 16, int(size[1]) // 16 * 16)
+    ghost = Viewer([trace], ViewerConfig(size=size, autoplay=False))
+    if viewer is not None:
+        ghost._scenes, ghost._panels = viewer._scenes, viewer._panels
+    surf = pygame.Surface(size)
+    steps: Iterable[int] = range(trace.length + 1)
+    if progress:
+        from rich.progress import track
+
+        steps = track(steps, description=f"exporting {path.name}", transient=True)
+
+    def frames():
+        for t in steps:
+            ghost.draw(surf, trace, t)
+            yield pygame.surfarray.array3d(surf).swapaxes(0, 1)
+
+    return write_video(path, frames(), float(fps or ghost.scene(trace).steps_per_second))

@@ -1,54 +1,42 @@
-"""Export an episode to GIF or MP4 with imageio: the viewer's own frames, drawn off screen.
+"""Video files with imageio: frames streamed to a GIF or MP4 written under a temp name.
 
-Frames are drawn onto a plain Surface (no window needed; fonts only) and streamed to the
-writer one at a time, so a long episode never sits in memory as a stack of images. The file
-is written under a temp name and renamed when complete.
+Frames arrive one at a time (an iterator of HxWx3 uint8 arrays), so a long episode never sits
+in memory as a stack of images; the file is renamed into place only when complete. What the
+frames show is the viewer's business (`arena.viewer.app.export_episode` draws them).
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+
+import numpy as np
 
 FORMATS = (".gif", ".mp4")
 
 
-def export_episode(trace, path: str | os.PathLike, *, size: tuple[int, int] = (960, 576), fps: float | None = None,
-                   viewer=None, progress: bool = False) -> Path:
-    """Write every step of `trace` (as far as it goes) to `path` (.gif or .mp4); returns the path.
-
-    `fps` defaults to the scene's 1x playback rate; `viewer` lends its scene caches (a warm
-    renderer) to the export.
-    """
-    import imageio
-    import pygame
-
-    from arena.viewer.app import Viewer, ViewerConfig
-
+def video_path(path: str | os.PathLike) -> Path:
+    """`path` as a Path, refused unless it names a .gif or .mp4."""
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ValueError(f"export to .gif or .mp4, not {path.suffix or 'a file without extension'!r}")
-    # Sizes divisible by 16 keep ffmpeg from resizing (its macro block).
-    size = (int(size[0]) // 16 * 16, int(size[1]) // 16 * 16)
-    ghost = Viewer([trace], ViewerConfig(size=size, autoplay=False))
-    if viewer is not None:
-        ghost._scenes, ghost._panels = viewer._scenes, viewer._panels
-    fps = float(fps or ghost.scene(trace).steps_per_second)
-    surf = pygame.Surface(size)
+    return path
+
+
+def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: float) -> Path:
+    """Write `frames` to `path` (.gif or .mp4) at `fps`; returns the path."""
+    import imageio
+
+    path = video_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     if path.suffix.lower() == ".gif":
         writer = imageio.v2.get_writer(tmp, mode="I", duration=1000.0 / fps, loop=0)
     else:
         writer = imageio.v2.get_writer(tmp, fps=fps, codec="libx264", quality=7, macro_block_size=16)
-    steps = range(trace.length + 1)
     try:
-        if progress:
-            from rich.progress import track
-
-            steps = track(steps, description=f"exporting {path.name}", transient=True)
-        for t in steps:
-            ghost.draw(surf, trace, t)
-            writer.append_data(pygame.surfarray.array3d(surf).swapaxes(0, 1))
+        for frame in frames:
+            writer.append_data(frame)
         writer.close()
         os.replace(tmp, path)
     except BaseException:

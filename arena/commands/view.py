@@ -100,7 +100,7 @@ def export(file, gif_out, mp4_out, episode, size, fps, as_json):
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # frames are drawn off screen
     from arena.commands.report import print_json
     from arena.errors import UserError
-    from arena.viewer.export import export_episode
+    from arena.viewer.app import export_episode
 
     if not gif_out and not mp4_out:
         raise UserError("give --gif OUT.gif and/or --mp4 OUT.mp4")
