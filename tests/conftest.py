@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import tempfile
 
@@ -23,3 +24,35 @@ def make_ckpt(tmp_path):
         return path
 
     return _make
+
+
+@dataclasses.dataclass
+class CliRun:
+    """What `arena ARGS` left behind: its exit code and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return self.err.strip().splitlines()
+
+
+@pytest.fixture
+def arena_cli(capsys):
+    """Run `arena ARGS` in this process, through `arena.cli.main` as the console script does
+    (errors mapped to one line and an exit code): arena_cli(*args) -> CliRun(code, out, err)."""
+    from arena.cli import main
+
+    def run(*argv) -> CliRun:
+        capsys.readouterr()  # only this command's output
+        try:
+            main([str(a) for a in argv])
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+        out = capsys.readouterr()
+        return CliRun(code, out.out, out.err)
+
+    return run

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from arena.checkpoint import new_agent, save_checkpoint
-from arena.cli import main
 from arena.tournaments.spec import make_spec, spec_from_toml
 from arena.tournaments.stored import show_tournament
 from arena.tournaments.tournament import prepare, run_tournament
@@ -174,33 +173,24 @@ def test_spec_toml_and_id_by_content(coord, tmp_path):
     assert info.cells_run == 0 and report == coord["report"]
 
 
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
-def test_cli_run_show_list_and_outputs(coord, tmp_path, capsys):
+def test_cli_run_show_list_and_outputs(coord, tmp_path, arena_cli):
     db = str(tmp_path / "cli.sqlite")
-    code, out, err = run_cli(["tournament", "--mode", "crossplay", *coord["refs"], "--env-kw", "rounds=1",
-                              "--episodes", "4", "--db", db, "--json", "--out", str(tmp_path / "out")], capsys)
-    assert code == 0, err
-    report = json.loads(out)
+    run = arena_cli("tournament", "--mode", "crossplay", *coord["refs"], "--env-kw", "rounds=1",
+                    "--episodes", "4", "--db", db, "--json", "--out", tmp_path / "out")
+    assert run.code == 0, run.err
+    report = json.loads(run.out)
     assert report == {**coord["report"], "finished": report["finished"]}
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"report.json", "cells.csv", "heatmap.png"}
     csv_lines = (tmp_path / "out" / "cells.csv").read_text().splitlines()
     assert csv_lines[0].startswith("tournament,cell,replicate,match_seed,agent_row,agent_col") and len(csv_lines) == 5
-    code, out, _ = run_cli(["tournament", "show", report["id"][:6], "--db", db, "--json"], capsys)
-    assert code == 0 and json.loads(out) == report
-    code, out, _ = run_cli(["tournament", "show", report["id"], "--db", db], capsys)
-    assert code == 0 and "cross-play matrix" in out and "1.00 ±0.00" in out
-    code, out, _ = run_cli(["tournament", "list", "--db", db, "--json"], capsys)
-    rows = json.loads(out)
+    run = arena_cli("tournament", "show", report["id"][:6], "--db", db, "--json")
+    assert run.code == 0 and json.loads(run.out) == report
+    run = arena_cli("tournament", "show", report["id"], "--db", db)
+    assert run.code == 0 and "cross-play matrix" in run.out and "1.00 ±0.00" in run.out
+    rows = json.loads(arena_cli("tournament", "list", "--db", db, "--json").out)
     assert [(r["id"], r["done"], r["cells"]) for r in rows] == [(report["id"], 4, 4)]
-    code, out, _ = run_cli(["tournament", "list", "--db", db], capsys)
-    assert code == 0 and report["id"] in out
+    run = arena_cli("tournament", "list", "--db", db)
+    assert run.code == 0 and report["id"] in run.out
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +200,7 @@ def predator(agents_dir):
 
 @pytest.mark.parametrize("case", ["missing_file", "incompatible_env", "incompatible_side", "empty_pool",
                                   "empty_pool_folder", "bad_mode", "unknown_id", "bad_toml"])
-def test_bad_specs_fail_with_one_line_and_exit_2(case, coord, predator, tmp_path, capsys):
+def test_bad_specs_fail_with_one_line_and_exit_2(case, coord, predator, tmp_path, arena_cli):
     left, right = coord["refs"]
     db = ["--db", str(tmp_path / "bad.sqlite")]
     (tmp_path / "empty").mkdir()
@@ -225,11 +215,11 @@ def test_bad_specs_fail_with_one_line_and_exit_2(case, coord, predator, tmp_path
         "unknown_id": ["tournament", "show", "ffffffff"],
         "bad_toml": ["tournament", "run", "--spec", str(tmp_path / "bad.toml")],
     }[case]
-    code, out, err = run_cli(args + db, capsys)
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err + out
+    run = arena_cli(*args, *db)
+    assert run.code == 2
+    lines = run.err_lines
+    assert len(lines) == 1 and lines[0].startswith("error: "), run.err
+    assert "Traceback" not in run.err + run.out
 
 
 @pytest.mark.slow

@@ -223,14 +223,11 @@ def test_cli_trains_and_reports(ppo_run, tmp_path, capsys):
     (["train", "ppo", "--env", "coord_game"], "needs --env and -o"),
     (["train", "ppo", "--resume", "missing.ckpt"], "no training state"),
 ])
-def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, monkeypatch, capsys):
-    from arena.cli import main
-
+def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, monkeypatch, arena_cli):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err.strip()
+    run = arena_cli(*argv)
+    assert run.code == 2
+    err = run.err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
 
 
