@@ -80,8 +80,8 @@ def sample_policy(logits: jax.Array, key: jax.Array):
 
 def policy_value_specs(num_actions: int) -> tuple[ExtraSpec, ...]:
     return (
-        ExtraSpec("probs", (num_actions,), doc="action distribution the action was sampled from"),
-        ExtraSpec("value", (), doc="critic's estimate of the return from this step"),
+        ExtraSpec("probs", (num_actions,)),  # the distribution the action was sampled from
+        ExtraSpec("value", ()),  # the critic's estimate of the return from this step
     )
 
 

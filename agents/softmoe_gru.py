@@ -138,9 +138,6 @@ class SoftMoEGRUConfig:
     gru_width: int = 256
     # Divides the routing logits: below 1 sharpens the gate (the seed's --moe_temperature).
     routing_temperature: float = 1.0
-    # Retired, no effect: read only so that checkpoints written while it existed (the zoo's
-    # IOP agents among them) still load.
-    gumbel_temperature: float = dataclasses.field(default=1.0, compare=False)
     # "relu" or "tanh", used in encoder and experts.
     activation: str = "relu"
     # Labels of the experts, one per expert, shown with the routing bars.
@@ -154,6 +151,8 @@ class SoftMoEGRUAgent(TrainableAgent):
 
     arch = "softmoe_gru"
     Config = SoftMoEGRUConfig
+    # Checkpoints written before it was retired (the zoo's IOP agents among them) record it.
+    retired_config = frozenset({"gumbel_temperature"})
     doc = "CNN -> SoftMoE -> GRU actor-critic (Internal Other-Play); emits expert routing"
 
     @property
@@ -167,10 +166,7 @@ class SoftMoEGRUAgent(TrainableAgent):
 
     def extras(self) -> tuple[ExtraSpec, ...]:
         c = self.config
-        routing = ExtraSpec(
-            "routing", (c.num_experts,), tuple(c.expert_labels),
-            doc="Soft MoE gate weights over experts (sum to 1)",
-        )
+        routing = ExtraSpec("routing", (c.num_experts,), tuple(c.expert_labels))  # gate weights, sum to 1
         return (routing, *policy_value_specs(self.num_actions))
 
     def validate(self) -> None:

@@ -47,7 +47,6 @@ class MetricSpec:
 
     name: str
     reduce: str = "sum"  # "sum" (counts: soups, captures) or "mean" (rates)
-    doc: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,7 +23,7 @@ SIMPLE = "jaxmarl.environments.mpe.simple"
 SIMPLE_TAG = "jaxmarl.environments.mpe.simple_tag"
 DEFAULT_PARAMS = "jaxmarl.environments.mpe.default_params"
 
-CAPTURES = MetricSpec("captures", reduce="sum", doc="predator-prey contacts")
+CAPTURES = MetricSpec("captures", reduce="sum")  # predator-prey contacts
 
 # JaxMARL has no action enum for MPE; this order is what `SimpleMPE._decode_discrete_action`
 # does with 0..4: nothing, -x, +x, -y, +y.
