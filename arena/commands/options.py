@@ -7,12 +7,18 @@ import click
 
 from arena.errors import UserError
 
+CTX = {"help_option_names": ["-h", "--help"]}  # every command's context_settings
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
 env_kwargs_option = click.option(
     "--env-kw", "env_kw", multiple=True, metavar="KEY=VALUE",
     help="Env option passed through, e.g. --env-kw max_steps=200 (repeatable).",
 )
+
+
+# The env of a match, tournament or game: optional, since a manifest names its env.
+env_option = click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
 
 
 def parse_env_kwargs(pairs) -> dict:

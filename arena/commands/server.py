@@ -10,10 +10,9 @@ from pathlib import Path
 import click
 
 from arena.agents.zoo import zoo_path
-from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
+from arena.commands.options import CTX, env_kwargs_option, env_option, json_option, parse_env_kwargs
 from arena.errors import UserError
 
-CTX = {"help_option_names": ["-h", "--help"]}
 server_option = click.option("--server", default=None, metavar="URL",
                              help="The server [default: $ARENA_SERVER, else http://127.0.0.1:8765].")
 AGENT_ID = re.compile(r"^[0-9a-f]{12,64}$")
@@ -138,7 +137,7 @@ def remote():
 @click.option("--mode", default=None, metavar="MODE", help="selfplay, crossplay, zeroshot or roundrobin [default: crossplay].")
 @click.option("--spec", "spec_file", default=None, metavar="FILE.toml", help="Read the spec from a TOML file; flags override it.")
 @click.option("--pool", multiple=True, metavar="AGENT", help="zeroshot: a partner (repeatable).")
-@click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
+@env_option
 @env_kwargs_option
 @click.option("--episodes", default=None, type=int, help="Episodes per cell and seed [default: 64].")
 @click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell [default: 1].")

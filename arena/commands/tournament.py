@@ -9,7 +9,7 @@ from datetime import UTC
 
 import click
 
-from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
+from arena.commands.options import CTX, env_kwargs_option, env_option, json_option, parse_env_kwargs
 
 db_option = click.option("--db", default=None, metavar="PATH",
                          help="Results database (default: tournaments.sqlite in the arena data dir).")
@@ -24,7 +24,7 @@ class _DefaultRun(click.Group):
         return super().parse_args(ctx, args)
 
 
-@click.group(cls=_DefaultRun, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_DefaultRun, context_settings=CTX)
 def tournament():
     """Self-play, cross-play, zero-shot, round-robin and human tournaments, stored and resumable.
 
@@ -40,13 +40,13 @@ def tournament():
     """
 
 
-@tournament.command(context_settings={"help_option_names": ["-h", "--help"]})
+@tournament.command(context_settings=CTX)
 @click.argument("agents", nargs=-1)
 @click.option("--mode", default=None, metavar="MODE",
               help="selfplay, crossplay, zeroshot, roundrobin, or human (you play them, blind) [default: crossplay].")
 @click.option("--spec", "spec_file", default=None, metavar="FILE.toml", help="Read the spec from a TOML file; flags given here override it.")
 @click.option("--pool", multiple=True, metavar="PATH", help="zeroshot: a partner checkpoint or a folder of them (repeatable).")
-@click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
+@env_option
 @env_kwargs_option
 @click.option("--episodes", default=None, type=int, help="Episodes per cell and seed [default: 64].")
 @click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell; human: games with each agent [default: 1].")
@@ -112,7 +112,7 @@ def run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, ch
         )
 
 
-@tournament.command(context_settings={"help_option_names": ["-h", "--help"]})
+@tournament.command(context_settings=CTX)
 @click.argument("tournament_id")
 @click.option("--out", "out_dir", default=None, metavar="DIR", help="Also write report.json, cells.csv and heatmap.png here.")
 @db_option
@@ -130,7 +130,7 @@ def show(tournament_id, out_dir, db, as_json):
     _emit(show_tournament(tournament_id, db), as_json, out_dir)
 
 
-@tournament.command(name="list", context_settings={"help_option_names": ["-h", "--help"]})
+@tournament.command(name="list", context_settings=CTX)
 @db_option
 @json_option
 def list_(db, as_json):

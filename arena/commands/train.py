@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
-
-CTX = {"help_option_names": ["-h", "--help"]}
+from arena.commands.options import CTX, env_kwargs_option, json_option, parse_env_kwargs
 
 
 def _common(fn):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import json_option
+from arena.commands.options import CTX, json_option
 
 
 def parse_size(value: str) -> tuple[int, int]:
@@ -41,7 +41,7 @@ def load_episodes(path):
     return rep.episodes
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CTX)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--episode", default=0, show_default=True, type=int, help="Episode to open first (0-based position in the file).")
 @click.option("--size", default="1280x760", show_default=True, help="Initial window size (the window is resizable).")
@@ -77,7 +77,7 @@ def view(file, episode, size, out_dir, paused, frames):
     open_window_or_explain(lambda: viewer.run(max_frames=frames))
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CTX)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--gif", "gif_out", default=None, type=click.Path(dir_okay=False), help="Write a GIF here.")
 @click.option("--mp4", "mp4_out", default=None, type=click.Path(dir_okay=False), help="Write an MP4 (H.264) here.")
