@@ -27,6 +27,13 @@ from arena.errors import UserError
 from arena.trees import freeze_kwargs
 
 BUILTIN_ENVS = "arena.envs.adapters"  # importing it registers every built-in env family
+# The module that registers each built-in family (an id's family is what comes before "/"),
+# imported when one of its ids is first made: `make("ipd")` never reads JaxMARL's overcooked
+# layout tables. Ids of no family listed here load every built-in family.
+BUILTIN_FAMILIES = {
+    "overcooked": "arena.envs.overcooked", "overcooked_v2": "arena.envs.overcooked",
+    "mpe_tag": "arena.envs.mpe_tag", "ipd": "arena.envs.matrix_games", "coord_game": "arena.envs.matrix_games",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,9 +182,18 @@ def registered_ids() -> list[str]:
 _CACHE: dict[tuple, Env] = {}
 
 
+def _load_family(env_id: str) -> None:
+    family = BUILTIN_FAMILIES.get(env_id.split("/")[0])
+    if family is not None:
+        importlib.import_module(family)
+    if env_id not in _REGISTRY:
+        _load_builtins()
+
+
 def make(env_id: str, **kwargs) -> Env:
     """Build an env by id; the same id and kwargs give the same (cached) instance."""
-    _load_builtins()
+    if env_id not in _REGISTRY:
+        _load_family(env_id)
     if env_id not in _REGISTRY:
         raise UnknownEnv(f"unknown env id {env_id!r}; `arena envs` lists the known ids")
     # Frozen: list-valued options (e.g. OvercookedV2's op_ingredient_permutations) are valid.
