@@ -53,29 +53,28 @@ class Service:
 
     # ------------------------------------------------------------ per-thread handles
 
+    def _per_thread(self, name: str, make):
+        """This thread's handle `name`, made by `make()` on first use (SQLite connections
+        belong to the thread that opened them)."""
+        if not hasattr(self._local, name):
+            setattr(self._local, name, make())
+        return getattr(self._local, name)
+
     @property
     def store(self) -> Store:
-        if not hasattr(self._local, "store"):
-            self._local.store = Store(self.config.db)
-        return self._local.store
+        return self._per_thread("store", lambda: Store(self.config.db))
 
     @property
     def jobs(self) -> Jobs:
-        if not hasattr(self._local, "jobs"):
-            self._local.jobs = Jobs(self.store.db)
-        return self._local.jobs
+        return self._per_thread("jobs", lambda: Jobs(self.store.db))
 
     @property
     def tokens(self) -> Tokens:
-        if not hasattr(self._local, "tokens"):
-            self._local.tokens = Tokens(self.store.db)
-        return self._local.tokens
+        return self._per_thread("tokens", lambda: Tokens(self.store.db))
 
     @property
     def submissions(self) -> Submissions:
-        if not hasattr(self._local, "submissions"):
-            self._local.submissions = Submissions(self.store.db, self.config.agents_dir)
-        return self._local.submissions
+        return self._per_thread("submissions", lambda: Submissions(self.store.db, self.config.agents_dir))
 
     # ------------------------------------------------------------ agents
 
