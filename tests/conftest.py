@@ -56,3 +56,27 @@ def arena_cli(capsys):
         return CliRun(code, out.out, out.err)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real `arena serve` on loopback (tests/serving.py), shared by one test module."""
+    from serving import Server
+
+    s = Server(tmp_path_factory.mktemp("server"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def coord_series(make_ckpt, tmp_path):
+    """A human series over three coord_game agents (constant left, constant right, random),
+    two games with each, and the 1-5 ratings a test player gives them:
+    (refs, names, spec, db, ratings)."""
+    from arena.tournaments.spec import make_spec
+
+    refs = [str(make_ckpt("scripted", "coord_game", config={"rule": "constant", "action": a}, name=n))
+            for a, n in ((0, "left"), (1, "right"))]
+    refs.append(str(make_ckpt("random", "coord_game", name="rand")))
+    spec = make_spec("human", refs, env="coord_game", env_kwargs={"rounds": 3}, seeds=2, player="tester")
+    return refs, ["left", "right", "rand"], spec, str(tmp_path / "t.sqlite"), {"left": 5, "right": 1, "rand": 3}

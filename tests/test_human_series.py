@@ -71,24 +71,17 @@ def _post(key):
     pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode=""))
 
 
-def test_human_series_blind_balanced_stored_stopped_and_resumed(make_ckpt, tmp_path, arena_cli):
+def test_human_series_blind_balanced_stored_stopped_and_resumed(coord_series, tmp_path, arena_cli):
     from arena.commands.tournament import series_window
     from arena.human_results import read_results
     from arena.replay import open_replay
     from arena.tournaments.human import run_human_series
-    from arena.tournaments.spec import make_spec
     from arena.tournaments.store import Store
     from arena.verify import verify_traces
     from arena.viewer.human_game import PlayConfig
 
-    refs = [str(make_ckpt("scripted", "coord_game", config={"rule": "constant", "action": a}, name=n))
-            for a, n in ((0, "left"), (1, "right"))]
-    refs.append(str(make_ckpt("random", "coord_game", name="rand")))
-    names = ["left", "right", "rand"]
-    spec = make_spec("human", refs, env="coord_game", env_kwargs={"rounds": 3}, seeds=2, player="tester")
-    db = str(tmp_path / "t.sqlite")
+    refs, names, spec, db, ratings = coord_series
     play = PlayConfig(tick_hz=40.0, countdown=0.0, size=(800, 520))
-    ratings = {"left": 5, "right": 1, "rand": 3}
 
     # First sitting: game 1, then game 2 left unrated.
     first = Player(names, pygame.K_LEFT, ratings, stop_at_rating=2)

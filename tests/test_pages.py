@@ -6,7 +6,7 @@ import os
 import time
 
 import pytest
-from serving import RULES, Server, mlp_policy
+from serving import RULES, mlp_policy
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
@@ -35,13 +35,6 @@ def browser():
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("server"))
-    yield s
-    s.stop()
 
 
 @pytest.fixture(scope="module")

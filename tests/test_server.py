@@ -30,13 +30,6 @@ def ipd_agents(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("server"))
-    yield s
-    s.stop()
-
-
-@pytest.fixture(scope="module")
 def ids(server, ipd_agents):
     return {name: server.upload(path.read_bytes()).json()["id"] for name, path in ipd_agents.items()}
 
