@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import CTX, env_kwargs_option, env_option, json_option, parse_env_kwargs
+from arena.commands.options import CTX, json_option, lineup_options, parse_env_kwargs
 
 
 @click.command(context_settings=CTX)
-@click.argument("agents", nargs=-1, required=True)
-@env_option
-@env_kwargs_option
+@lineup_options
 @click.option("--episodes", default=256, show_default=True, type=int, help="Episodes played at once (vmapped).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same numbers.")
 @click.option("--swap/--no-swap", default=None, help="Also play the reversed seat order and report J_XP (default: on for cooperative two-seat games).")

@@ -21,6 +21,14 @@ env_kwargs_option = click.option(
 env_option = click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
 
 
+
+def lineup_options(command):
+    """AGENTS... with --env and --env-kw: who plays (a match, a game) and in which env."""
+    command = env_kwargs_option(command)
+    command = env_option(command)
+    return click.argument("agents", nargs=-1, required=True)(command)
+
+
 def parse_env_kwargs(pairs) -> dict:
     """KEY=VALUE strings to a dict; values are read as JSON when they parse (ints, bools)."""
     out = {}

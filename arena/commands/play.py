@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import CTX, env_kwargs_option, env_option, json_option, parse_env_kwargs
+from arena.commands.options import CTX, json_option, lineup_options, parse_env_kwargs
 
 
 @click.command(context_settings=CTX)
-@click.argument("agents", nargs=-1, required=True)
-@env_option
-@env_kwargs_option
+@lineup_options
 @click.option("--seat", default=0, show_default=True, type=int, help="The seat you play.")
 @click.option("--seed", default=0, show_default=True, type=int, help="The episode's seed (as in `arena match`).")
 @click.option("--tick-hz", default=None, type=float, help="Env steps per second (default: 6 overcooked, 8 mpe_tag, 1 ipd/coord_game).")
