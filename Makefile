@@ -9,8 +9,16 @@ $(BIN)/arena: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,server,ray]'
 	touch $(BIN)/arena
 
-.PHONY: install demo lint test test-all bench
+.PHONY: install browser demo lint test test-all bench
 install: $(BIN)/arena
+
+# The page tests drive Debian's chromium through its chromedriver; install them when missing
+# (as root, through apt-get), else say why the page tests will be skipped.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	else echo "no chromium/chromedriver and no root apt-get: the page tests will be skipped"; fi
 
 demo: install
 	$(BIN)/arena demo
@@ -21,10 +29,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(filter-out arena/replay.py,$(wildcard arena/*.py))
 
-test: install
+test: install browser
 	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q -m "not slow"
 
-test-all: install
+test-all: install browser
 	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q
 
 bench: install
