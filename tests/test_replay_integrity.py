@@ -116,6 +116,24 @@ def test_a_later_whole_record_is_found_past_a_length_that_runs_off_the_end(coord
     assert code == 1 and any(f"damaged at byte {middle}" in line for line in out)
 
 
+def test_the_scan_past_bad_bytes_checksums_few_candidates(monkeypatch):
+    """Each crc32 covers a candidate's whole body: over a long damaged stretch (here 4 MB of
+    random bytes, as compressed columns look) the scan must compute few of them, whether or not
+    a whole record follows."""
+    calls = []
+    real = framing_module.zlib.crc32
+    monkeypatch.setattr(framing_module.zlib, "crc32", lambda b: calls.append(len(b)) or real(b))
+    junk = np.random.default_rng(0).integers(0, 256, 4 << 20, dtype=np.uint8).tobytes()
+    head = MAGIC + frame({"type": "header"})
+    records, torn = read_records(head + junk)
+    assert len(records) == 1 and not torn.damaged and torn.offset == len(head)
+    assert len(calls) < 20 and sum(calls) < 8 << 20, (len(calls), sum(calls))
+    calls.clear()
+    records, torn = read_records(head + junk + frame({"type": "footer"}))
+    assert torn.damaged and f"a whole record follows at byte {len(head) + len(junk)}" in torn.reason
+    assert len(calls) < 20
+
+
 def test_a_footer_promising_more_episodes_than_survive_fails(coord, tmp_path, capsys):
     data = coord.read_bytes()
     rep = open_replay(coord)

@@ -101,6 +101,18 @@ def _read_frame(data: bytes, pos: int) -> tuple[dict | None, str, bool]:
     return rec, "", False
 
 
+def _starts_like_a_record(data: bytes, pos: int) -> bool:
+    """Whether the bytes at `pos` can begin a frame, as far as the file goes: a msgpack map
+    after the length, whose first key is a str. A frame cut off by the end of the file can."""
+    marker = pos + 4
+    if marker >= len(data):
+        return True
+    if not _MAP_START[data[marker]]:
+        return False
+    key = marker + {0xDE: 3, 0xDF: 5}.get(data[marker], 1)
+    return key >= len(data) or 0xA0 <= data[key] <= 0xBF or data[key] in (0xD9, 0xDA, 0xDB)
+
+
 def _frame_candidates(data: bytes, start: int) -> Iterator[int]:
     """Offsets >= start where a frame could begin: its length fits in the file and its body
     starts like a msgpack map. Vectorised: a length is read at every offset at once."""
@@ -111,15 +123,18 @@ def _frame_candidates(data: bytes, start: int) -> Iterator[int]:
         lengths = np.ndarray((hi - lo,), "<u4", buffer=data, offset=lo, strides=(1,))
         first = np.frombuffer(data, np.uint8, hi - lo, lo + 4)
         room = end - np.arange(lo, hi, dtype=np.int64)  # the longest body that fits at each offset
-        fits = (lengths >= 1) & (lengths.astype(np.int64) <= room) & _MAP_START[first]
+        fits = (lengths >= 2) & (lengths.astype(np.int64) <= room) & _MAP_START[first]
         yield from (lo + np.flatnonzero(fits)).tolist()
 
 
 def next_whole_frame(data: bytes, start: int) -> int | None:
     """The offset of the first whole frame (length, map body, matching crc32) at or after
-    `start`, or None."""
+    `start`, or None. Before its crc32 is computed (the costly part, over the whole body), a
+    candidate must start like a record and so must the bytes after it (or the file ends
+    there): random bytes rarely pass both, so the scan stays fast on a long damaged stretch."""
     for q in _frame_candidates(data, start):
-        if _read_frame(data, q)[0] is not None:
+        if (_starts_like_a_record(data, q) and _starts_like_a_record(data, q + frame_size(data, q))
+                and _read_frame(data, q)[0] is not None):
             return q
     return None
 
