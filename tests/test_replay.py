@@ -354,7 +354,7 @@ def records(data):
             break  # torn tail
         body = data[pos + 4 : pos + 4 + n]
         if zlib.crc32(body) != struct.unpack_from("<I", data, pos + 4 + n)[0]:
-            break  # corrupt record: stop here
+            break  # bad record: stop here (a torn tail only if nothing whole follows)
         yield msgpack.unpackb(body, strict_map_key=False)
         pos += 8 + n
 
