@@ -96,7 +96,7 @@ def test_a_tail_cut_short_passes_with_a_warning_naming_what_was_lost(coord, tmp_
     # cut inside the footer: every episode is there, only the footer is lost
     path.write_bytes(data[: rep.footer_offset + 3])
     code, out, err = _run(["replay", "verify", str(path)], capsys)
-    assert code == 0 and "lost any episode after the last whole one and the footer" in err[0]
+    assert code == 0 and err[0].endswith("lost the footer (no checksum to check); checking 3 whole episodes"), err
 
 
 def test_a_later_whole_record_is_found_past_a_length_that_runs_off_the_end(coord, tmp_path, capsys, monkeypatch):

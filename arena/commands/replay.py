@@ -105,14 +105,18 @@ def _torn(rep) -> dict | None:
     return out
 
 
+def _episodes(n: int) -> str:
+    return f"{n} whole episode{'' if n == 1 else 's'}"
+
+
 def _status_line(info: dict) -> str:
     torn = info["torn"]
     if torn and torn["damaged"]:
         return (f"[red]damaged at byte {torn['offset']} of {info['bytes']}: {torn['reason']}; "
-                f"the {len(info['episodes'])} whole episodes before it are listed[/red]")
+                f"{_episodes(len(info['episodes']))} before it listed[/red]")
     if torn:
         return (f"[yellow]torn at byte {torn['offset']} of {info['bytes']}: {torn['reason']}; "
-                f"{len(info['episodes'])} whole episodes kept, lost {torn['lost']}[/yellow]")
+                f"{_episodes(len(info['episodes']))} kept, lost {torn['lost']}[/yellow]")
     if info["checksum_ok"]:
         return "[green]complete, sha256 checksum ok[/green]"
     return "[red]complete, but the sha256 checksum does not match: the file was changed after it was written[/red]"
@@ -229,10 +233,9 @@ def verify(file, as_json):
             click.echo(f"warning: recorded with {', '.join(versions)}: re-simulation is bit-exact only under the "
                        "versions that recorded it", err=True)
         if damaged:
-            click.echo(f"FAILED: {rep.torn.describe()}; the {len(rep.index)} whole episodes before it were checked")
+            click.echo(f"FAILED: {rep.torn.describe()}; {_episodes(len(rep.index))} before it checked")
         elif rep.torn is not None:
-            click.echo(f"warning: {rep.torn.describe()}; lost {rep.lost()}; checking the {len(rep.index)} whole episodes",
-                       err=True)
+            click.echo(f"warning: {rep.torn.describe()}; lost {rep.lost()}; checking {_episodes(len(rep.index))}", err=True)
         if rep.checksum_ok is False:
             click.echo("FAILED: the footer's sha256 does not match the file: it was changed after it was written")
         if report.divergence is not None:

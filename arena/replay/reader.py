@@ -103,10 +103,10 @@ class Replay:
         """What a torn tail cost, in words (for a warning): the episodes the header declared
         that the file lacks, and the footer with its checksum."""
         declared, kept = self.header.get("episodes"), len(self.index)
-        if isinstance(declared, int) and declared > kept:
-            parts = [f"{declared - kept} of the {declared} episodes the header declares"]
-        else:
+        if not isinstance(declared, int):
             parts = ["any episode after the last whole one"]
+        else:
+            parts = [f"{declared - kept} of the {declared} episodes the header declares"] if declared > kept else []
         if self.footer is None:
             parts.append("the footer (no checksum to check)")
         return " and ".join(parts)
