@@ -198,7 +198,7 @@ def open_replay(path: str | os.PathLike) -> Replay:
     if footer is not None:
         checksum_ok = hashlib.sha256(data[:footer_offset]).hexdigest() == footer.get("sha256")
         promised = footer.get("episodes")
-        if torn is None and footer_offset is not None and promised != len(episodes):
+        if torn is None and footer_offset is not None and "episodes" in footer and promised != len(episodes):
             torn = Torn(footer_offset, len(data), f"the footer promises {str(promised)[:20]} episodes, "
                                                   f"the file holds {len(episodes)}", damaged=True)
     elif torn is None:
