@@ -66,9 +66,10 @@ def frame_size(data: bytes, offset: int) -> int:
 class Torn:
     """Where a replay stops being readable: the byte offset of the first bad record and why.
 
-    `damaged` is False for a tail cut short (nothing whole follows the bad bytes: what a crash
-    leaves, and the records before `offset` are all there is) and True for damage (whole
-    records follow the bad bytes, or the records disagree with the footer): a changed file.
+    `damaged` is False for a tail cut short (the file ends inside the bad frame and nothing
+    whole follows it: what a crash leaves, and the records before `offset` are all there is)
+    and True for damage, which no crash makes: a whole frame with wrong bytes, whole records
+    after the bad bytes, records after the footer, or a footer that disagrees with the file.
     """
 
     offset: int
@@ -117,7 +118,7 @@ def _frame_candidates(data: bytes, start: int) -> Iterator[int]:
     """Offsets >= start where a frame could begin: its length fits in the file and its body
     starts like a msgpack map. Vectorised: a length is read at every offset at once."""
     size = len(data)
-    end = size - FRAME_OVERHEAD  # a frame with a body of at least one byte starts before this
+    end = size - FRAME_OVERHEAD  # a frame with a non-empty body starts before this
     for lo in range(start, end, _SCAN_CHUNK):
         hi = min(lo + _SCAN_CHUNK, end)
         lengths = np.ndarray((hi - lo,), "<u4", buffer=data, offset=lo, strides=(1,))
