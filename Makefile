@@ -23,11 +23,10 @@ browser:
 demo: install
 	$(BIN)/arena demo
 
-# ruff over the tree; mypy over the modules of arena's core (the arena/replay package joins once its
-# four annotation errors are fixed).
+# ruff over the tree; mypy over the modules of arena's core and the replay package.
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy $(filter-out arena/replay.py,$(wildcard arena/*.py))
+	$(BIN)/mypy $(wildcard arena/*.py) $(wildcard arena/replay/*.py)
 
 test: install browser
 	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q -m "not slow"
