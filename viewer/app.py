@@ -318,10 +318,19 @@ class Viewer:
     def open_window(self) -> pygame.Surface:
         return open_window(self.config.size, self.config.title)
 
+    def at_end(self) -> bool:
+        """Nothing more will be shown without a key: paused, or at the end of a finished episode."""
+        return not self.playing or (self.t >= self.trace.length and getattr(self.trace, "finished", True))
+
     def run(self, max_frames: int | None = None, on_frame: Callable[[Viewer], None] | None = None) -> None:
         """The window loop: events, playback, draw, flip, at `config.fps`. `max_frames` bounds it
-        (tests, benchmarks); `on_frame` is called once per frame before drawing."""
+        (tests, benchmarks); `on_frame` is called once per frame before drawing.
+
+        Headless (see `headless()`) with no `on_frame` to script input, nobody can press a key:
+        playback advances one step per frame and the loop ends once `at_end()`, after drawing
+        that frame."""
         screen = self.open_window()
+        unattended = headless() and on_frame is None
         clock = pygame.time.Clock()
         last = time.perf_counter()
         last_sig = None
@@ -329,7 +338,8 @@ class Viewer:
             for ev in pygame.event.get():
                 self.handle_event(ev)
             now = time.perf_counter()
-            self.update(now - last)
+            if not unattended:
+                self.update(now - last)
             last = now
             if on_frame is not None:
                 on_frame(self)
@@ -342,7 +352,17 @@ class Viewer:
                 last_sig = sig
                 self.drawn += 1
             self.frames += 1
+            if unattended:
+                if self.at_end():
+                    break
+                self.cursor = float(min(self.trace.length, self.t + 1))  # a live trace may not have it yet
             clock.tick(self.config.fps)
+
+
+def headless() -> bool:
+    """True when pygame draws to no screen (SDL_VIDEODRIVER=dummy or offscreen, which
+    `open_window` accepts only when asked for): windows must then end by themselves."""
+    return os.environ.get("SDL_VIDEODRIVER", "") in ("offscreen", "dummy")
 
 
 def open_window(size: tuple[int, int], title: str = "arena") -> pygame.Surface:

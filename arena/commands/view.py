@@ -47,7 +47,9 @@ def load_episodes(path):
 @click.option("--size", default="1280x760", show_default=True, help="Initial window size (the window is resizable).")
 @click.option("--out-dir", default=".", show_default=True, type=click.Path(file_okay=False), help="Where S (screenshot) and E (export) write.")
 @click.option("--paused", is_flag=True, help="Open paused at step 0.")
-@click.option("--frames", default=None, type=int, hidden=True, help="Quit after this many frames (scripts, tests).")
+@click.option("--frames", default=None, type=int,
+              help="Quit after this many frames. Headless (SDL_VIDEODRIVER=dummy) the viewer plays one step per "
+                   "frame and quits at the end of the episode (at once with --paused).")
 def view(file, episode, size, out_dir, paused, frames):
     """Open a replay in the viewer: the scene, and per seat what the agent emitted when it
     acted (action probabilities, value, expert routing, belief), with a timeline of rewards
