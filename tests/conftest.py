@@ -38,6 +38,10 @@ class CliRun:
     def err_lines(self) -> list[str]:
         return self.err.strip().splitlines()
 
+    def lines(self) -> tuple[int, list[str], list[str]]:
+        """(exit code, stdout lines, stderr lines)."""
+        return self.code, self.out.strip().splitlines(), self.err_lines
+
 
 @pytest.fixture
 def arena_cli(capsys):

@@ -35,7 +35,7 @@ from arena.paths import data_dir
 from arena.replay import ReplayWriter
 from arena.runner import episode_start, play_step
 from arena.trace import SideInfo, side_infos
-from arena.viewer.app import Viewer, ViewerConfig
+from arena.viewer.app import Viewer, ViewerConfig, headless
 from arena.viewer.dialogs import show
 from arena.viewer.keys import PLAYBACK_KEYS, key_map, legend, noop_action
 from arena.viewer.live import GrowingTrace
@@ -55,7 +55,7 @@ class PlayConfig:
     size: tuple[int, int] = (1280, 760)
     fps: int = 60
     replay_path: Path | None = None  # None: data_dir()/human/<time>-<env>-seed<k>.replay
-    close_at_end: bool = False  # leave the window when the episode ends (tests, scripts)
+    close_at_end: bool = False  # leave the window when the episode ends (always when headless)
     # Blind play (human series): every agent is shown as this label, its internals hidden;
     # the replay and the CSV row still name it.
     partner_label: str | None = None
@@ -189,7 +189,7 @@ class HumanGame:
                 if self.trace.finished:
                     row = self.finish()
                     viewer.say(f"game over: your return {row['human_return']:+.1f} · saved {self.replay_path.name}", 3600)
-                    if cfg.close_at_end:
+                    if cfg.close_at_end or headless():  # headless: nobody is there to close it
                         viewer.running = False
             viewer.cursor = float(self.trace.length)
             screen = pygame.display.get_surface() or screen

@@ -14,7 +14,9 @@ from arena.commands.options import CTX, json_option, lineup_options, parse_env_k
 @click.option("--countdown", default=2.0, show_default=True, type=float, help="Seconds before the first step.")
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False), help="Replay file to write (default: in the data dir).")
 @click.option("--size", default="1280x760", show_default=True, help="Initial window size.")
-@click.option("--frames", default=None, type=int, hidden=True, help="Quit after this many frames (scripts, tests).")
+@click.option("--frames", default=None, type=int,
+              help="Quit after this many frames. Headless (SDL_VIDEODRIVER=dummy) the game ends with the episode, "
+                   "your seat playing no key.")
 @json_option
 def play(agents, env_id, env_kw, seat, seed, tick_hz, countdown, out, size, frames, as_json):
     """Play with (or against) AGENTS: you control one seat with the keyboard in real time.
