@@ -236,6 +236,14 @@ def _show_status(view: dict, as_json: bool) -> None:
         from arena.tournaments.report import print_report
 
         print_report(view["report"])
+    for p in view.get("players", []):  # a human series: each player's series, as `tournament show` prints it
+        from arena.tournaments.report import print_report
+
+        print_report(p["report"])
+    for a in (view.get("human") or {}).get("agents", []):
+        click.echo(f"  {a['agent']}: {a['games']} game(s) by {a['players']} player(s), players' return "
+                   f"{a['human_return']['mean']:.2f}, rating {a['rating']['mean']:.2f} ({a['ratings']})" if a["rating"] else
+                   f"  {a['agent']}: {a['games']} game(s) by {a['players']} player(s), players' return {a['human_return']['mean']:.2f}")
     click.echo(f"{view['id']}  {view['status']}: {view['cells_done']}/{view['cells_total']} cells stored"
                + (f", {view['cells_failed']} failed by an agent ({view['on_agent_failure']})" if view["cells_failed"] else "")
                + (f"; error: {view['error']}" if view.get("error") else ""))
