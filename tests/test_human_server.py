@@ -4,6 +4,7 @@ posted as in test_human_series.py), replays the server re-simulates and re-enact
 count, forged replays refused with their status and one line, the Williams order balanced
 across the players, ratings given late, and a server killed with SIGKILL that keeps them."""
 import dataclasses
+import json
 import os
 
 import numpy as np
@@ -64,7 +65,7 @@ def _forge(src, dst, **changes):
     return dst
 
 
-def test_two_players_play_a_human_series_through_the_server(tmp_path, monkeypatch):
+def test_two_players_play_a_human_series_through_the_server(tmp_path, monkeypatch, capsys):
     from arena.commands.tournament import series_window
     from arena.server.client import Client
     from arena.server.human_client import play_remote_series
@@ -101,7 +102,7 @@ def test_two_players_play_a_human_series_through_the_server(tmp_path, monkeypatc
         assert not done.stopped and done.played == 2 and done.games_done == done.games_total == 2
         assert sorted(ann.shown.values()) == ["partner A", "partner B"]  # the window named letters only
 
-        _refusals(http, auth, ids["left"], agents["left"])
+        _refusals(server, auth, ids["left"], agents["left"], capsys)
 
         # Bob's first game; before he plays it, forgeries posted as that game are refused.
         nxt = http.post(f"/api/v1/tournaments/{sid}/players/bob/next", headers=auth).json()
@@ -186,13 +187,21 @@ def test_two_players_play_a_human_series_through_the_server(tmp_path, monkeypatc
         assert page.status_code == 200 and "ann" in page.text and "bob" in page.text and "left" in page.text
         assert sid in http.get("/").text
         db = str(data / "tournaments.sqlite")
+        capsys.readouterr()
         main(["tournament", "show", ann_tid, "--db", db])  # SystemExit on any error
+        assert "human series: ann on seat 0" in capsys.readouterr().out
+        # The client command on a finished series: nothing to play, no window needed.
+        main(["play", "--server", server.url, "--player", "ann", sid])
+        assert "0 game(s) played now, 2 of 2 stored" in capsys.readouterr().out
+        main(["remote", "status", sid, "--server", server.url])
+        assert "human series: bob on seat 0" in capsys.readouterr().out
     finally:
         server.stop()
 
 
-def _refusals(http, auth, aid, path):
+def _refusals(server, auth, aid, path, capsys):
     """Bad series specs, names, games and ratings: each refused with its status and one line."""
+    http = server.http
     cases = [
         ({"mode": "human", "agents": [aid], "env": "coord_game", "episodes": 4}, 400, "one episode per game"),
         ({"mode": "human", "agents": [aid], "env": "coord_game", "seat": 7}, 400, "seat"),
@@ -200,8 +209,11 @@ def _refusals(http, auth, aid, path):
     ]
     for spec, status, words in cases:
         assert words in one_line_error(http.post("/api/v1/tournaments", json=spec, headers=auth), status)
-    sid = http.post("/api/v1/tournaments", json={"mode": "human", "agents": [aid], "env": "coord_game", "seat": 1},
-                    headers=auth).json()["id"]
+    capsys.readouterr()
+    main(["remote", "run", "--mode", "human", aid, "--env", "coord_game", "--seat", "1", "--server", server.url, "--json"])
+    sid = json.loads(capsys.readouterr().out)["id"]
+    again = http.post("/api/v1/tournaments", json={"mode": "human", "agents": [aid], "env": "coord_game", "seat": 1}, headers=auth)
+    assert again.status_code == 200 and again.json()["id"] == sid
     assert "player's name" in one_line_error(http.post(f"/api/v1/tournaments/{sid}/players/x%20y/next", headers=auth), 400)
     one_line_error(http.post("/api/v1/tournaments/0123456789ab/players/ann/next", headers=auth), 404)
     assert "has not joined" in one_line_error(http.post(f"/api/v1/tournaments/{sid}/players/zed/games/1",
@@ -214,6 +226,13 @@ def _refusals(http, auth, aid, path):
     assert http.get(f"/api/v1/agents/{aid}/checkpoint").content == path.read_bytes()
     assert http.delete(f"/api/v1/tournaments/{sid}", headers=auth).json()["status"] == "cancelled"
     assert "cancelled" in one_line_error(http.post(f"/api/v1/tournaments/{sid}/players/cat/next", headers=auth), 409)
+    for args, words in ((["play", "--server", server.url, "--player", "cat", sid], "it takes no new players"),
+                        (["play", "--server", server.url, "--player", "cat", "a", "b"], "at most one argument"),
+                        (["play", "--server", "http://127.0.0.1:9", "--player", "cat"], "no arena server at")):
+        with pytest.raises(SystemExit) as exc:
+            main(args)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and words in err and len(err.strip().splitlines()) == 1, (args, err)
 
 
 def test_reenact_gives_the_agents_choices_and_the_true_returns(tmp_path):
