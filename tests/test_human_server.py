@@ -183,6 +183,9 @@ def test_two_players_play_a_human_series_through_the_server(tmp_path, monkeypatc
         matches = http.get(f"/api/v1/matches?tournament={ann_tid}").json()["matches"]
         assert len(matches) == 2 and all(m["replay"] for m in matches)
         assert http.get(matches[0]["replay"]).content[:8] == b"ARENARPL"
+        assert {tuple(m["names"]) for m in matches} == {("human", "left"), ("human", "right")}
+        mine = http.get(f"/tournaments/{ann_tid}")
+        assert mine.status_code == 200 and "Human series: ann" in mine.text and "human vs left" in mine.text
         page = http.get(f"/tournaments/{sid}")
         assert page.status_code == 200 and "ann" in page.text and "bob" in page.text and "left" in page.text
         assert sid in http.get("/").text

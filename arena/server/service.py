@@ -22,7 +22,7 @@ from arena.server.submissions import Submissions
 from arena.server.tokens import Tokens
 from arena.tournaments.execute import CellResult, chunk_size, group_cells
 from arena.tournaments.report import build_report
-from arena.tournaments.spec import make_spec
+from arena.tournaments.spec import HUMAN, make_spec
 from arena.tournaments.store import Store
 from arena.tournaments.tournament import Prepared, prepare
 
@@ -315,11 +315,11 @@ class Service:
             t = self.store.tournament(tid)
             ids = [a["id"] for a in t["agents"]]
             for index, m in sorted(self.jobs.matches(tid).items()):
-                lineup = [ids[i] for i in m["lineup"]]
+                lineup = [ids[i] if i != HUMAN else "human" for i in m["lineup"]]
                 if agent and agent not in lineup:
                     continue
                 out.append({"id": f"{tid}-{index}", "tournament": tid, "env": t["env"], "agents": lineup,
-                            "names": [t["agents"][i]["name"] for i in m["lineup"]],
+                            "names": [t["agents"][i]["name"] if i != HUMAN else "human" for i in m["lineup"]],
                             "seed": m["match_seed"], "status": m["status"], "failed_agent": m["failed_agent"],
                             "error": m["error"], "replay": f"/api/v1/replays/{tid}-{index}" if m["replay"] else None})
         return out
@@ -367,7 +367,7 @@ class Service:
             status = self.jobs.matches(tid)
             for c in self.store.cells(tid):
                 yield json.dumps({"match": f"{tid}-{c.index}", "tournament": tid, "mode": t["mode"], "env": t["env"],
-                                  "agents": [ids[i] for i in c.lineup], "sides": [s["name"] for s in t["env_info"]["sides"]],
+                                  "agents": [ids[i] if i != HUMAN else "human" for i in c.lineup], "sides": [s["name"] for s in t["env_info"]["sides"]],
                                   "seed": c.match_seed, "status": status.get(c.index, {}).get("status", "ok"),
                                   "returns": c.returns.tolist(), "length": c.length.tolist(),
                                   "metrics": {k: v.tolist() for k, v in c.metrics.items()}}) + "\n"
