@@ -132,7 +132,7 @@ def test_two_players_play_a_human_series_through_the_server(tmp_path, monkeypatc
             "other agent's actions": (_forge(other["replay"], tmp_path / "acts.replay", seed=game["seed"], sides=sides_same),
                                       422, "this is not the game it played"),
             "edited returns": (_forge(same["replay"], tmp_path / "ret.replay", rewards=ep_same.rewards + 5.0), 422,
-                               "re-simulated, the game returns"),
+                               "re-simulated from its actions it returns"),
         }
         for case, (body, status, words) in forged.items():
             message = one_line_error(post(body), status)

@@ -50,7 +50,8 @@ def check_game(prep: Prepared, cell: Cell, path: Path, label: str) -> CheckedGam
     try:
         rep = open_replay(path)
     except ReplayError as err:
-        raise NotAReplay(f"the upload is not an arena replay: it {err.problem}") from None
+        said = err.problem if err.problem.startswith("is ") else f"is not a replay this arena reads: {err.problem}"
+        raise NotAReplay(f"the upload {said}") from None
     if rep.torn is not None or not rep.checksum_ok:
         raise InvalidGame(f"the replay is not whole ({rep.torn.reason if rep.torn else 'its sha256 checksum does not match'}): "
                           "post the file arena wrote when the game ended")
@@ -98,8 +99,8 @@ def check_game(prep: Prepared, cell: Cell, path: Path, label: str) -> CheckedGam
     stated = np.asarray(rep.index[0].returns, np.float64)
     if not np.allclose(trace.rewards, again.rewards, rtol=1e-6, atol=1e-6) or stated.shape != again.returns.shape \
             or not np.allclose(stated, again.returns, rtol=1e-6, atol=1e-6):
-        raise InvalidGame(f"the replay states returns {stated.tolist()} (rewards per step to match); re-simulated, the game "
-                          f"returns {again.returns.tolist()}")
+        raise InvalidGame(f"the replay says the game returned {stated.tolist()}; re-simulated from its actions it returns "
+                          f"{again.returns.tolist()}")
     rt = trace.reaction_ms[:, spec.seat] if trace.reaction_ms is not None else np.array([np.nan])
     metrics = {k: np.array([v], np.float32) for k, v in again.metrics.items()}
     result = CellResult(cell, again.returns[None].astype(np.float32), np.array([again.length], np.int32), metrics, 0.0)
