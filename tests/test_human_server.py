@@ -6,6 +6,7 @@ across the players, ratings given late, and a server killed with SIGKILL that ke
 import dataclasses
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pygame
@@ -103,6 +104,15 @@ def test_two_players_play_a_human_series_through_the_server(tmp_path, monkeypatc
         assert sorted(ann.shown.values()) == ["partner A", "partner B"]  # the window named letters only
 
         _refusals(server, auth, ids["left"], agents["left"], capsys)
+
+        # A replay posted again (a client that lost the answer) is the stored game, not a new one.
+        ann_view = http.get(f"/api/v1/tournaments/{sid}").json()["players"][0]
+        ann_replays = [g["replay"] for g in ann_view["report"]["human"]["games"]]
+        ann_url = f"/api/v1/tournaments/{sid}/players/ann/games/1"
+        again = http.post(ann_url, files={"file": ("g", Path(ann_replays[0]).read_bytes())}, headers=auth)
+        assert again.status_code == 200 and again.json()["human_return"] == ann_view["report"]["human"]["games"][0]["human_return"]
+        assert "stored already" in one_line_error(
+            http.post(ann_url, files={"file": ("g", Path(ann_replays[1]).read_bytes())}, headers=auth), 409)
 
         # Bob's first game; before he plays it, forgeries posted as that game are refused.
         nxt = http.post(f"/api/v1/tournaments/{sid}/players/bob/next", headers=auth).json()
