@@ -29,11 +29,14 @@ def open_window_or_explain(fn):
 
 
 def load_episodes(path):
-    """The whole episodes of a replay, with a warning line when the file is torn."""
+    """The whole episodes of a replay, every one's arrays checked before any is drawn (a bad one
+    is one line, exit 1), with a warning line when the file is torn or damaged."""
     from arena.errors import UserError
     from arena.replay import open_replay
 
     rep = open_replay(path)
+    for k in range(len(rep.index)):
+        rep.check(k)
     if rep.torn is not None:
         click.echo(f"warning: {path}: {rep.torn.describe()}; {len(rep.episodes)} whole episode(s) kept", err=True)
     if len(rep.episodes) == 0:
