@@ -20,7 +20,7 @@ import numpy as np
 from arena.errors import UserError
 from arena.lineup import human_lineup
 from arena.replay import open_replay
-from arena.replay.framing import ReplayError
+from arena.replay.framing import ReplayDamaged, ReplayError
 from arena.runner import human_match_agents
 from arena.tournaments.execute import CellResult
 from arena.tournaments.schedule import HUMAN, Cell
@@ -49,6 +49,8 @@ def check_game(prep: Prepared, cell: Cell, path: Path, label: str) -> CheckedGam
     agent: the player must not learn its name from a refusal."""
     try:
         rep = open_replay(path)
+    except ReplayDamaged as err:
+        raise InvalidGame(f"the replay is damaged: {err.problem}") from None
     except ReplayError as err:
         said = err.problem if err.problem.startswith("is ") else f"is not a replay this arena reads: {err.problem}"
         raise NotAReplay(f"the upload {said}") from None
