@@ -7,7 +7,7 @@ from arena.commands.options import CTX, json_option, lineup_options, parse_env_k
 
 
 @click.command(context_settings=CTX)
-@lineup_options
+@lineup_options()
 @click.option("--episodes", default=256, show_default=True, type=int, help="Episodes played at once (vmapped).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same numbers.")
 @click.option("--swap/--no-swap", default=None, help="Also play the reversed seat order and report J_XP (default: on for cooperative two-seat games).")

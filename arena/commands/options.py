@@ -22,11 +22,15 @@ env_option = click.option("--env", "env_id", default=None, help="Env id; default
 
 
 
-def lineup_options(command):
+def lineup_options(required: bool = True):
     """AGENTS... with --env and --env-kw: who plays (a match, a game) and in which env."""
-    command = env_kwargs_option(command)
-    command = env_option(command)
-    return click.argument("agents", nargs=-1, required=True)(command)
+
+    def decorate(command):
+        command = env_kwargs_option(command)
+        command = env_option(command)
+        return click.argument("agents", nargs=-1, required=required)(command)
+
+    return decorate
 
 
 def parse_env_kwargs(pairs) -> dict:
