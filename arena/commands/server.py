@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from arena.agents.zoo import zoo_path
-from arena.commands.options import CTX, env_kwargs_option, env_option, json_option, parse_env_kwargs
+from arena.commands.options import CTX, json_option, parse_env_kwargs, spec_options
 from arena.errors import UserError
 
 server_option = click.option("--server", default=None, metavar="URL",
@@ -133,16 +133,9 @@ def remote():
 
 
 @remote.command(name="run", context_settings=CTX)
-@click.argument("agents", nargs=-1)
-@click.option("--mode", default=None, metavar="MODE",
-              help="selfplay, crossplay, zeroshot, roundrobin, or human (people play it: `arena play --server`) [default: crossplay].")
-@click.option("--spec", "spec_file", default=None, metavar="FILE.toml", help="Read the spec from a TOML file; flags override it.")
-@click.option("--pool", multiple=True, metavar="AGENT", help="zeroshot: a partner (repeatable).")
-@env_option
-@env_kwargs_option
-@click.option("--episodes", default=None, type=int, help="Episodes per cell and seed [default: 64].")
-@click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell; human: games with each agent [default: 1].")
-@click.option("--seed", default=None, type=int, help="Tournament seed [default: 0].")
+@spec_options(mode_help="selfplay, crossplay, zeroshot, roundrobin, or human (people play it: `arena play --server`) "
+                        "[default: crossplay].",
+              pool_metavar="AGENT", pool_help="zeroshot: a partner (repeatable).")
 @click.option("--seat", default=None, type=int, help="human: the seat the players take [default: 0].")
 @click.option("--on-agent-failure", default="void", show_default=True, type=click.Choice(["void", "forfeit"]),
               help="A match an agent breaks: void (not counted) or forfeit (lost by that agent).")

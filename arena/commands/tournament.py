@@ -9,7 +9,7 @@ from datetime import UTC
 
 import click
 
-from arena.commands.options import CTX, env_kwargs_option, env_option, json_option, parse_env_kwargs
+from arena.commands.options import CTX, json_option, parse_env_kwargs, spec_options
 
 db_option = click.option("--db", default=None, metavar="PATH",
                          help="Results database (default: tournaments.sqlite in the arena data dir).")
@@ -41,16 +41,8 @@ def tournament():
 
 
 @tournament.command(context_settings=CTX)
-@click.argument("agents", nargs=-1)
-@click.option("--mode", default=None, metavar="MODE",
-              help="selfplay, crossplay, zeroshot, roundrobin, or human (you play them, blind) [default: crossplay].")
-@click.option("--spec", "spec_file", default=None, metavar="FILE.toml", help="Read the spec from a TOML file; flags given here override it.")
-@click.option("--pool", multiple=True, metavar="PATH", help="zeroshot: a partner checkpoint or a folder of them (repeatable).")
-@env_option
-@env_kwargs_option
-@click.option("--episodes", default=None, type=int, help="Episodes per cell and seed [default: 64].")
-@click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell; human: games with each agent [default: 1].")
-@click.option("--seed", default=None, type=int, help="Tournament seed; every match key derives from it [default: 0].")
+@spec_options(mode_help="selfplay, crossplay, zeroshot, roundrobin, or human (you play them, blind) [default: crossplay].",
+              pool_metavar="PATH", pool_help="zeroshot: a partner checkpoint or a folder of them (repeatable).")
 @click.option("--chunk", default=None, type=int, help="Cells per compiled call (default: as many as fit 8192 episodes).")
 @click.option("--out", "out_dir", default=None, metavar="DIR", help="Also write report.json, cells.csv and heatmap.png here.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
