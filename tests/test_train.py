@@ -209,11 +209,12 @@ def test_cli_trains_and_reports(ppo_run, tmp_path, capsys):
     out = tmp_path / "cli.ckpt"
     sets = [x for k, v in PPO_SET.items() for x in ("--set", f"{k}={v}")]
     main(["train", "ppo", "--env", "coord_game", "--env-kw", "rounds=16", "--seed", "3", "--steps", str(PPO_STEPS),
-          "--checkpoint-every", "5", "--quiet", "--json", "-o", str(out), *sets])
+          "--checkpoint-every", "5", "--quiet", "--json", "-o", str(out), "--name", "ppo-coord-s3", *sets])
     summary = json.loads(capsys.readouterr().out)
     assert summary["checkpoints"] == [str(out)] and summary["updates"] == 20
-    # Same seed and settings as the library call: the same agent.
+    # Same seed and settings as the library call: the same agent, under the name given.
     assert load_agent(out).manifest.params.sha256 == load_agent(ppo_run[0]).manifest.params.sha256
+    assert load_agent(out).name == "ppo-coord-s3" and load_agent(ppo_run[0]).name == "coord"
 
 
 @pytest.mark.parametrize("argv, message", [
