@@ -18,9 +18,12 @@ _MAX_DECIMALS = 6
 
 
 def decimals(x: float, digits: int = SIG_DIGITS) -> int:
-    """Decimal places that show `digits` significant digits of x (none for |x| >= 10^digits)."""
-    if not math.isfinite(x) or x == 0:
+    """Decimal places that show `digits` significant digits of x (none for |x| >= 10^digits);
+    zero reads like a number of ones (0.00)."""
+    if not math.isfinite(x):
         return 0
+    if x == 0:
+        return digits - 1
     return int(min(_MAX_DECIMALS, max(0, digits - 1 - math.floor(math.log10(abs(x))))))
 
 

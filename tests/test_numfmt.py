@@ -10,7 +10,7 @@ from arena.stats import MIN_UNITS, bootstrap_ci, probability_of_improvement_ci
 
 def test_three_significant_digits_never_round_a_small_rate_to_zero():
     assert numfmt.sig(0.005) == "0.00500"
-    assert [numfmt.sig(x) for x in (238.2, 16.99, -26.72, 1.0, 0.0, 1660.4)] == ["238", "17.0", "-26.7", "1.00", "0", "1660"]
+    assert [numfmt.sig(x) for x in (238.2, 16.99, -26.72, 1.0, 0.0, 1660.4)] == ["238", "17.0", "-26.7", "1.00", "0.00", "1660"]
     e = bootstrap_ci(np.r_[np.ones(1), np.zeros(199)].astype(np.float32))
     assert numfmt.interval(e.to_dict()).startswith("0.00500 [0.00000, ")
     assert numfmt.plus_minus({"mean": 240.0, "low": 238.0, "high": 240.0, "n": 64}) == "240 ±1"

@@ -51,7 +51,15 @@ def _num(x: float | None, digits: int = 1) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
-templates.filters.update(est=_est, when=_when, num=_num, short=lambda s: str(s)[:12])
+def _elo_ci(r: dict) -> str:
+    """A rating's interval; none from a separated (prior-dominated) fit or too few games."""
+    if r.get("low") is None or r.get("high") is None:
+        return "n/a: prior-dominated" if r.get("prior_dominated") else "n/a"
+    return f"[{r['low']:.0f}, {r['high']:.0f}]"
+
+
+templates.filters.update(est=_est, when=_when, num=_num, short=lambda s: str(s)[:12], elo_ci=_elo_ci,
+                         interval=numfmt.interval)
 
 
 def render(name: str, code: int = 200, **context) -> HTMLResponse:
