@@ -523,7 +523,8 @@ def print_report(report: dict, console=None) -> None:
               ["as", "agent", "games", "your return", *theirs, "rating 1-5 (n)", "reaction"],
               [[r["letter"] or "-", r["agent"], str(r["games"]), _fmt(r["human_return"], "game"),
                 *([_fmt(r["agent_return"], "game")] if theirs else []),
-                f"{_fmt(r['rating'], 'game')} ({r['ratings']})" if r["rating"] else "-",
+                (f"{_fmt(r['rating'], 'game')} ({r['ratings']})" if r["rating"]["low"] is not None
+                 else _fmt(r["rating"], "rating")) if r["rating"] else "-",
                 "-" if r["reaction_ms"] is None else f"{r['reaction_ms']:.0f} ms"] for r in x["partners"]])
         table("games in play order", ["game", "as", "agent", "your return", *theirs, "rating"],
               [[str(g["game"]), g["letter"] or "-", g["agent"], f"{g['human_return']:+.2f}",
