@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from serving import RULES, Server, mlp_policy
 
+from arena import numfmt
 from arena.checkpoint import new_agent, save_checkpoint
 from arena.tournaments.spec import make_spec
 from arena.tournaments.store import Store
@@ -173,7 +174,8 @@ def test_tournament_numbers_equal_the_cli(server, ids, ipd_agents, tmp_path):
                      episodes=8, seeds=2, seed=3)
     report, info = run_tournament(spec, db=str(tmp_path / "cli.sqlite"))
     assert info.id == tid
-    assert view["report"]["roundrobin"] == json.loads(json.dumps(report["roundrobin"]))
+    # The API writes floats as `--json` does (float32 precision, issue 10), from the same numbers.
+    assert view["report"]["roundrobin"] == json.loads(numfmt.dumps(report["roundrobin"]))
     ours, theirs = Store(server.data / "tournaments.sqlite").cells(tid), Store(tmp_path / "cli.sqlite").cells(tid)
     assert [c.index for c in ours] == [c.index for c in theirs]
     for a, b in zip(ours, theirs):
@@ -283,7 +285,7 @@ def test_sigkill_at_several_points_loses_nothing(tmp_path, ipd_agents):
     spec = make_spec("roundrobin", [str(data / "agents" / f"{a}.ckpt") for a in request["agents"]], episodes=2048, seeds=2,
                      seed=5, env_kwargs={"rounds": 50})
     reference, _ = run_tournament(spec, db=str(tmp_path / "cli.sqlite"))
-    assert final["report"]["roundrobin"] == json.loads(json.dumps(reference["roundrobin"]))
+    assert final["report"]["roundrobin"] == json.loads(numfmt.dumps(reference["roundrobin"]))
     store = Store(data / "tournaments.sqlite")
     rows = store.db.execute("SELECT cell, COUNT(*) FROM cells WHERE tournament = ? GROUP BY cell", (tid,)).fetchall()
     assert len(rows) == total and all(n == 1 for _, n in rows)
