@@ -66,7 +66,7 @@ def prepare(spec: TournamentSpec) -> Prepared:
     refuse_duplicates(spec.agents + spec.pool, ids)
     env = resolve_env(loaded, spec.env, dict(spec.env_kwargs))
     if spec.mode == "human":
-        cells = human_schedule(loaded, ids, env, spec.seat, spec.seeds, spec.seed, spec.player)
+        cells = human_schedule(loaded, ids, env, spec.seat, spec.seeds, spec.seed, spec.player, spec.row)
     else:
         cells = schedule(spec.mode, loaded, ids, env, len(spec.agents), spec.seeds, spec.seed, spec.pairs, spec.reference)
     canonical = spec.canonical(ids[: len(spec.agents)], ids[len(spec.agents):])
