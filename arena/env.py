@@ -57,6 +57,23 @@ class MetricSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class SideScore:
+    """How a team game scores one team's episode when agents of that role are compared with
+    each other (predators with predators on the same prey). Returns of different teams are
+    not on one scale (in mpe_tag every capture pays the predators and costs the prey), so
+    ratings never compare them across teams."""
+
+    team: str
+    # "return" (the team's mean return) or the name of one of the env's episode metrics.
+    metric: str = "return"
+    higher_is_better: bool = True
+    doc: str = ""  # why, in words, for reports
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
 class EnvSpec:
     """Static description of an env: hashable, so it can key compiled functions."""
 
@@ -66,6 +83,9 @@ class EnvSpec:
     max_steps: int
     metrics: tuple[MetricSpec, ...] = ()
     kwargs: tuple[tuple[str, Any], ...] = ()  # env options as given, for replays and display
+    # Team games: how each team's episode is scored within its role; a team not listed is
+    # scored by its own mean return.
+    scores: tuple[SideScore, ...] = ()
 
     @property
     def cooperative(self) -> bool:

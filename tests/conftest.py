@@ -38,6 +38,9 @@ class CliRun:
     def err_lines(self) -> list[str]:
         return self.err.strip().splitlines()
 
+    def __iter__(self):  # code, out, err = arena_cli(...)
+        return iter((self.code, self.out, self.err))
+
     def lines(self) -> tuple[int, list[str], list[str]]:
         """(exit code, stdout lines, stderr lines)."""
         return self.code, self.out.strip().splitlines(), self.err_lines

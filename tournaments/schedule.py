@@ -45,8 +45,9 @@ def _require_playable(loaded, env, indices, side_numbers) -> None:
                 )
 
 
-def lineups(mode: str, loaded: Sequence, env, n_focal: int) -> list[tuple[int, ...]]:
-    """The lineups of a mode; loaded = focal agents then (zeroshot) the pool."""
+def lineups(mode: str, loaded: Sequence, env, n_focal: int, reference: str = "provenance") -> list[tuple[int, ...]]:
+    """The lineups of a mode; loaded = focal agents then (zeroshot) the pool. A zeroshot with a
+    self-play reference also plays each partner with itself."""
     spec = env.spec
     sides = spec.sides
     n = len(loaded)
@@ -64,7 +65,8 @@ def lineups(mode: str, loaded: Sequence, env, n_focal: int) -> list[tuple[int, .
         if mode == "crossplay":
             return [(a, b) for a in range(n) for b in range(n)]
         pool = range(n_focal, n)
-        return [pair for f in range(n_focal) for p in pool for pair in ((f, p), (p, f))]
+        own = [(p, p) for p in pool] if reference == "selfplay" else []
+        return [pair for f in range(n_focal) for p in pool for pair in ((f, p), (p, f))] + own
     if mode == "roundrobin":
         if len(sides) != 2:
             raise UserError(f"roundrobin needs an env with two sides; {spec.id} has {len(sides)}")
@@ -84,10 +86,10 @@ def lineups(mode: str, loaded: Sequence, env, n_focal: int) -> list[tuple[int, .
 
 
 def schedule(mode: str, loaded: Sequence, agent_ids: Sequence[str], env, n_focal: int, seeds: int, seed: int,
-             pairs: Sequence[tuple[int, int]] = ()) -> list[Cell]:
+             pairs: Sequence[tuple[int, int]] = (), reference: str = "provenance") -> list[Cell]:
     """Every cell of the tournament, in a fixed order (lineup-major, then replicate); with
     `pairs`, only the lineups of those pairs (in either seat order)."""
-    chosen = lineups(mode, loaded, env, n_focal)
+    chosen = lineups(mode, loaded, env, n_focal, reference)
     if pairs:
         wanted = {frozenset(p) for p in pairs}
         chosen = [lu for lu in chosen if frozenset(lu) in wanted and lu[0] != lu[1]]

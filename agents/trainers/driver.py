@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
-from arena.agents.trainers import runfiles
+from arena.agents.trainers import reference, runfiles
 from arena.agents.trainers.contract import Output, Trainer
 from arena.cache import CompileCache
 from arena.checkpoint import manifest_for, params_to_bytes, save_checkpoint
@@ -184,6 +184,10 @@ def run(trainer: Trainer, kind: str, spec: RunSpec, schedule: Schedule) -> RunRe
                     save(state, final)
     except KeyboardInterrupt:
         interrupted = True
+    if not interrupted and update >= trainer.num_updates:
+        # The zero-shot reference: self-play measured by arena, written into the checkpoints.
+        with runfiles.deferred_sigint():
+            reference.record([o.path for o in outs], env_kwargs=dict(spec.env_kwargs))
     return RunResult(
         outputs=[o.path for o in outs],
         updates=runfiles.saved_update(files.state) if interrupted else int(state.update),

@@ -307,9 +307,12 @@ def leaderboard(env, server, as_json):
     for row in board["rows"]:
         flag = "*" if row["provisional"] else " "
         click.echo(f"{row['rank']:>4} {row['rank_ub']:>3}  {row['name'][:22]:<22} {row['rating']:>9.1f}{flag} "
-                   f"[{row['low']:>7.1f}, {row['high']:>7.1f}] {row['matches']:>7} {row['episodes']:>8}")
+                   f"{_ci(row):>17} {row['matches']:>7} {row['episodes']:>8}")
     if any(row["provisional"] for row in board["rows"]):
         click.echo("* provisional: few matches yet, or a wide interval")
+    if any(row.get("prior_dominated") for row in board["rows"]):
+        click.echo("prior-dominated: the results separate the agents perfectly, so the ratings are set by the prior "
+                   "and have no interval")
     if board.get("waiting"):
         click.echo(f"not played yet: {', '.join(board['waiting'])}")
     if not board["rows"]:
@@ -329,3 +332,9 @@ def _print(obj, as_json: bool, line: str) -> None:
         print_json(obj)
     else:
         click.echo(line)
+
+
+def _ci(row: dict) -> str:
+    if row["low"] is None or row["high"] is None:
+        return "n/a: prior" if row.get("prior_dominated") else "n/a"
+    return f"[{row['low']:>7.1f}, {row['high']:>7.1f}]"

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from arena.fileio import atomic_write
+from arena.numfmt import json_ready
 from arena.server.config import ServerConfig
 from arena.server.errors import BadRequest, Conflict, NotFound
 from arena.server.human import HumanSeries
@@ -210,7 +211,7 @@ class Service:
                "agent_failures": [{"match": f"{tid}-{c}", "agent": m["failed_agent"], "status": m["status"],
                                    "error": m["error"]} for c, m in sorted(failed.items())]}
         if out["status"] == "finished" or played_by_hand:
-            out["report"] = build_report(t, self.store.cells(tid))
+            out["report"] = json_ready(build_report(t, self.store.cells(tid)))  # floats as `--json` writes them
         return out
 
     def list_tournaments(self) -> list[dict]:
@@ -339,10 +340,10 @@ class Service:
             t = self.store.tournament(tid)
             c = stored[0]
             out["episodes"] = int(c.returns.shape[0])
-            out["returns"] = [stats.bootstrap_ci(c.returns[:, side["seats"]].mean(axis=1), seed=0).to_dict()
-                              for side in t["env_info"]["sides"]]
+            out["returns"] = json_ready([stats.bootstrap_ci(c.returns[:, side["seats"]].mean(axis=1), seed=0).to_dict()
+                                         for side in t["env_info"]["sides"]])
             out["sides"] = [side["name"] for side in t["env_info"]["sides"]]
-            out["metrics"] = {k: stats.bootstrap_ci(v, seed=0).to_dict() for k, v in c.metrics.items()}
+            out["metrics"] = json_ready({k: stats.bootstrap_ci(v, seed=0).to_dict() for k, v in c.metrics.items()})
         return out
 
     def replay_file(self, match_id: str) -> Path:
