@@ -29,19 +29,17 @@ def envs(prefix, as_json):
 
         print_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
+    from arena.tables import Col, print_table
 
-    table = Table()
-    for col in ("id", "seats", "teams: obs shape dtype, actions", "steps", "metrics"):
-        table.add_column(col)
-    for r in rows:
-        teams = "\n".join(
-            f"{t['name']} ({len(t['seats'])}): {tuple(t['obs_shape'])} {t['obs_dtype']}, {t['num_actions']}"
-            for t in r["teams"]
-        )
-        table.add_row(r["id"], ", ".join(r["seats"]), teams, str(r["max_steps"]), ", ".join(r["metrics"]))
-    Console().print(table)
+    cols = [Col("id", key=True), Col("seats", drop=2), Col("teams: obs shape dtype, actions"), Col("steps", drop=1),
+            Col("metrics", drop=3)]
+    print_table(cols, [
+        [r["id"], ", ".join(r["seats"]),
+         "\n".join(f"{t['name']} ({len(t['seats'])}): {tuple(t['obs_shape'])} {t['obs_dtype']}, {t['num_actions']}"
+                   for t in r["teams"]),
+         str(r["max_steps"]), ", ".join(r["metrics"])]
+        for r in rows
+    ])
 
 
 @click.command(context_settings=CTX)
@@ -68,16 +66,15 @@ def archs(as_json):
 
         print_json(rows)
         return
-    from rich.console import Console
-    from rich.table import Table
+    from arena.tables import Col, print_table
 
-    table = Table()
-    for col in ("arch", "config fields (default)", "extras (with 6 actions)", "what it is"):
-        table.add_column(col)
-    for r in rows:
-        cfg = "\n".join(f"{c['name']}={c['default']!r}" for c in r["config"]) or "-"
-        table.add_row(r["arch"], cfg, ", ".join(r["extras"]) or "-", r["doc"])
-    Console().print(table)
+    cols = [Col("arch", key=True), Col("config fields (default)"), Col("extras (with 6 actions)", drop=1),
+            Col("what it is", drop=2)]
+    print_table(cols, [
+        [r["arch"], "\n".join(f"{c['name']}={c['default']!r}" for c in r["config"]) or "-",
+         ", ".join(r["extras"]) or "-", r["doc"]]
+        for r in rows
+    ])
 
 
 def _declared_extras(cls) -> list[str]:
