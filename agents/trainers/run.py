@@ -18,7 +18,7 @@ from arena.agents.trainers import iop, ppo, runfiles
 from arena.agents.trainers.contract import PolicyGradientConfig, Trainer
 from arena.agents.trainers.driver import RunResult, run
 from arena.envs import make
-from arena.errors import UserError
+from arena.errors import FieldError, UserError
 from arena.trees import plain
 
 # Meta fields a state file holds besides the run description.
@@ -136,14 +136,20 @@ def train(
     spec: RunSpec,
     *,
     resume: bool = False,
+    force: bool = False,
     chunk: int = 10,
     checkpoint_every: int = 50,
     progress: bool = True,
 ) -> RunResult:
     """Run trainer `kind` ("ppo", "iop") as `spec` describes; with `resume`, continue the run
-    whose state file is beside `spec.out`, which must record this same description."""
+    whose state file is beside `spec.out`, which must record this same description. A new
+    run refuses to replace the files of one already at `spec.out` unless `force`."""
     if not spec.out:
         raise UserError(f"a {kind} run needs an output path (out)")
+    taken = [] if resume or force else runfiles.RunFiles.of(spec.out).existing()
+    if taken:
+        raise FieldError(f"{spec.out}: a run is already there ({', '.join(p.name for p in taken)}); continue it with "
+                         f"`resume`, or replace it with `force`")
     spec = normalized(kind, spec)
     if resume:
         recorded = dataclasses.replace(normalized(kind, recorded_spec(kind, spec.out)), out=spec.out)

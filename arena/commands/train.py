@@ -27,6 +27,7 @@ def _common(fn):
         click.option("--resume", default=None, type=click.Path(dir_okay=False),
                      help="Continue the run whose -o was this path (its .state file must exist); its recorded "
                           "settings are used."),
+        click.option("--force", is_flag=True, help="Replace the run already at -o (its checkpoint, state, metrics, curves)."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
         json_option,
     ]
@@ -35,8 +36,8 @@ def _common(fn):
     return fn
 
 
-def _run(kind: str, env_id, env_kw, seed, steps, out, settings, arch_kw, checkpoint_every, resume, quiet, as_json,
-         arch: str = ""):
+def _run(kind: str, env_id, env_kw, seed, steps, out, settings, arch_kw, checkpoint_every, resume, force, quiet,
+         as_json, arch: str = ""):
     from arena.agents.trainers import RunSpec, recorded_spec, train
     from arena.errors import UserError
     from arena.paths import enable_compilation_cache
@@ -56,7 +57,8 @@ def _run(kind: str, env_id, env_kw, seed, steps, out, settings, arch_kw, checkpo
         spec = RunSpec(env=env_id, out=out, seed=seed, arch=arch, arch_config=parse_env_kwargs(arch_kw),
                        env_kwargs=parse_env_kwargs(env_kw), config=config)
     enable_compilation_cache()
-    result = train(kind, spec, resume=resume is not None, checkpoint_every=checkpoint_every, progress=not quiet)
+    result = train(kind, spec, resume=resume is not None, force=force, checkpoint_every=checkpoint_every,
+                   progress=not quiet)
     summary = {
         "checkpoints": [str(p) for p in result.outputs],
         "updates": result.updates,
