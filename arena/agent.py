@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import jax
 
-from arena.errors import UserError
+from arena.errors import UserError, did_you_mean
 from arena.trees import freeze
 
 BUILTIN_ARCHS = "arena.agents.architectures"  # importing it registers the built-in architectures
@@ -101,11 +101,16 @@ def registered_archs() -> dict[str, type[Agent]]:
 
 def config_fields(cls: type[Agent]) -> list[tuple[str, str, Any]]:
     """(name, type, default) of an architecture's config, for `arena archs` and validation."""
-    if not dataclasses.is_dataclass(cls.Config):
+    return dataclass_fields(cls.Config)
+
+
+def dataclass_fields(config: Any) -> list[tuple[str, str, Any]]:
+    """(name, type name, default) of each field of the config dataclass `config`."""
+    if not dataclasses.is_dataclass(config):
         return []
-    hints = typing.get_type_hints(cls.Config)
+    hints = typing.get_type_hints(config)
     out = []
-    for f in dataclasses.fields(cls.Config):
+    for f in dataclasses.fields(config):
         default = f.default if f.default is not dataclasses.MISSING else None
         out.append((f.name, getattr(hints.get(f.name), "__name__", str(hints.get(f.name))), default))
     return out
@@ -120,10 +125,10 @@ def build_agent(
         raise ArchError(f"unknown architecture {arch!r}; known: {', '.join(archs)}")
     cls = archs[arch]
     known = {f.name for f in dataclasses.fields(cls.Config)} if dataclasses.is_dataclass(cls.Config) else set()
-    unknown = set(config) - known
+    unknown = sorted(set(config) - known)
     if unknown:
         raise ArchError(
-            f"architecture {arch!r} has no config field(s) {', '.join(sorted(unknown))}; "
+            f"architecture {arch!r} has no config field(s) {', '.join(unknown)}{did_you_mean(unknown[0], known)}; "
             f"fields: {', '.join(sorted(known)) or 'none'}"
         )
     try:

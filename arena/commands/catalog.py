@@ -14,16 +14,24 @@ CTX = {"help_option_names": ["-h", "--help"]}
 def envs(prefix, as_json):
     """List every env id (or those starting with PREFIX) with seats, teams, shapes, metrics.
 
+    Given a whole env id, also list the options it takes (--env-kw KEY=VALUE) with defaults.
     The listing is built once per installed JaxMARL (and arena) and cached, so this is quick.
 
     \b
     Examples:
       arena envs
       arena envs overcooked_v2 --json
+      arena envs mpe_tag
     """
     from arena.commands.env_catalogue import env_catalogue
 
-    rows = [r for r in env_catalogue() if r["id"].startswith(prefix)]
+    every = env_catalogue()
+    rows = [r for r in every if r["id"].startswith(prefix)]
+    if not rows:
+        from arena.errors import UserError, did_you_mean
+
+        ids = [r["id"] for r in every]
+        raise UserError(f"no env id starts with {prefix!r}{did_you_mean(prefix, ids)}; `arena envs` lists them all")
     if as_json:
         from arena.commands.report import print_json
 
@@ -40,7 +48,10 @@ def envs(prefix, as_json):
          str(r["max_steps"]), ", ".join(r["metrics"])]
         for r in rows
     ])
-
+    whole = [r for r in rows if r["id"] == prefix]
+    if whole:
+        print_table([Col("option (--env-kw)", key=True), Col("default")], sorted(whole[0].get("options", {}).items()),
+                    title=f"{prefix} options")
 
 @click.command(context_settings=CTX)
 @json_option

@@ -29,6 +29,7 @@ def _common(fn):
                           "settings are used."),
         click.option("--force", is_flag=True, help="Replace the run already at -o (its checkpoint, state, metrics, curves)."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--list-settings", is_flag=True, help="List the settings --set takes, with defaults, and exit."),
         json_option,
     ]
     for opt in reversed(options):
@@ -36,10 +37,29 @@ def _common(fn):
     return fn
 
 
+def _list_settings(kind: str, as_json: bool) -> None:
+    from arena.agents.trainers.run import settings_of
+
+    rows = [{"name": n, "type": t, "default": d} for n, t, d in settings_of(kind)]
+    if as_json:
+        from arena.commands.report import print_json
+
+        print_json(rows)
+        return
+    from arena.tables import Col, print_table
+
+    print_table([Col("setting (--set)", key=True), Col("type"), Col("default")],
+                [[r["name"], r["type"], repr(r["default"])] for r in rows], title=f"arena train {kind} settings")
+
+
 def _run(kind: str, env_id, env_kw, seed, steps, out, settings, arch_kw, checkpoint_every, resume, force, quiet,
-         as_json, arch: str = ""):
-    from arena.agents.trainers import RunSpec, recorded_spec, train
+         list_settings, as_json, arch: str = ""):
     from arena.errors import UserError
+
+    if list_settings:
+        _list_settings(kind, as_json)
+        return
+    from arena.agents.trainers import RunSpec, recorded_spec, train
     from arena.paths import enable_compilation_cache
 
     if resume is None and (env_id is None or out is None):
@@ -115,6 +135,7 @@ def ppo(arch, **options):
       arena train ppo --env overcooked_v2/cramped_room --arch cnn_actor_critic --steps 3000000 -o v2.ckpt
       arena train ppo --env mpe_tag --steps 1000000 --set num_steps=100 -o tag.ckpt
       arena train ppo --resume ppo-v1.ckpt
+      arena train ppo --list-settings
     """
     _run("ppo", arch=arch, **options)
 
