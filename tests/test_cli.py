@@ -1,5 +1,6 @@
 """The CLI as a user meets it: instant help, listings, and one-line errors with exit code 2."""
 import json
+import os
 import subprocess
 import sys
 
@@ -187,3 +188,33 @@ def test_train_lists_its_settings(kind):
         (f.name, getattr(config, f.name)) for f in dataclasses.fields(config)]
     text = CliRunner().invoke(cli, ["train", kind, "--list-settings"], env={"COLUMNS": "80"}).output
     assert "│ num_steps " in text and "--list-settings" in CliRunner().invoke(cli, ["train", kind, "--help"]).output
+
+
+def _complete(words: str) -> list[tuple[str, str]]:
+    """What bash gets from `arena`'s completion for the command line `words` (the last word
+    being completed), as click's bash script asks for it."""
+    env = {**os.environ, "_ARENA_COMPLETE": "bash_complete", "COMP_WORDS": words,
+           "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1))}
+    proc = subprocess.run([sys.executable, "-m", "arena.cli"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return [tuple(line.split(",", 1)) for line in proc.stdout.splitlines()]
+
+
+def test_shell_completion_of_commands_modes_envs_and_zoo_agents():
+    from arena.agents.zoo import zoo_names
+    from arena.envs import registered_ids
+
+    script = subprocess.run([sys.executable, "-m", "arena.cli"], env={**os.environ, "_ARENA_COMPLETE": "bash_source"}, capture_output=True, text=True).stdout
+    assert "_arena_completion()" in script and "complete -o nosort -F _arena_completion arena" in script
+    assert _complete("arena ma") == [("plain", "match")]
+    assert _complete("arena tournament --mode ") == [("plain", m) for m in
+                                                      ("selfplay", "crossplay", "zeroshot", "roundrobin", "human")]
+    assert _complete("arena tournament run --mode ro") == [("plain", "roundrobin")]
+    v2 = [i for i in registered_ids() if i.startswith("overcooked_v2/cr")]
+    assert v2 and _complete("arena match a.ckpt --env overcooked_v2/cr") == [("plain", i) for i in v2]
+    assert _complete("arena train ppo --env mpe") == [("plain", "mpe_tag")]
+    assert _complete("arena envs coord") == [("plain", "coord_game")]
+    ppo = [n for n in zoo_names() if n.startswith("ppo-")]
+    assert ppo and _complete("arena match zoo:ppo-") == [*(("plain", f"zoo:{n}") for n in ppo), ("file", "zoo:ppo-")]
+    # Anything else is a path: the shell completes files.
+    assert _complete("arena inspect runs/a") == [("file", "runs/a")]

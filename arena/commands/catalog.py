@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import json_option
+from arena.commands.options import complete_env_id, json_option
 
 CTX = {"help_option_names": ["-h", "--help"]}
 
 
 @click.command(context_settings=CTX)
-@click.argument("prefix", required=False, default="")
+@click.argument("prefix", required=False, default="", shell_complete=complete_env_id)
 @json_option
 def envs(prefix, as_json):
     """List every env id (or those starting with PREFIX) with seats, teams, shapes, metrics.

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
+from arena.commands.options import agents_argument, env_kwargs_option, env_option, json_option, parse_env_kwargs
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("agents", nargs=-1, required=True)
-@click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
+@agents_argument
+@env_option
 @env_kwargs_option
 @click.option("--seat", default=0, show_default=True, type=int, help="The seat you play.")
 @click.option("--seed", default=0, show_default=True, type=int, help="The episode's seed (as in `arena match`).")

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from arena.agents.zoo import zoo_path
-from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
+from arena.commands.options import complete_agent, complete_mode, env_kwargs_option, env_option, json_option, parse_env_kwargs
 from arena.errors import UserError
 
 CTX = {"help_option_names": ["-h", "--help"]}
@@ -134,11 +134,11 @@ def remote():
 
 
 @remote.command(name="run", context_settings=CTX)
-@click.argument("agents", nargs=-1)
-@click.option("--mode", default=None, metavar="MODE", help="selfplay, crossplay, zeroshot or roundrobin [default: crossplay].")
+@click.argument("agents", nargs=-1, shell_complete=complete_agent)
+@click.option("--mode", default=None, metavar="MODE", shell_complete=complete_mode, help="selfplay, crossplay, zeroshot or roundrobin [default: crossplay].")
 @click.option("--spec", "spec_file", default=None, metavar="FILE.toml", help="Read the spec from a TOML file; flags override it.")
 @click.option("--pool", multiple=True, metavar="AGENT", help="zeroshot: a partner (repeatable).")
-@click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
+@env_option
 @env_kwargs_option
 @click.option("--episodes", default=None, type=int, help="Episodes per cell and seed [default: 64].")
 @click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell [default: 1].")

@@ -9,7 +9,7 @@ from datetime import UTC
 
 import click
 
-from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
+from arena.commands.options import complete_agent, complete_mode, env_kwargs_option, env_option, json_option, parse_env_kwargs
 
 db_option = click.option("--db", default=None, metavar="PATH",
                          help="Results database (default: tournaments.sqlite in the arena data dir).")
@@ -41,12 +41,12 @@ def tournament():
 
 
 @tournament.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("agents", nargs=-1)
-@click.option("--mode", default=None, metavar="MODE",
+@click.argument("agents", nargs=-1, shell_complete=complete_agent)
+@click.option("--mode", default=None, metavar="MODE", shell_complete=complete_mode,
               help="selfplay, crossplay, zeroshot, roundrobin, or human (you play them, blind) [default: crossplay].")
 @click.option("--spec", "spec_file", default=None, metavar="FILE.toml", help="Read the spec from a TOML file; flags given here override it.")
-@click.option("--pool", multiple=True, metavar="PATH", help="zeroshot: a partner checkpoint or a folder of them (repeatable).")
-@click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
+@click.option("--pool", multiple=True, metavar="PATH", shell_complete=complete_agent, help="zeroshot: a partner checkpoint or a folder of them (repeatable).")
+@env_option
 @env_kwargs_option
 @click.option("--episodes", default=None, type=int, help="Episodes per cell and seed [default: 64].")
 @click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell; human: games with each agent [default: 1].")

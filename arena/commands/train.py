@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
+from arena.commands.options import complete_env_id, env_kwargs_option, json_option, parse_env_kwargs
 
 CTX = {"help_option_names": ["-h", "--help"]}
 
@@ -11,7 +11,7 @@ CTX = {"help_option_names": ["-h", "--help"]}
 def _common(fn):
     """Options both trainers take, defined once."""
     options = [
-        click.option("--env", "env_id", default=None, help="Env id (see `arena envs`). Required unless --resume."),
+        click.option("--env", "env_id", default=None, shell_complete=complete_env_id, help="Env id (see `arena envs`). Required unless --resume."),
         env_kwargs_option,
         click.option("--seed", default=0, show_default=True, type=int, help="Training seed: same seed, same agent."),
         click.option("--steps", default=None, type=int,
