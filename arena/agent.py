@@ -64,6 +64,13 @@ class Agent:
     def act(self, params: Any, carry: Any, obs: jax.Array, key: jax.Array):
         raise NotImplementedError
 
+    def as_data(self, params: Any) -> tuple[Agent, Any]:
+        """(agent, params) that act exactly as (self, params), with the config values the
+        step can read as data moved into the params: agents whose configs differ only in such
+        values return one agent, so a tournament stacks them into one compiled call. Most
+        architectures' configs fix shapes and return themselves unchanged."""
+        return self, params
+
     def params_template(self) -> Any:
         """Shapes and dtypes of the params, without computing them."""
         return jax.eval_shape(self.init_params, jax.random.PRNGKey(0))

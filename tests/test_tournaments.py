@@ -266,3 +266,15 @@ def test_resume_after_the_process_is_killed(random_pop, tmp_path):
     resumed, again = run_tournament(spec, db=str(db), chunk=1)
     assert again.cells_run < info.cells_total
     assert resumed == full
+
+
+def test_scripted_agents_differing_in_their_action_compile_once(agents_dir, tmp_path):
+    """Three fixed-action rules (constant 0, constant 1, always_defect) are one architecture
+    whose action is data: the 3x3 cross-play is one compiled call, with the hand-known matrix."""
+    refs = [ckpt(agents_dir, "scripted", "coord_game", "fixed-0", {"rule": "constant", "action": 0}),
+            ckpt(agents_dir, "scripted", "coord_game", "fixed-1", {"rule": "constant", "action": 1}),
+            ckpt(agents_dir, "scripted", "coord_game", "defect", {"rule": "always_defect"})]
+    spec = make_spec("crossplay", refs, env_kwargs={"rounds": 3}, episodes=4)
+    report, info = run_tournament(spec, db=str(tmp_path / "t.sqlite"), progress=False)
+    assert info.cells_total == 9 and info.calls == 1 and info.compiles <= 1
+    np.testing.assert_array_equal(means(report["crossplay"]["matrix"]), [[3, 0, 0], [0, 3, 3], [0, 3, 3]])
