@@ -136,6 +136,11 @@ def test_unknown_command_suggests_the_close_one():
     (["train", "ppo", "--env", "coord_game", "-o", "x.ckpt", "--set", "lrr=0.1"], "no setting lrr (did you mean 'lr'?)"),
     (["train", "ppo", "--env", "coord_game", "-o", "x.ckpt", "--set", "lr=fast"], "lr must be a number, not 'fast'"),
     (["train", "iop", "--env", "coord_game", "-o", "x.ckpt", "--set", "top_k=2.5"], "top_k must be an int, not 2.5"),
+    (["train", "ppo", "--env", "coord_game", "-o", "x.ckpt", "--set", "num_minibatches=0"],
+     "num_minibatches must be at least 1, got 0"),  # was a ZeroDivisionError traceback
+    (["train", "ppo", "--env", "coord_game", "-o", "x.ckpt", "--set", "num_envs=0"], "num_envs must be at least 1"),
+    (["train", "iop", "--env", "coord_game", "-o", "x.ckpt", "--set", "gamma=1.5"], "gamma must be at most 1, got 1.5"),
+    (["train", "ppo", "--env", "coord_game", "-o", "x.ckpt", "--set", "lr=0"], "lr must be positive, got 0"),
     (["train", "ppo", "--env", "coord_game", "-o", "x.ckpt", "--env-kw", "round=3"],
      "no option round (did you mean 'rounds'?); `arena envs coord_game` lists its options"),
     (["train", "ppo", "--env", "overcooked_v2/cramped_room", "-o", "x.ckpt", "--env-kw", "max_step=3"],

@@ -98,6 +98,7 @@ def _config(kind: str, settings: dict) -> PolicyGradientConfig:
             raise UserError(f"bad {k.label} setting: {name} must be {kind_name(fields[name][1])}, not {value!r}")
     try:
         config = k.Config(**settings)
+        config.check_ranges()  # before validate, whose arithmetic needs counts of at least 1
         config.validate()
     except (TypeError, ValueError) as err:
         raise UserError(f"bad {k.label} setting: {err}") from None
