@@ -9,22 +9,29 @@ $(BIN)/arena: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,server,ray]'
 	touch $(BIN)/arena
 
-.PHONY: install demo lint test test-all bench
+.PHONY: install browser demo lint test test-all bench
 install: $(BIN)/arena
+
+# The page tests drive Debian's chromium through its chromedriver; install them when missing
+# (as root, through apt-get), else say why the page tests will be skipped.
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; \
+	else echo "no chromium/chromedriver and no root apt-get: the page tests will be skipped"; fi
 
 demo: install
 	$(BIN)/arena demo
 
-# ruff over the tree; mypy over the modules of arena's core (the arena/replay package joins once its
-# four annotation errors are fixed).
+# ruff over the tree; mypy over the modules of arena's core and the replay package.
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy $(filter-out arena/replay.py,$(wildcard arena/*.py))
+	$(BIN)/mypy $(wildcard arena/*.py) $(wildcard arena/replay/*.py)
 
-test: install
+test: install browser
 	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q -m "not slow"
 
-test-all: install
+test-all: install browser
 	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q
 
 bench: install

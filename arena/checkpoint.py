@@ -25,6 +25,7 @@ from arena.errors import CheckpointError, UserError
 from arena.fileio import atomic_write
 from arena.manifest import Manifest, ManifestError, ParamsRef, parse_manifest
 from arena.trees import thaw
+from arena.versions import library_versions
 
 ZOO_PACKAGE = "arena.agents.zoo"  # `zoo:NAME` resolves there, imported by name on first use
 
@@ -297,6 +298,6 @@ def new_agent(arch: str, env_id: str, *, seed: int = 0, side: str | None = None,
     manifest = manifest_for(
         agent, name=name or f"{arch}-s{seed}", env=env_id, params_bytes=data,
         env_kwargs=dict(env_kwargs or {}),
-        provenance={"algorithm": "random-init", "seed": seed, "steps": 0},
+        provenance={"algorithm": "random-init", "seed": seed, "steps": 0, **library_versions()},
     )
     return manifest, params

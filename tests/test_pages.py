@@ -10,6 +10,8 @@ from serving import RULES, Server, mlp_policy
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+    if os.environ.get("CI"):  # `make test` installs them: in CI a missing browser is a failure, not a skip
+        pytest.fail(f"CI: the page tests need Debian's chromium and chromedriver ({CHROMIUM}, {CHROMEDRIVER})", pytrace=False)
     pytest.skip(f"the page tests need Debian's chromium and chromedriver ({CHROMIUM}, {CHROMEDRIVER})", allow_module_level=True)
 pytest.importorskip("selenium", reason="the page tests drive the browser with selenium")
 

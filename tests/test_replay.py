@@ -235,21 +235,23 @@ def test_torn_file_keeps_every_whole_episode(coord, tmp_path):
         torn = open_replay(torn_path)
         whole = sum(1 for e in ends if e <= cut)
         assert len(torn.episodes) == whole, cut
-        assert torn.torn is not None and torn.footer is None
+        assert torn.torn is not None and torn.footer is None and not torn.torn.damaged
         expected = max([s for s in [header_end, *starts, rep.footer_offset] if s <= cut])
         assert torn.torn.offset == expected, (cut, torn.torn)
         for k in range(whole):  # whole episodes decode and equal the originals
             _same(torn.episodes[k].actions, rep.episodes[k].actions)
-    # a corrupt byte inside episode 1 is caught by its crc: episode 0 is kept, the rest is torn
+    # a corrupt byte inside episode 1 is caught by its crc: episode 0 is kept, and since whole
+    # records follow, it is damage, not a torn tail (tests/test_replay_integrity.py has more)
     bad = bytearray(data)
     bad[starts[1] + 20] ^= 0xFF
     (tmp_path / "bad.replay").write_bytes(bytes(bad))
     torn = open_replay(tmp_path / "bad.replay")
     assert len(torn.episodes) == 1 and torn.torn.offset == starts[1] and "crc32" in torn.torn.reason
+    assert torn.torn.damaged
     proc = CliRunner().invoke(cli, ["replay", "info", str(tmp_path / "bad.replay"), "--json"])
-    assert proc.exit_code == 0 and json.loads(proc.output)["torn"]["offset"] == starts[1]
+    assert proc.exit_code == 1 and json.loads(proc.output)["torn"]["offset"] == starts[1]
     proc = CliRunner().invoke(cli, ["replay", "verify", str(tmp_path / "bad.replay"), "--json"])
-    assert proc.exit_code == 0 and json.loads(proc.output)["episodes_checked"] == 1
+    assert proc.exit_code == 1 and json.loads(proc.output)["episodes_checked"] == 1
     proc = CliRunner().invoke(cli, ["replay", "verify", str(tmp_path / f"cut{cuts[1]}.replay")])
     assert proc.exit_code == 1 and "no whole episode" in proc.output
 
@@ -352,7 +354,7 @@ def records(data):
             break  # torn tail
         body = data[pos + 4 : pos + 4 + n]
         if zlib.crc32(body) != struct.unpack_from("<I", data, pos + 4 + n)[0]:
-            break  # corrupt record: stop here
+            break  # bad record: stop here (a torn tail only if nothing whole follows)
         yield msgpack.unpackb(body, strict_map_key=False)
         pos += 8 + n
 

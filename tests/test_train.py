@@ -7,6 +7,7 @@ compiled training chunk of the first.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import json
 
 import jax
@@ -90,6 +91,10 @@ def test_ppo_learns_coord_game(ppo_run):
     assert files.curves.read_bytes()[:4] == b"\x89PNG"
     assert m.name == "coord" and m.description == "IPPO (mlp_actor_critic) on coord_game, seed 3"
     assert prov["trained_with"] == "self-play, one network shared by every seat"
+    # re-running its numbers bit for bit needs the libraries that trained it
+    assert prov["jax_version"] == importlib.metadata.version("jax")
+    assert prov["jaxmarl_version"] == importlib.metadata.version("jaxmarl")
+    assert prov["arena_version"] == importlib.metadata.version("arena")
 
 
 def test_resume_after_ctrl_c_ends_like_an_uninterrupted_run(ppo_run, tmp_path, monkeypatch):

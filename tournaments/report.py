@@ -475,3 +475,30 @@ def print_report(report: dict, console=None) -> None:
         cols = sorted({k for g in x["groups"] for k in g if k not in ("group", "members")})
         table("seed groups (± = 95% bootstrap CI over training seeds)", ["group", "seeds", *cols],
               [[g["group"], str(g["members"]), *[_fmt(g.get(c)) for c in cols]] for g in x["groups"]])
+
+
+def pool_human(reports: list[dict], seed: int = 0) -> dict:
+    """The human series of several players (each `build_report`'s, mode human) pooled per
+    agent: the players' returns, the agent's, the 1-5 ratings (bootstrap CIs over all games),
+    and how often each agent was met at each position of a round (the balance of the order)."""
+    games: dict[str, list[dict]] = defaultdict(list)
+    n = max((len(r["agents"]) for r in reports), default=0)
+    positions: dict[str, list[int]] = defaultdict(lambda: [0] * n)
+    for r in reports:
+        for g in r["human"]["games"]:
+            games[g["agent"]].append(g)
+            positions[g["agent"]][(g["game"] - 1) % n] += 1
+    rows = []
+    for agent, mine in sorted(games.items()):
+        ratings = np.array([g["rating"] for g in mine if g["rating"] is not None], float)
+        reaction = [g["reaction_ms"] for g in mine if g["reaction_ms"] is not None]
+        rows.append({
+            "agent": agent, "games": len(mine), "players": sum(any(g["agent"] == agent for g in r["human"]["games"]) for r in reports),
+            "human_return": _est(stats.bootstrap_ci(np.array([g["human_return"] for g in mine]), seed=seed)),
+            "agent_return": _est(stats.bootstrap_ci(np.array([g["agent_return"] for g in mine]), seed=seed)),
+            "rating": _est(stats.bootstrap_ci(ratings, seed=seed)) if ratings.size else None,
+            "ratings": int(ratings.size),
+            "reaction_ms": float(np.mean(reaction)) if reaction else None,
+            "positions": positions[agent],
+        })
+    return {"players": len(reports), "games": sum(len(r["human"]["games"]) for r in reports), "agents": rows}

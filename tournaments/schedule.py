@@ -134,17 +134,17 @@ def blind_letters(n: int, seed: int, player: str) -> list[str]:
 
 
 def human_schedule(loaded: Sequence, agent_ids: Sequence[str], env, seat: int, games: int, seed: int,
-                   player: str) -> list[Cell]:
+                   player: str, row: int | None = None) -> list[Cell]:
     """The games of a human series in play order: `games` rounds, each agent once a round (on
     every side but the human's), rounds following successive rows of a Williams design that
-    start at a row drawn from the player, so over players every agent is played first, second,
-    ... equally often. A game's seed depends on the agent and round, not the player: every
+    start at a row drawn from the player (or at `row`, as a server assigns them), so over
+    players every agent is played first, second, ... equally often. A game's seed depends on the agent and round, not the player: every
     player meets an agent on the same episodes."""
     side = human_side(env, seat, alone=True)
     others = [s for s in range(len(env.spec.sides)) if s != side]
     _require_playable(loaded, env, range(len(loaded)), others)
     rows = williams_rows(len(loaded))
-    start = _player_hash(seed, player) % len(rows)
+    start = (_player_hash(seed, player) if row is None else row) % len(rows)
     cells = []
     for r in range(games):
         for i in rows[(start + r) % len(rows)]:

@@ -53,7 +53,7 @@ def prepare(spec: TournamentSpec) -> Prepared:
     ids = [agent_id(a) for a in loaded]
     env = resolve_env(loaded, spec.env, dict(spec.env_kwargs))
     if spec.mode == "human":
-        cells = human_schedule(loaded, ids, env, spec.seat, spec.seeds, spec.seed, spec.player)
+        cells = human_schedule(loaded, ids, env, spec.seat, spec.seeds, spec.seed, spec.player, spec.row)
     else:
         cells = schedule(spec.mode, loaded, ids, env, len(spec.agents), spec.seeds, spec.seed, spec.pairs)
     canonical = spec.canonical(ids[: len(spec.agents)], ids[len(spec.agents):])

@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import time
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +22,7 @@ from arena.agents.trainers import runfiles
 from arena.agents.trainers.contract import Output, Trainer
 from arena.cache import CompileCache
 from arena.checkpoint import manifest_for, params_to_bytes, save_checkpoint
+from arena.versions import installed_version, library_versions
 
 if TYPE_CHECKING:
     from arena.agents.trainers.run import RunSpec
@@ -146,7 +146,8 @@ def run(
                     "final_training_return": final.get(f"return{suffix}"),
                     "final_training_metrics": {k: v for k, v in final.items() if k not in ("update", "env_steps")},
                     "trained_with": trainer.trained_with,
-                    "arena_version": _arena_version(),
+                    "arena_version": installed_version("arena") or "unknown",
+                    **library_versions(),
                 }
                 manifest = manifest_for(
                     o.agent, env=env_id, params_bytes=params_to_bytes(params), plays=o.plays,
@@ -187,14 +188,6 @@ def run(
         env_steps=update * trainer.steps_per_update, wall_time=wall(), final=final, interrupted=interrupted,
         state=state,
     )
-
-
-def _arena_version() -> str:
-
-    try:
-        return version("arena")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 class _NoBar(contextlib.nullcontext):

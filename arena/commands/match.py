@@ -18,7 +18,9 @@ from arena.commands.options import agents_argument, env_kwargs_option, env_optio
 @click.option("--force", is_flag=True, help="Let --record replace a replay already at OUT.replay.")
 @click.option("--record-episodes", default=4, show_default=True, type=int, help="How many episodes --record keeps.")
 @click.option("--view", is_flag=True, help="Watch episode 0 live in the viewer while the match runs.")
-@click.option("--view-frames", default=None, type=int, hidden=True, help="Close the live view after this many frames (tests).")
+@click.option("--frames", "--view-frames", "view_frames", default=None, type=int,
+              help="Close the --view window after this many frames. Headless (SDL_VIDEODRIVER=dummy) it closes "
+                   "when episode 0 ends.")
 @json_option
 def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, record_episodes, view, view_frames,
           as_json):

@@ -73,6 +73,8 @@ def _info(rep) -> dict:
         "format": h["format"],
         "schema": h["schema"],
         "arena_version": h.get("arena_version"),
+        "jax_version": h.get("jax_version"),
+        "jaxmarl_version": h.get("jaxmarl_version"),
         "created": h.get("created"),
         "env_id": h["env_id"],
         "env_kwargs": h.get("env_kwargs") or {},
@@ -86,16 +88,35 @@ def _info(rep) -> dict:
         ],
         "complete": rep.footer is not None,
         "checksum_ok": rep.checksum_ok,
-        "torn": None if rep.torn is None else {"offset": rep.torn.offset, "reason": rep.torn.reason},
+        "torn": _torn(rep),
         "summary": (rep.footer or {}).get("summary"),
         "meta": h.get("meta") or {},
     }
 
 
+def _torn(rep) -> dict | None:
+    """Where a replay stops being readable, for JSON: a tail cut short (with what it lost) or
+    damage (`damaged`: whole records follow the bad bytes, or the footer disagrees)."""
+    if rep.torn is None:
+        return None
+    out = {"offset": rep.torn.offset, "reason": rep.torn.reason, "damaged": rep.torn.damaged}
+    if not rep.torn.damaged:
+        out["lost"] = rep.lost()
+    return out
+
+
+def _episodes(n: int) -> str:
+    return f"{n} whole episode{'' if n == 1 else 's'}"
+
+
 def _status_line(info: dict) -> str:
-    if info["torn"]:
-        return (f"[yellow]torn at byte {info['torn']['offset']} of {info['bytes']}: {info['torn']['reason']}; "
-                f"{len(info['episodes'])} whole episodes kept[/yellow]")
+    torn = info["torn"]
+    if torn and torn["damaged"]:
+        return (f"[red]damaged at byte {torn['offset']} of {info['bytes']}: {torn['reason']}; "
+                f"{_episodes(len(info['episodes']))} before it listed[/red]")
+    if torn:
+        return (f"[yellow]torn at byte {torn['offset']} of {info['bytes']}: {torn['reason']}; "
+                f"{_episodes(len(info['episodes']))} kept, lost {torn['lost']}[/yellow]")
     if info["checksum_ok"]:
         return "[green]complete, sha256 checksum ok[/green]"
     return "[red]complete, but the sha256 checksum does not match: the file was changed after it was written[/red]"
@@ -107,8 +128,10 @@ def _status_line(info: dict) -> str:
 def info(file, as_json):
     """Summarise a replay: env, seed, who played each side, episodes and their returns.
 
-    Reads only the records' headers (no episode is decoded, no env is built); a torn file is
-    reported with where it tears, and its whole episodes are listed.
+    Reads the file alone (no env is built, no array is decoded, but every episode's array maps
+    are checked); a torn file is reported with where it tears and what it lost, and its whole
+    episodes are listed. Exit code 1 when the file is damaged (bytes changed after writing,
+    arrays no writer writes), 2 when it is not a replay.
 
     \b
     Examples:
@@ -118,9 +141,15 @@ def info(file, as_json):
     from arena.commands.report import print_json
     from arena.replay import open_replay
 
-    data = _info(open_replay(file))
+    rep = open_replay(file)
+    for k in range(len(rep.index)):
+        rep.check(k)  # an episode whose arrays cannot be decoded is one line, exit 1
+    data = _info(rep)
+    damaged = bool(data["torn"] and data["torn"]["damaged"]) or data["checksum_ok"] is False
     if as_json:
         print_json(data)
+        if damaged:
+            sys.exit(1)
         return
     from rich.console import Console
     from rich.table import Table
@@ -148,6 +177,8 @@ def info(file, as_json):
         table.add_row(str(e["episode"]), str(e["length"]), *(f"{r:.2f}" for r in e["returns"]),
                       *(f"{e['metrics'].get(m, float('nan')):.2f}" for m in metric_names), f"{e['bytes']:,}")
     console.print(table)
+    if damaged:
+        sys.exit(1)
 
 
 @replay.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -158,8 +189,11 @@ def verify(file, as_json):
 
     Each recorded env state leaf must equal the re-simulated one bit for bit. Exit code 0
     when all match, 1 at the first divergence (reported as episode, step, leaf), when the
-    footer's sha256 does not match the file or when no whole episode is left to check, 2
-    when the file is not a readable replay. A torn file's whole episodes are checked.
+    file is damaged (bytes changed after writing: reported with their byte offset; arrays no
+    writer writes), when the footer's sha256 does not match the file or when no whole episode
+    is left to check, 2 when the file is not a readable replay. A torn tail (a crash while
+    writing) is a warning: the whole episodes before it are checked. A replay recorded under
+    other jax or jaxmarl versions than the installed ones is a warning too.
 
     \b
     Examples:
@@ -171,33 +205,44 @@ def verify(file, as_json):
     from arena.commands.report import print_json
     from arena.replay import open_replay
     from arena.verify import verify_traces
+    from arena.versions import version_mismatches
 
     rep = open_replay(file)
     replay_env(rep)  # an env this arena cannot build is one line, before any episode is decoded
+    for k in range(len(rep.index)):
+        rep.check(k)  # and so is an episode whose arrays cannot be decoded (exit 1)
+    versions = version_mismatches(rep.header)
+    damaged = rep.torn is not None and rep.torn.damaged
     from rich.console import Console
 
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=as_json or not console.is_terminal) as progress:
         task = progress.add_task("re-simulating", total=len(rep.index))
         report = verify_traces(rep.episodes, progress=lambda n: progress.advance(task, n))
-    ok = report.ok and rep.checksum_ok is not False and report.episodes > 0
+    ok = report.ok and rep.checksum_ok is not False and report.episodes > 0 and not damaged
     if as_json:
         print_json({
             "path": str(rep.path), "ok": ok, "episodes_checked": report.episodes, "steps_checked": report.steps,
             "divergence": None if report.divergence is None else report.divergence.to_dict(),
             "checksum_ok": rep.checksum_ok,
-            "torn": None if rep.torn is None else {"offset": rep.torn.offset, "reason": rep.torn.reason},
+            "torn": _torn(rep),
+            "version_mismatch": versions,
         })
     else:
-        if rep.torn is not None:
-            click.echo(f"warning: {rep.torn.describe()}; checking the {len(rep.index)} whole episodes", err=True)
+        if versions:
+            click.echo(f"warning: recorded with {', '.join(versions)}: re-simulation is bit-exact only under the "
+                       "versions that recorded it", err=True)
+        if damaged:
+            click.echo(f"FAILED: {rep.torn.describe()}; {_episodes(len(rep.index))} before it checked")
+        elif rep.torn is not None:
+            click.echo(f"warning: {rep.torn.describe()}; lost {rep.lost()}; checking {_episodes(len(rep.index))}", err=True)
         if rep.checksum_ok is False:
             click.echo("FAILED: the footer's sha256 does not match the file: it was changed after it was written")
         if report.divergence is not None:
             click.echo(f"FAILED: re-simulation diverges at {report.divergence.describe()}")
         elif report.episodes == 0:
             click.echo("FAILED: nothing to verify: the replay holds no whole episode")
-        elif report.ok:
+        elif report.ok and not damaged and rep.checksum_ok is not False:
             click.echo(f"ok: {report.episodes} episodes, {report.steps} steps: every recorded state re-simulates exactly")
     if not ok:
         # sys.exit, not click's Exit: arena's main runs click with standalone_mode=False, where

@@ -135,20 +135,23 @@ def remote():
 
 @remote.command(name="run", context_settings=CTX)
 @click.argument("agents", nargs=-1, shell_complete=complete_agent)
-@click.option("--mode", default=None, metavar="MODE", shell_complete=complete_mode, help="selfplay, crossplay, zeroshot or roundrobin [default: crossplay].")
+@click.option("--mode", default=None, metavar="MODE", shell_complete=complete_mode,
+              help="selfplay, crossplay, zeroshot, roundrobin, or human (people play it: `arena play --server`) [default: crossplay].")
 @click.option("--spec", "spec_file", default=None, metavar="FILE.toml", help="Read the spec from a TOML file; flags override it.")
 @click.option("--pool", multiple=True, metavar="AGENT", help="zeroshot: a partner (repeatable).")
 @env_option
 @env_kwargs_option
 @click.option("--episodes", default=None, type=int, help="Episodes per cell and seed [default: 64].")
-@click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell [default: 1].")
+@click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell; human: games with each agent [default: 1].")
 @click.option("--seed", default=None, type=int, help="Tournament seed [default: 0].")
+@click.option("--seat", default=None, type=int, help="human: the seat the players take [default: 0].")
 @click.option("--on-agent-failure", default="void", show_default=True, type=click.Choice(["void", "forfeit"]),
               help="A match an agent breaks: void (not counted) or forfeit (lost by that agent).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the result and print it.")
 @server_option
 @json_option
-def remote_run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, on_agent_failure, wait, server, as_json):
+def remote_run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, seat, on_agent_failure, wait, server,
+               as_json):
     """Run a tournament on the server. Each AGENT is a .ckpt file (uploaded first), an agent
     id the server knows, or zoo:NAME; the same spec twice is the same tournament.
 
@@ -156,11 +159,24 @@ def remote_run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, s
     Examples:
       arena remote run --mode crossplay a.ckpt b.ckpt --env overcooked_v2/cramped_room
       arena remote run --mode roundrobin 3f2a9c81d0e4 zoo:ppo-tag-s0-prey --env mpe_tag
+      arena remote run --mode human a.ckpt b.ckpt --env coord_game --seeds 2     # then: arena play --server
+
+    A human series is not waited for: people play it, each with `arena play --server URL
+    --player NAME SERIES_ID`.
     """
     from arena.server.client import Client
 
     client = Client(server)
     request = _remote_request(client, agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed)
+    if request.get("mode") == "human":
+        if seat is not None:
+            request["seat"] = seat
+        out = client.post_json("/api/v1/tournaments", request)
+        _print(out, as_json, f"human series {out['id']}  {out['status']}: players join with "
+                             f"`arena play --server {client.url} --player NAME {out['id']}`")
+        return
+    if seat is not None:
+        raise UserError("--seat is for human series (--mode human)")
     request["on_agent_failure"] = on_agent_failure
     out = client.post_json("/api/v1/tournaments", request)
     if not wait:
@@ -236,6 +252,14 @@ def _show_status(view: dict, as_json: bool) -> None:
         from arena.tournaments.report import print_report
 
         print_report(view["report"])
+    for p in view.get("players", []):  # a human series: each player's series, as `tournament show` prints it
+        from arena.tournaments.report import print_report
+
+        print_report(p["report"])
+    for a in (view.get("human") or {}).get("agents", []):
+        click.echo(f"  {a['agent']}: {a['games']} game(s) by {a['players']} player(s), players' return "
+                   f"{a['human_return']['mean']:.2f}, rating {a['rating']['mean']:.2f} ({a['ratings']})" if a["rating"] else
+                   f"  {a['agent']}: {a['games']} game(s) by {a['players']} player(s), players' return {a['human_return']['mean']:.2f}")
     click.echo(f"{view['id']}  {view['status']}: {view['cells_done']}/{view['cells_total']} cells stored"
                + (f", {view['cells_failed']} failed by an agent ({view['on_agent_failure']})" if view["cells_failed"] else "")
                + (f"; error: {view['error']}" if view.get("error") else ""))

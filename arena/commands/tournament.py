@@ -88,7 +88,7 @@ def run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, ch
     if chunk is not None and chunk < 1:
         raise UserError("--chunk must be at least 1")
     if mode == "human" and player is None:
-        player = _user_name()
+        player = user_name()
     given = {"mode": mode, "agents": list(agents), "pool": list(pool), "env": env_id,
              "env_kwargs": parse_env_kwargs(env_kw) or None, "episodes": episodes, "seeds": seeds, "seed": seed,
              "player": player, "seat": seat}
@@ -162,7 +162,7 @@ def list_(db, as_json):
                    f"{r['agents']:>6}  {r['env']}")
 
 
-def _user_name() -> str:
+def user_name() -> str:
     import getpass
 
     try:

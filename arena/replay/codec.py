@@ -15,7 +15,8 @@ zlib-compressed or not:
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import msgpack
 import numpy as np
@@ -23,7 +24,8 @@ import numpy as np
 ZLIB_LEVEL = 9  # chunks are small (tens of kB): the best level costs about a millisecond
 
 # Integer storage types, narrowest first: values are stored in the first that holds their range.
-_INT_LADDER = tuple(np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32, np.int64))
+_INT_LADDER: tuple[np.dtype, ...] = tuple(
+    np.dtype(t) for t in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64"))
 
 
 # ---------------------------------------------------------------- arrays
@@ -120,11 +122,67 @@ def _payloads(v: np.ndarray, dtype: np.dtype, shape, enc: str, lossy: bool) -> l
     return [_record(dtype, shape, enc, v)]
 
 
+# What a decoder accepts: every dtype the encoder writes, nothing else (no object, string,
+# void or datetime dtypes, whose values numpy would build from the file's bytes), and no array
+# of more than MAX_VALUES values (256 MiB as int64, which delta decoding passes through; a
+# replay holds a few episodes of small states).
+DTYPES = frozenset(("bool", *(t.name for t in _INT_LADDER), "uint64", "float16", "float32", "float64"))
+ENCODINGS = ("raw", "const", "delta", "xor")
+MAX_NDIM = 8
+MAX_VALUES = 1 << 25
+
+
+def _dtype_field(rec: dict, key: str) -> np.dtype:
+    name = rec.get(key)
+    if not isinstance(name, str) or name not in DTYPES:
+        raise ValueError(f"array {key} {str(name)[:20]!r} is not one a replay holds (bool, [u]int8-64, float16-64)")
+    return np.dtype(name)
+
+
+class ArraySpec(NamedTuple):
+    """What an array map declares, once `check_array` has accepted it."""
+
+    dtype: np.dtype
+    store: np.dtype
+    shape: tuple[int, ...]
+    enc: str
+
+
+def check_array(rec) -> ArraySpec:
+    """The declared form of an array map, refused with a ValueError unless every field is one
+    the encoder writes and `bytes` holds exactly the values the shape needs: checked before
+    anything is allocated, so a hostile map costs nothing."""
+    if not isinstance(rec, dict):
+        raise ValueError("an array is not a map")
+    dtype, store = _dtype_field(rec, "dtype"), _dtype_field(rec, "store")
+    enc = rec.get("enc")
+    if enc not in ENCODINGS:
+        raise ValueError(f"unknown array encoding {str(enc)[:20]!r} (known: {', '.join(ENCODINGS)})")
+    shape = rec.get("shape")
+    if (not isinstance(shape, list) or len(shape) > MAX_NDIM
+            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+        raise ValueError(f"array shape {str(shape)[:40]} is not a list of at most {MAX_NDIM} non-negative ints")
+    count = int(np.prod(shape, dtype=object))  # Python ints: no overflow
+    if count > MAX_VALUES:
+        raise ValueError(f"array shape {str(shape)[:40]} holds more values than a replay array may ({MAX_VALUES:,})")
+    if enc == "const" and not shape:
+        raise ValueError("a const array has no leading axis")
+    if enc == "delta" and (dtype.kind not in "biu" or store.kind not in "iu"):
+        raise ValueError(f"a delta array must hold integers (dtype {dtype.name}, store {store.name})")
+    if enc == "xor" and (dtype.kind != "f" or store != np.dtype(f"u{dtype.itemsize}")):
+        raise ValueError(f"an xor array must be floats stored as their bits (dtype {dtype.name}, store {store.name})")
+    data = rec.get("bytes")
+    stored = int(np.prod(shape[1:], dtype=object)) if enc == "const" else count
+    if not isinstance(data, bytes) or len(data) != stored * store.itemsize:
+        held = f"{len(data)} bytes" if isinstance(data, bytes) else "no bytes"
+        raise ValueError(f"array holds {held}, its shape {shape} of {store.name} needs {stored * store.itemsize}")
+    return ArraySpec(dtype, store, tuple(shape), enc)
+
+
 def decode_array(rec: dict) -> np.ndarray:
-    """The reference decoder of the replay array encoding (see the README)."""
-    dtype, store = np.dtype(rec["dtype"]), np.dtype(rec["store"])
-    shape = tuple(rec["shape"])
-    enc = rec["enc"]
+    """The reference decoder of the replay array encoding (see the README). Raises ValueError
+    on a map the encoder would not write (`check_array`)."""
+    dtype, store, shape, enc = check_array(rec)
     stored_shape = shape[1:] if enc == "const" else shape
     p = _unshuffle(rec["bytes"], store, int(np.prod(stored_shape, dtype=np.int64))).reshape(stored_shape)
     if enc == "const":
@@ -133,8 +191,6 @@ def decode_array(rec: dict) -> np.ndarray:
         p = np.cumsum(p, axis=0, dtype=np.int64)
     elif enc == "xor":
         return np.bitwise_xor.accumulate(p, axis=0).view(dtype)
-    elif enc != "raw":
-        raise ValueError(f"unknown array encoding {enc!r}")
     return np.array(p, dtype=dtype)
 
 
@@ -154,18 +210,46 @@ def encode_columns(actions, rewards, dones, extras, states: dict, reaction_ms=No
     }
 
 
-def decode_columns(cols: dict) -> dict[str, Any]:
-    """The arrays of a column map: actions, rewards, dones, extras (per side), states
-    ({leaf path: array}, in the recorded order) and reaction_ms (None when not recorded)."""
+def _each_array(cols: dict, fn: Callable[[Any], Any]) -> dict[str, Any]:
+    """`fn` applied to every array map of a column map, in decode_columns' layout; a ValueError
+    names the column."""
+
+    def at(name: str, rec) -> Any:
+        try:
+            return fn(rec)
+        except ValueError as err:
+            raise ValueError(f"column {name}: {err}") from None
+
+    for key in ("actions", "rewards", "dones", "extras", "states"):
+        if key not in cols:
+            raise ValueError(f"the columns have no {key!r}")
+    extras, states = cols["extras"], cols["states"]
+    if not isinstance(extras, list) or not all(isinstance(ex, dict) and all(isinstance(k, str) for k in ex) for ex in extras):
+        raise ValueError("column extras is not a list of maps from names to arrays")
+    if not isinstance(states, list) or not all(isinstance(s, dict) and isinstance(s.get("path"), str) for s in states):
+        raise ValueError("column states is not a list of arrays with a path")
     reaction = cols.get("reaction_ms")
     return {
-        "actions": decode_array(cols["actions"]),
-        "rewards": decode_array(cols["rewards"]),
-        "dones": decode_array(cols["dones"]),
-        "extras": tuple({name: decode_array(a) for name, a in ex.items()} for ex in cols["extras"]),
-        "states": {s["path"]: decode_array(s) for s in cols["states"]},
-        "reaction_ms": None if reaction is None else decode_array(reaction),
+        "actions": at("actions", cols["actions"]),
+        "rewards": at("rewards", cols["rewards"]),
+        "dones": at("dones", cols["dones"]),
+        "extras": tuple({name: at(f"extras[{i}].{name}", a) for name, a in ex.items()} for i, ex in enumerate(extras)),
+        "states": {s["path"]: at(f"states {s['path']}", s) for s in states},
+        "reaction_ms": None if reaction is None else at("reaction_ms", reaction),
     }
+
+
+def check_columns(cols: dict) -> dict[str, Any]:
+    """The ArraySpec of every array of a column map, in decode_columns' layout, without decoding
+    any; raises ValueError, naming the column, on a map the encoder would not write."""
+    return _each_array(cols, check_array)
+
+
+def decode_columns(cols: dict) -> dict[str, Any]:
+    """The arrays of a column map: actions, rewards, dones, extras (per side), states
+    ({leaf path: array}, in the recorded order) and reaction_ms (None when not recorded).
+    Raises ValueError, naming the column, on a map the encoder would not write."""
+    return _each_array(cols, decode_array)
 
 
 def pack_columns(cols: dict, compress: bool) -> tuple[str, bytes]:

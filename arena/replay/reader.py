@@ -3,7 +3,9 @@
 Opening reads the file and its header only: no env is built and jax is never imported, so
 `arena replay info` is instant. Episodes decode to EpisodeTraces whose states are
 {leaf path: array}; verify and the viewer rebuild the env's pytree (`arena.states.state_tree`)
-when they need it. A torn file keeps every whole episode and says where and why it tears.
+when they need it. A torn file keeps every whole episode and says where and why it tears; a
+damaged one (whole records after bad bytes, a footer that disagrees) says so too, and every
+episode is checked field by field and array by array before it is used (ReplayDamaged).
 """
 from __future__ import annotations
 
@@ -13,10 +15,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from arena.replay.codec import decode_columns, unpack_columns
-from arena.replay.framing import MAGIC, ReplayError, Torn, frame_size, read_records
+from arena.replay.codec import ArraySpec, check_columns, decode_columns, unpack_columns
+from arena.replay.framing import MAGIC, ReplayDamaged, ReplayError, Torn, frame_size, read_records
 from arena.replay.header import check_header, side_from_record
-from arena.trace import EpisodeTrace
+from arena.trace import EpisodeTrace, SideInfo
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +74,7 @@ class Replay:
                 for off, r in records
             ]
         except (KeyError, TypeError, ValueError) as err:
-            raise ReplayError(path, f"an episode record is malformed ({str(err)[:80]})") from None
+            raise ReplayDamaged(path, f"an episode record is malformed ({str(err)[:80]})") from None
         self.sides = tuple(side_from_record(s) for s in header["sides"])
         self.episodes = Episodes(self)
 
@@ -94,14 +96,35 @@ class Replay:
         try:
             return unpack_columns(rec.get("compression", "none"), rec["columns"])
         except Exception as err:  # zlib/msgpack raise several types on bad bytes
-            raise ReplayError(self.path, f"episode record {k} has undecodable columns ({str(err)[:60]})") from None
+            raise ReplayDamaged(self.path, f"episode record {k} at byte {self.index[k].offset} has undecodable columns "
+                                           f"({str(err)[:60]})") from None
 
-    def _decode(self, k: int) -> EpisodeTrace:
+    def lost(self) -> str:
+        """What a torn tail cost, in words (for a warning): the episodes the header declared
+        that the file lacks, and the footer with its checksum."""
+        declared, kept = self.header.get("episodes"), len(self.index)
+        if not isinstance(declared, int):
+            parts = ["any episode after the last whole one"]
+        else:
+            parts = [f"{declared - kept} of the {declared} episodes the header declares"] if declared > kept else []
+        if self.footer is None:
+            parts.append("the footer (no checksum to check)")
+        return " and ".join(parts)
+
+    def check(self, k: int) -> dict:
+        """The k-th episode's column map, every array map in it checked (dtype, encoding, shape,
+        byte count) and every shape against the episode's length and the header's seats and
+        sides, nothing decoded; ReplayDamaged (one line) at the first problem."""
         cols = self.columns(k)
         try:
-            arrays = decode_columns(cols)
+            _check_shapes(check_columns(cols), self.index[k].length, len(self.seats), self.sides)
         except (KeyError, TypeError, ValueError) as err:
-            raise ReplayError(self.path, f"episode record {k} is malformed ({str(err)[:80]})") from None
+            raise ReplayDamaged(self.path, f"episode record {k} at byte {self.index[k].offset} is malformed "
+                                           f"({str(err)[:120]})") from None
+        return cols
+
+    def _decode(self, k: int) -> EpisodeTrace:
+        arrays = decode_columns(self.check(k))
         return EpisodeTrace(
             env_id=self.env_id,
             env_kwargs=self.env_kwargs,
@@ -111,6 +134,34 @@ class Replay:
             episode=self.index[k].episode,
             **arrays,
         )
+
+
+def _check_shapes(arrays: dict, T: int, n_seats: int, sides: tuple[SideInfo, ...]) -> None:
+    """Refuse columns (ArraySpecs) whose shapes do not fit the episode's length and the
+    header's seats and sides (what the viewer and verify index by)."""
+
+    def need(name: str, x: ArraySpec, lead: tuple[int, ...], exact: bool = True) -> None:
+        if (x.shape if exact else x.shape[: len(lead)]) != lead:
+            want = list(lead) if exact else f"[{', '.join(map(str, lead))}, ...]"
+            raise ValueError(f"column {name} has shape {list(x.shape)}, an episode of {T} steps needs {want}")
+
+    need("actions", arrays["actions"], (T, n_seats))
+    if arrays["actions"].dtype.kind not in "iu":
+        raise ValueError(f"column actions holds {arrays['actions'].dtype.name}, not integers")
+    need("rewards", arrays["rewards"], (T, n_seats))
+    need("dones", arrays["dones"], (T,))
+    if arrays["reaction_ms"] is not None:
+        need("reaction_ms", arrays["reaction_ms"], (T, n_seats))
+    if len(arrays["extras"]) != len(sides):
+        raise ValueError(f"column extras has {len(arrays['extras'])} sides, the header {len(sides)}")
+    for i, (side, extras) in enumerate(zip(sides, arrays["extras"])):
+        for name, x in extras.items():
+            need(f"extras[{i}].{name}", x, (T, len(side.seats)), exact=False)
+            declared = (side.extras.get(name) or {}).get("shape")
+            if isinstance(declared, list) and x.shape[2:] != tuple(declared):
+                raise ValueError(f"column extras[{i}].{name} has shape {list(x.shape)}, the header declares {declared} per seat")
+    for path, x in arrays["states"].items():
+        need(f"states {path}", x, (T + 1,), exact=False)
 
 
 def open_replay(path: str | os.PathLike) -> Replay:
@@ -134,18 +185,22 @@ def open_replay(path: str | os.PathLike) -> Replay:
     for offset, rec in records[1:]:
         kind = rec.get("type")
         if footer is not None:
-            torn = Torn(offset, len(data), "records after the footer")
+            torn = Torn(offset, len(data), "records after the footer", damaged=True)
             break
         if kind == "episode":
             episodes.append((offset, rec))
         elif kind == "footer":
             footer, footer_offset = rec, offset
         else:
-            torn = Torn(offset, len(data), f"unknown record type {kind!r}")
+            torn = Torn(offset, len(data), f"unknown record type {str(kind)[:20]!r}", damaged=True)
             break
     checksum_ok = None
     if footer is not None:
         checksum_ok = hashlib.sha256(data[:footer_offset]).hexdigest() == footer.get("sha256")
+        promised = footer.get("episodes")
+        if torn is None and footer_offset is not None and "episodes" in footer and promised != len(episodes):
+            torn = Torn(footer_offset, len(data), f"the footer promises {str(promised)[:20]} episodes, "
+                                                  f"the file holds {len(episodes)}", damaged=True)
     elif torn is None:
         torn = Torn(len(data), len(data), "the file ends without a footer (the writer did not finish)")
     return Replay(path, data, header, episodes, footer, torn, checksum_ok, footer_offset)

@@ -15,6 +15,7 @@ import hashlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from arena.replay.framing import MAGIC, ReplayError, frame
 from arena.replay.header import FORMAT, SCHEMA, side_record
 from arena.trace import EpisodeTrace, SideInfo
 from arena.trees import plain
+from arena.versions import library_versions
 
 
 def encode_episode(trace: EpisodeTrace, *, lossy_extras: bool = True) -> dict:
@@ -80,7 +82,8 @@ class ReplayWriter:
         self.compress = compress
         self.lossy_extras = lossy_extras
         self._sha = hashlib.sha256()
-        self._summary: dict[str, list] = {"episodes": [], "lengths": [], "returns": [], "metrics": {}}
+        # The footer's summary, grown per episode: lists per episode, and metric name -> list.
+        self._summary: dict[str, Any] = {"episodes": [], "lengths": [], "returns": [], "metrics": {}}
         check_writable(self.path)
         self._file = open(self.partial, "wb")  # noqa: SIM115  (kept open across calls; closed by close/abort)
         self._append(MAGIC)
@@ -89,6 +92,7 @@ class ReplayWriter:
             "format": FORMAT,
             "schema": SCHEMA,
             "arena_version": __version__,
+            **library_versions(),
             "env_id": env_id,
             "env_kwargs": plain(dict(env_kwargs)),
             "seats": list(self.seats),

@@ -142,9 +142,10 @@ def pages_router(service: Service) -> APIRouter:
             refs = row["request"].get("agents") or []
             names = [(service.submissions.get(r) or {}).get("name", r) if not r.startswith("zoo:") else r for r in refs]
             series.append({"id": sid, "status": row["status"], "created": row["created"], "names": names})
+        humans = [{**h, "players": len(h["players"])} for h in reversed(service.humans.listing()[-20:])]
         live = bool(boards) or any(t["status"] not in FINAL for t in tournaments + series)
         return render("index.html", boards=boards, board_error=board_error, tournaments=tournaments, rounds=rounds,
-                      series=series, live=live)
+                      series=series, humans=humans, live=live)
 
     @router.get("/agents/{agent_id}", response_class=HTMLResponse)
     @page
@@ -162,6 +163,8 @@ def pages_router(service: Service) -> APIRouter:
             agents = [{"id": a["id"], "name": a["name"], "page": True} if a else {"id": ref, "name": ref, "page": False}
                       for a, ref in zip(agents, view["agents"])]
             return render("series.html", t=view, agents=agents, final=view["status"] in FINAL)
+        if "players" in view:  # a human series: its players' own series hold the games
+            return render("human.html", t=view, final=view["status"] in FINAL)
         agents = service.store.tournament(view["id"])["agents"]
         report = view.get("report")
         matches = service.matches(tournament=view["id"])
