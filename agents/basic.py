@@ -93,6 +93,16 @@ class ScriptedAgent(Agent):
             if bad:
                 raise ValueError(f"sequence entries {bad} are out of range for {self.num_actions} actions")
 
+    def as_data(self, params):
+        """The fixed-action rules (constant, always_cooperate, always_defect) are one step
+        that plays `params["fixed_action"]`: they share a compiled call whatever the action."""
+        rule = self.config.rule
+        if rule != "constant" and rule not in _FIXED_RULES:
+            return self, params
+        action = _FIXED_RULES.get(rule, self.config.action)
+        shared = dataclasses.replace(self, config=ScriptedConfig(rule="constant", action=0))
+        return shared, {**params, "fixed_action": jnp.int32(action)}
+
     def init_carry(self, params, batch: int):
         if self.config.rule == "cycle":
             return jnp.zeros((batch,), jnp.int32)  # steps taken so far, per row
@@ -110,6 +120,8 @@ class ScriptedAgent(Agent):
             seq = jnp.asarray(self.cycle_sequence, jnp.int32)
             action = seq[carry % seq.shape[0]]
             carry = carry + 1
+        elif "fixed_action" in params:  # as_data's: the action is data, not part of the compiled step
+            action = jnp.broadcast_to(params["fixed_action"], (batch,)).astype(jnp.int32)
         else:
             fixed = _FIXED_RULES.get(rule, self.config.action)
             action = jnp.full((batch,), fixed, jnp.int32)

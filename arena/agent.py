@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import jax
 
-from arena.errors import UserError
+from arena.errors import UserError, did_you_mean
 from arena.trees import freeze
 
 BUILTIN_ARCHS = "arena.agents.architectures"  # importing it registers the built-in architectures
@@ -66,6 +66,13 @@ class Agent:
     def act(self, params: Any, carry: Any, obs: jax.Array, key: jax.Array):
         raise NotImplementedError
 
+    def as_data(self, params: Any) -> tuple[Agent, Any]:
+        """(agent, params) that act exactly as (self, params), with the config values the
+        step can read as data moved into the params: agents whose configs differ only in such
+        values return one agent, so a tournament stacks them into one compiled call. Most
+        architectures' configs fix shapes and return themselves unchanged."""
+        return self, params
+
     def params_template(self) -> Any:
         """Shapes and dtypes of the params, without computing them."""
         return jax.eval_shape(self.init_params, jax.random.PRNGKey(0))
@@ -103,11 +110,16 @@ def registered_archs() -> dict[str, type[Agent]]:
 
 def config_fields(cls: type[Agent]) -> list[tuple[str, str, Any]]:
     """(name, type, default) of an architecture's config, for `arena archs` and validation."""
-    if not dataclasses.is_dataclass(cls.Config):
+    return dataclass_fields(cls.Config)
+
+
+def dataclass_fields(config: Any) -> list[tuple[str, str, Any]]:
+    """(name, type name, default) of each field of the config dataclass `config`."""
+    if not dataclasses.is_dataclass(config):
         return []
-    hints = typing.get_type_hints(cls.Config)
+    hints = typing.get_type_hints(config)
     out = []
-    for f in dataclasses.fields(cls.Config):
+    for f in dataclasses.fields(config):
         default = f.default if f.default is not dataclasses.MISSING else None
         out.append((f.name, getattr(hints.get(f.name), "__name__", str(hints.get(f.name))), default))
     return out
@@ -123,10 +135,10 @@ def build_agent(
     cls = archs[arch]
     config = {k: v for k, v in config.items() if k not in cls.retired_config}
     known = {f.name for f in dataclasses.fields(cls.Config)} if dataclasses.is_dataclass(cls.Config) else set()
-    unknown = set(config) - known
+    unknown = sorted(set(config) - known)
     if unknown:
         raise ArchError(
-            f"architecture {arch!r} has no config field(s) {', '.join(sorted(unknown))}; "
+            f"architecture {arch!r} has no config field(s) {', '.join(unknown)}{did_you_mean(unknown[0], known)}; "
             f"fields: {', '.join(sorted(known)) or 'none'}"
         )
     try:

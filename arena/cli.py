@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from arena.errors import FieldError, UserError
+from arena.errors import FieldError, UserError, did_you_mean
 
 # name -> (module under arena.commands, one-line help shown by `arena --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -47,6 +47,12 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return list(COMMANDS)
 
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and name not in COMMANDS:
+            raise click.UsageError(f"no command {name!r}{did_you_mean(name, COMMANDS)}", ctx)
+        return super().resolve_command(ctx, args)
+
     def get_command(self, ctx, name):
         if name not in COMMANDS:
             return None
@@ -84,6 +90,11 @@ def main(argv=None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as err:
+        # One line, like every other error: what is wrong, and where the usage is.
+        where = f"; see `{err.ctx.command_path} --help`" if err.ctx else ""
+        click.echo(f"error: {err.format_message().rstrip('.')}{where}", err=True)
+        sys.exit(err.exit_code)
     except click.ClickException as err:
         err.show()
         sys.exit(err.exit_code)

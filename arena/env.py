@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -23,8 +24,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from arena.errors import UserError
-from arena.trees import freeze_kwargs
+from arena.errors import UserError, did_you_mean
+from arena.trees import freeze_kwargs, kind_name, same_kind
 
 BUILTIN_ENVS = "arena.envs.adapters"  # importing it registers every built-in env family
 # The module that registers each built-in family (an id's family is what comes before "/"),
@@ -181,13 +182,36 @@ class UnknownEnv(UserError):
 
 
 _REGISTRY: dict[str, Callable[..., Env]] = {}
+# env id -> a function listing its options: {name: its default as the user would write it}.
+_OPTIONS: dict[str, Callable[[], dict[str, str]]] = {}
 
 
-def register(env_id: str, factory: Callable[..., Env]) -> None:
-    """Register one env id (a layout is an id of its own). Refuses duplicates, as Gymnax does."""
+def register(env_id: str, factory: Callable[..., Env], options: Callable[[], dict[str, str]] | None = None) -> None:
+    """Register one env id (a layout is an id of its own). Refuses duplicates, as Gymnax does.
+    `options()` lists the keyword options the factory takes with their defaults (shown as
+    text); `make` then refuses any other name before building."""
     if env_id in _REGISTRY:
         raise ValueError(f"env id {env_id!r} is already registered")
     _REGISTRY[env_id] = factory
+    if options is not None:
+        _OPTIONS[env_id] = options
+
+
+def _default_value(text: str | None) -> Any:
+    """An option's default as a value (None when it is not JSON, e.g. "(per entity)")."""
+    try:
+        return json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def env_options(env_id: str) -> dict[str, str]:
+    """The options `make(env_id, **options)` takes, with their defaults ({} if undeclared)."""
+    if env_id not in _REGISTRY:
+        _load_family(env_id)
+    if env_id not in _REGISTRY:
+        raise UnknownEnv(f"unknown env id {env_id!r}{did_you_mean(env_id, _REGISTRY)}; `arena envs` lists the known ids")
+    return _OPTIONS[env_id]() if env_id in _OPTIONS else {}
 
 
 def _load_builtins() -> None:
@@ -212,10 +236,16 @@ def _load_family(env_id: str) -> None:
 
 def make(env_id: str, **kwargs) -> Env:
     """Build an env by id; the same id and kwargs give the same (cached) instance."""
-    if env_id not in _REGISTRY:
-        _load_family(env_id)
-    if env_id not in _REGISTRY:
-        raise UnknownEnv(f"unknown env id {env_id!r}; `arena envs` lists the known ids")
+    options = env_options(env_id)
+    unknown = sorted(set(kwargs) - set(options)) if options else []
+    if unknown:
+        raise UnknownEnv(f"bad options for env {env_id!r}: no option {', '.join(unknown)}"
+                         f"{did_you_mean(unknown[0], options)}; `arena envs {env_id}` lists its options")
+    for name, value in kwargs.items():
+        like = _default_value(options.get(name))
+        if not same_kind(value, like):
+            raise UnknownEnv(f"bad options for env {env_id!r}: {name} must be {kind_name(like)} "
+                             f"(default {options[name]}), not {value!r}")
     # Frozen: list-valued options (e.g. OvercookedV2's op_ingredient_permutations) are valid.
     cache_key = (env_id, freeze_kwargs(kwargs))
     if cache_key not in _CACHE:

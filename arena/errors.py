@@ -1,4 +1,5 @@
 """User-facing errors: the CLI prints them as one line and exits with code 2."""
+import difflib
 import re
 
 
@@ -29,3 +30,10 @@ class FieldError(UserError):
     @property
     def fields(self) -> list[str]:
         return re.findall(r"`(\w+)`", str(self))
+
+
+def did_you_mean(word: str, choices) -> str:
+    """` (did you mean 'x'?)` naming the choice closest to a misspelt `word`, or "" if none is
+    close (difflib's ratio of at least 0.6)."""
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

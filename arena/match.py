@@ -54,12 +54,14 @@ def play_match(
     observer: Callable | None = None,
     record_path: str | None = None,
     record_episodes: int = 4,
+    force: bool = False,
 ) -> tuple[dict, list[MatchResult]]:
     """Run a match (both seat orders when swapping) and return (report, raw results).
 
     With `record_path`, the first `record_episodes` episodes are also written there as a
     replay (only those are kept on device, so recording costs little); with the swapped order,
-    its episodes go beside it, to swapped_path(record_path).
+    its episodes go beside it, to swapped_path(record_path). A replay already there is kept
+    (the match is refused before it runs) unless `force`.
     """
     if episodes < 1:
         raise FieldError("`episodes` must be at least 1")
@@ -79,6 +81,10 @@ def play_match(
     elif swap and not reversed_ok:
         raise FieldError(f"`swap` needs two agents that can each play either side of {env.spec.id}")
     orders = [lineup, lineup[::-1]] if swap else [lineup]
+    if record_path is not None and not force:
+        taken = [p for p in [Path(record_path), swapped_path(record_path)][: len(orders)] if p.exists()]
+        if taken:
+            raise FieldError(f"{taken[0]} exists; record to another path, or replace it with `force`")
     first_record = max(record, min(record_episodes, episodes)) if record_path is not None else record
     results = []
     for k, order in enumerate(orders):

@@ -48,3 +48,20 @@ def plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     return value
+
+
+def same_kind(value: Any, like: Any) -> bool:
+    """Whether a plain `value` may stand where `like` (a default) does: a bool for a bool, an
+    int for an int, a number for a float; anything for other defaults (None, lists, text)."""
+    if isinstance(like, bool):
+        return isinstance(value, bool)
+    if isinstance(like, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(like, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return True
+
+
+def kind_name(like: Any) -> str:
+    """What `same_kind(value, like)` asks for, in words."""
+    return {bool: "true or false", int: "an int", float: "a number"}.get(type(like), type(like).__name__)

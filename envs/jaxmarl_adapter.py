@@ -7,6 +7,8 @@ limit and the spec derivation live here once.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,6 +53,25 @@ def build_jaxmarl_env(env_id: str, cls: Callable[..., Any], **kwargs) -> Any:
         return cls(**kwargs)
     except (ValueError, AssertionError, NotImplementedError) as err:
         raise UnknownEnv(f"bad options for env {env_id!r}: {err}") from None
+
+
+def option_text(default: Any) -> str:
+    """A default as it would be given with --env-kw (JSON), or its repr when it has no JSON."""
+    value = getattr(default, "value", default)  # an Enum member is written as its value
+    try:
+        return json.dumps(value)
+    except TypeError:
+        return repr(value)
+
+
+def signature_options(*classes: Callable[..., Any], skip: Sequence[str] = ()) -> dict[str, str]:
+    """{name: default} of the keyword options the classes' constructors take, first class first."""
+    out: dict[str, str] = {}
+    for cls in classes:
+        for name, p in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
+            if name != "self" and name not in skip and p.kind is p.POSITIONAL_OR_KEYWORD and name not in out:
+                out[name] = "(required)" if p.default is p.empty else option_text(p.default)
+    return out
 
 
 def strong_types(tree: Any) -> Any:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import numbers
 from collections.abc import Callable
 
@@ -175,5 +176,11 @@ COORD_GAME = Game(
     default_rounds=32,
 )
 
+def game_options(game: Game) -> dict[str, str]:
+    """The options of `OPTIONS`, each with its default as --env-kw takes it (JSON)."""
+    defaults = {"rounds": game.default_rounds, "payoffs": np.asarray(game.payoffs).tolist(), "stop_prob": 0.0}
+    return {name: json.dumps(defaults[name]) for name in OPTIONS}
+
+
 for _game in (IPD, COORD_GAME):
-    register(_game.id, functools.partial(make_game, _game))
+    register(_game.id, functools.partial(make_game, _game), functools.partial(game_options, _game))

@@ -10,13 +10,12 @@ JaxMARL's MPE modules are imported when the env is first built, through `jaxmarl
 from __future__ import annotations
 
 import functools
-import inspect
 
 import jax
 import jax.numpy as jnp
 
 from arena.env import MetricSpec, SideScore, register
-from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env
+from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env, signature_options
 from arena.envs.jaxmarl_import import jaxmarl_module
 
 SIMPLE = "jaxmarl.environments.mpe.simple"
@@ -42,14 +41,11 @@ _PHYSICS_OPTIONS = {"moveable", "silent", "mass", "u_noise", "c_noise", "damping
 
 
 @functools.cache
-def options() -> frozenset[str]:
-    """Every option name SimpleTagMPE (or the SimpleMPE it extends) really reads."""
-    return frozenset(
-        name
-        for cls in (jaxmarl_module(SIMPLE_TAG).SimpleTagMPE, jaxmarl_module(SIMPLE).SimpleMPE)
-        for name, p in inspect.signature(cls.__init__).parameters.items()
-        if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
-    ) | _PHYSICS_OPTIONS
+def options() -> dict[str, str]:
+    """Every option SimpleTagMPE (or the SimpleMPE it extends) really reads, with its default;
+    the physics options are per entity, set by JaxMARL when not given."""
+    named = signature_options(jaxmarl_module(SIMPLE_TAG).SimpleTagMPE, jaxmarl_module(SIMPLE).SimpleMPE)
+    return {**named, **{name: "(per entity)" for name in sorted(_PHYSICS_OPTIONS)}}
 
 
 def captures(env, prev_state, actions, state, reward) -> jax.Array:
@@ -65,7 +61,7 @@ def captures(env, prev_state, actions, state, reward) -> jax.Array:
 
 def make_mpe_tag(**kwargs) -> JaxMARLEnv:
     env_id = "mpe_tag"
-    unknown = sorted(set(kwargs) - options())
+    unknown = sorted(set(kwargs) - set(options()))
     if unknown:
         raise TypeError(f"unexpected options {unknown}")
     discrete = jaxmarl_module(DEFAULT_PARAMS).DISCRETE_ACT
@@ -88,4 +84,4 @@ def make_mpe_tag(**kwargs) -> JaxMARLEnv:
     )
 
 
-register("mpe_tag", make_mpe_tag)
+register("mpe_tag", make_mpe_tag, options)

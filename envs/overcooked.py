@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from arena.env import MetricSpec, register
-from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env
+from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env, signature_options
 from arena.envs.jaxmarl_import import jaxmarl_module
 
 V1 = "jaxmarl.environments.overcooked.overcooked"
@@ -90,7 +90,15 @@ def make_v2(layout: str, **kwargs) -> JaxMARLEnv:
 
 v1_layouts = jaxmarl_module("jaxmarl.environments.overcooked.layouts").overcooked_layouts
 v2_layouts = jaxmarl_module("jaxmarl.environments.overcooked_v2.layouts").overcooked_v2_layouts
+def v1_options() -> dict[str, str]:
+    return signature_options(jaxmarl_module(V1).Overcooked, skip=("layout",))
+
+
+def v2_options() -> dict[str, str]:
+    return signature_options(jaxmarl_module(V2).OvercookedV2, skip=("layout",))
+
+
 for _name in v1_layouts:
-    register(f"overcooked/{_name}", functools.partial(make_v1, _name))
+    register(f"overcooked/{_name}", functools.partial(make_v1, _name), v1_options)
 for _name in v2_layouts:
-    register(f"overcooked_v2/{_name}", functools.partial(make_v2, _name))
+    register(f"overcooked_v2/{_name}", functools.partial(make_v2, _name), v2_options)

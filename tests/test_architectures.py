@@ -476,7 +476,7 @@ def test_configs_are_frozen_hashable_and_documented():
     "arch,config,shape_dtype,num_actions,message",
     [
         ("no_such_arch", {}, V1, 6, "unknown architecture 'no_such_arch'; known: cnn_actor_critic"),
-        ("mlp_actor_critic", {"hiden": [64]}, V1, 6, "has no config field(s) hiden; fields: activation"),
+        ("mlp_actor_critic", {"hiden": [64]}, V1, 6, "has no config field(s) hiden (did you mean 'hidden'?); fields: activation"),
         ("random", {"x": 1}, V1, 6, "fields: none"),
         ("scripted", {"rule": "constant", "action": 6}, V1, 6, "action 6 is out of range"),
         ("scripted", {"rule": "tit_for_tat"}, V1, 6, "obs_shape (4, 5, 26)"),

@@ -122,3 +122,24 @@ def test_cli_match_table_names_sides(make_ckpt):
     out = CliRunner().invoke(cli, ["match", str(a), str(a), "--episodes", "4", "--env-kw", "max_steps=20"])
     assert out.exit_code == 0, out.output
     assert "agent_0" in out.output and "J_XP" in out.output and "soups" in out.output
+
+
+def test_record_refuses_to_replace_a_replay_unless_forced(make_ckpt, tmp_path, capsys):
+    from arena.cli import main
+    from arena.replay import open_replay
+
+    a = make_ckpt("random", "coord_game")
+    out = tmp_path / "m.replay"
+    args = ["match", str(a), str(a), "--episodes", "4", "--record", str(out), "--record-episodes", "2", "--json"]
+    main([*args, "--seed", "1"])
+    first = out.read_bytes()
+    assert open_replay(out).header["seed"] == 1 and (tmp_path / "m-swapped.replay").is_file()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--seed", "2"])
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and "\n" not in err
+    assert err == f"error: {out} exists; record to another path, or replace it with --force"
+    assert out.read_bytes() == first  # refused before anything ran
+    main([*args, "--seed", "2", "--force"])
+    assert open_replay(out).header["seed"] == 2

@@ -401,3 +401,15 @@ def test_zeroshot_says_a_missing_reference_and_can_measure_self_play(agents_dir,
     code, out, err = arena_cli(*["tournament", "--mode", "crossplay", left, right, "--reference", "selfplay",
                               "--db", db])
     assert code == 2 and err.strip() == "error: --reference is for zeroshot tournaments, not crossplay"
+
+
+def test_scripted_agents_differing_in_their_action_compile_once(agents_dir, tmp_path):
+    """Three fixed-action rules (constant 0, constant 1, always_defect) are one architecture
+    whose action is data: the 3x3 cross-play is one compiled call, with the hand-known matrix."""
+    refs = [ckpt(agents_dir, "scripted", "coord_game", "fixed-0", {"rule": "constant", "action": 0}),
+            ckpt(agents_dir, "scripted", "coord_game", "fixed-1", {"rule": "constant", "action": 1}),
+            ckpt(agents_dir, "scripted", "coord_game", "defect", {"rule": "always_defect"})]
+    spec = make_spec("crossplay", refs, env_kwargs={"rounds": 3}, episodes=4)
+    report, info = run_tournament(spec, db=str(tmp_path / "t.sqlite"), progress=False)
+    assert info.cells_total == 9 and info.calls == 1 and info.compiles <= 1
+    np.testing.assert_array_equal(means(report["crossplay"]["matrix"]), [[3, 0, 0], [0, 3, 3], [0, 3, 3]])

@@ -242,6 +242,31 @@ def test_a_finished_run_records_its_self_play_reference(ppo_run):
     assert result.outputs == [path]
 
 
+def test_cli_refuses_to_replace_a_run_unless_forced(ppo_run, tmp_path, capsys):
+    from arena.cli import main
+
+    ref_out, _ = ppo_run
+    out = tmp_path / "coord.ckpt"
+    for p in runfiles.RunFiles.of(ref_out).existing():
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert sorted(before) == ["coord.ckpt", "coord.ckpt.state", "coord.curves.png", "coord.metrics.jsonl"]
+    sets = [x for k, v in PPO_SET.items() for x in ("--set", f"{k}={v}")]
+    argv = ["train", "ppo", "--env", "coord_game", "--env-kw", "rounds=16", "--seed", "5", "--steps", str(PPO_STEPS),
+            "--checkpoint-every", "5", "--quiet", "--json", "-o", str(out), *sets]
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and "\n" not in err
+    assert err.startswith(f"error: {out}: a run is already there (coord.ckpt, coord.ckpt.state, ")
+    assert err.endswith("continue it with --resume, or replace it with --force")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing touched
+    main([*argv, "--force"])
+    assert json.loads(capsys.readouterr().out)["updates"] == 20
+    assert load_agent(out).manifest.provenance["seed"] == 5
+    assert len(runfiles.read_metrics(runfiles.RunFiles.of(out).metrics)) == 20  # the old run's rows are gone
+
+
 @pytest.mark.parametrize("argv, message", [
     (["train", "ppo", "--env", "coord_game", "-o", "x.ckpt", "--set", "nope=1"], "bad PPO setting"),
     (["train", "ppo", "--env", "mpe_tagg", "-o", "x.ckpt"], "unknown env id"),

@@ -67,7 +67,7 @@ def run_demo(out_dir: str | os.PathLike = "arena-demo", *, episodes: int = 64, s
     replay = out / f"{names[a]}-vs-{names[b]}.replay"
     match_report, _ = play_match(
         [agents[a], agents[b]], episodes=max(record_episodes, 8), seed=seed, swap=False,
-        record_path=str(replay), record_episodes=record_episodes,
+        record_path=str(replay), record_episodes=record_episodes, force=True,  # the demo folder is its own
     )
     return {
         "out_dir": str(out), "tournament": report, "tournament_id": info.id, "pair": [names[a], names[b]],

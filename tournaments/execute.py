@@ -45,14 +45,20 @@ class ExecutionStats:
     compute_seconds: float = 0.0  # inside compiled calls (block_until_ready)
 
 
-def _signature(loaded) -> tuple:
-    return (loaded.agent, jax.tree.structure(loaded.params),
-            tuple((np.shape(x), np.asarray(x).dtype.str) for x in jax.tree.leaves(loaded.params)))
+def _signature(agent, params) -> tuple:
+    return (agent, jax.tree.structure(params),
+            tuple((np.shape(x), np.asarray(x).dtype.str) for x in jax.tree.leaves(params)))
+
+
+def as_data(loaded: Sequence) -> list[tuple]:
+    """(agent, params) per loaded agent with config values moved into params (`Agent.as_data`),
+    so agents that differ only in those share a signature and a compiled call."""
+    return [a.agent.as_data(a.params) for a in loaded]
 
 
 def group_cells(cells: Sequence[Cell], loaded: Sequence) -> dict[tuple, list[Cell]]:
     """Cells keyed by the per-side static signature of their agents, in schedule order."""
-    sigs = [_signature(a) for a in loaded]
+    sigs = [_signature(agent, params) for agent, params in as_data(loaded)]
     groups: dict[tuple, list[Cell]] = {}
     for cell in cells:
         groups.setdefault(tuple(sigs[i] for i in cell.lineup), []).append(cell)
@@ -78,6 +84,7 @@ def run_cells(
     as soon as its call returns (the store commits them there)."""
     stats = ExecutionStats()
     metric_names = [m.name for m in env.spec.metrics]
+    data = as_data(loaded)
     for group in group_cells(all_cells, loaded).values():
         pending = [c for c in group if c.index in todo]
         if not pending:
@@ -87,11 +94,11 @@ def run_cells(
         # Per side: the distinct agents that play it in this group, stacked once.
         members = [sorted({c.lineup[s] for c in group}) for s in range(n_sides)]
         population = tuple(
-            jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *[loaded[i].params for i in m])
+            jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *[data[i][1] for i in m])
             for m in members
         )
         row = [{agent: k for k, agent in enumerate(m)} for m in members]
-        agents = tuple(loaded[i].agent for i in group[0].lineup)
+        agents = tuple(data[i][0] for i in group[0].lineup)
         compiled, built = compiled_population_match(env, agents, population, episodes, size)
         if built:
             stats.compiles += 1

@@ -15,6 +15,7 @@ import numpy as np
 
 from arena import numfmt, stats
 from arena.fileio import atomic_write
+from arena.tables import Col, numbered, print_table
 from arena.tournaments.outcomes import describe, head_to_head, role_games, roles
 from arena.tournaments.ratings import Games, elo_ratings, openskill_ratings
 from arena.tournaments.spec import HUMAN
@@ -441,7 +442,7 @@ def _elo_interval(r: dict) -> str:
 def print_report(report: dict, console=None) -> None:
     """Terminal tables for every part of the report."""
     from rich.console import Console
-    from rich.table import Table
+    from rich.text import Text
 
     console = console or Console()
     kw = ", ".join(f"{k}={v}" for k, v in report["env_kwargs"].items())
@@ -459,24 +460,26 @@ def print_report(report: dict, console=None) -> None:
     x = report[mode]
 
     def table(title, columns, rows):
-        tab = Table(title=title, title_justify="left")
-        for col in columns:
-            tab.add_column(col)
-        for r in rows:
-            tab.add_row(*r)
-        console.print(tab)
+        # The first column names the row (an agent): it is never cut; the others wrap.
+        cols = [c if isinstance(c, Col) else Col(c, key=not i) for i, c in enumerate(columns)]
+        print_table(cols, rows, title=title, console=console)
+
+    def matrix(names, cells):
+        """(column headers, row labels) over agents `names`: numbered when a name is wider than a cell."""
+        return numbered(names, max((len(c) for line in cells for c in line), default=0))
 
     if mode == "selfplay":
         table("self-play", ["agent", "score", *[f"return {s}" for s in report["sides"]]],
               [[r["agent"], _fmt(r["score"]), *[_fmt(s) for s in r["sides"]]] for r in x["agents"]])
     if mode == "crossplay":
-        names = x["agents_order"]
-        table("cross-play matrix J_XP (diagonal: self-play)", ["", *names],
-              [[names[i], *[_fmt(c) for c in line]] for i, line in enumerate(x["matrix"])])
+        cells = [[_fmt(c) for c in line] for line in x["matrix"]]
+        heads, labels = matrix(x["agents_order"], cells)
+        table("cross-play matrix J_XP (diagonal: self-play)", ["", *heads],
+              [[labels[i], *line] for i, line in enumerate(cells)])
         best = max(x["per_agent"], key=lambda r: r["xp"]["mean"], default=None)
         poi = x["probability_of_improvement"].get(best["agent"], {}) if best else {}
-        table("per agent", ["agent", "self-play", "mean XP (off-diagonal)", "XP IQM", "SP - XP gap",
-                            f"P({best['agent'] if best else '-'} > agent)"],
+        table("per agent", ["agent", "self-play", "mean XP (off-diagonal)", Col("XP IQM", drop=2),
+                            Col("SP - XP gap", drop=1), Col(f"P({best['agent'] if best else '-'} > agent)", drop=3)],
               [[r["agent"], _fmt(r["sp"]), _fmt(r["xp"]), _fmt(r["xp_iqm"]), _fmt(r["gap"]),
                 numfmt.sig(poi[r["agent"]]) if r["agent"] in poi else "-"] for r in x["per_agent"]])
     if mode == "zeroshot":
@@ -498,16 +501,23 @@ def print_report(report: dict, console=None) -> None:
     if mode == "roundrobin":
         metric = next(iter(x["payoff"][0][0]["metrics"]), None) if x["payoff"] and x["payoff"][0][0] else None
         side0, side1 = report["sides"]
+        cells = [["-" if c is None else " / ".join(
+            [_fmt(c["returns"][0]), _fmt(c["returns"][1])] + ([_fmt(c["metrics"][metric])] if metric else []))
+            for c in line] for line in x["payoff"]]
+        heads, col_labels = matrix(x["cols"], cells)
+        # A symmetric game has the same agents on rows and columns: the rows carry the numbering;
+        # otherwise a legend under the table names the numbered columns.
+        labels = col_labels if x["rows"] == x["cols"] else x["rows"]
         table(f"payoffs: return {side0} / return {side1}" + (f" / {metric}" if metric else "") + f" (rows {side0}, cols {side1})",
-              ["", *x["cols"]],
-              [[x["rows"][i], *["-" if c is None else " / ".join(
-                  [_fmt(c["returns"][0]), _fmt(c["returns"][1])] + ([_fmt(c["metrics"][metric])] if metric else []))
-                  for c in line]] for i, line in enumerate(x["payoff"])])
+              ["", *heads], [[labels[i], *line] for i, line in enumerate(cells)])
+        if labels is x["rows"] and heads != x["cols"]:
+            console.print(Text("columns: " + ", ".join(col_labels)))
         console.print(f"an episode is won by: {x['win_rule']}", soft_wrap=True, markup=False)
         per_role = x.get("rated_per_role")
         table("ratings (Elo: Bradley-Terry MLE over all episodes, 95% bootstrap CI; Weng-Lin mu, sigma)"
               + ("; each role rated within itself, centred at 1500" if per_role else ""),
-              ["agent", *(["role"] if per_role else []), "Elo", "Elo CI", "mu", "sigma", "ordinal", "games"],
+              ["agent", *(["role"] if per_role else []), "Elo", "Elo CI", Col("mu", drop=2), Col("sigma", drop=3),
+               Col("ordinal", drop=1), "games"],
               [[r["agent"], *([r["role"]] if per_role else []), f"{r['elo']:.0f}", _elo_interval(r),
                 numfmt.sig(r["mu"]), numfmt.sig(r["sigma"]), numfmt.sig(r["ordinal"]), str(r["games"])]
                for r in x["ratings"]])
@@ -520,13 +530,13 @@ def print_report(report: dict, console=None) -> None:
         # In a cooperative game the agent's return is the player's: one column says it all.
         theirs = [] if report["cooperative"] else ["agent's return"]
         table(f"human series: {x['player']} on seat {x['seat']} ({x['side']}); agents shown by letter only",
-              ["as", "agent", "games", "your return", *theirs, "rating 1-5 (n)", "reaction"],
+              ["as", Col("agent", key=True), "games", "your return", *theirs, "rating 1-5 (n)", "reaction"],
               [[r["letter"] or "-", r["agent"], str(r["games"]), _fmt(r["human_return"], "game"),
                 *([_fmt(r["agent_return"], "game")] if theirs else []),
                 (f"{_fmt(r['rating'], 'game')} ({r['ratings']})" if r["rating"]["low"] is not None
                  else _fmt(r["rating"], "rating")) if r["rating"] else "-",
                 "-" if r["reaction_ms"] is None else f"{r['reaction_ms']:.0f} ms"] for r in x["partners"]])
-        table("games in play order", ["game", "as", "agent", "your return", *theirs, "rating"],
+        table("games in play order", ["game", "as", Col("agent", key=True), "your return", *theirs, "rating"],
               [[str(g["game"]), g["letter"] or "-", g["agent"], f"{g['human_return']:+.2f}",
                 *([f"{g['agent_return']:+.2f}"] if theirs else []), "-" if g["rating"] is None else str(g["rating"])]
                for g in x["games"]])

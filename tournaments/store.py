@@ -10,8 +10,10 @@ rerun of the same spec plays only the cells that are missing.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -76,6 +78,10 @@ class Store:
         self.path = Path(path) if path else default_db()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # SQLite creates a database 0644 whatever the umask (0600 under 077, but never 0664
+            # under 002); made here first, it gets the mode any other file would.
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             self.db = sqlite3.connect(self.path, timeout=30)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")

@@ -86,6 +86,22 @@ class PolicyGradientConfig:
     def num_updates(self) -> int:
         return max(1, self.total_steps // self.steps_per_update)
 
+    def check_ranges(self) -> None:
+        """Raise ValueError for a setting outside its range: counts below 1 (a shaping horizon
+        below 0), a negative coefficient, a learning rate of 0 or less, a discount above 1."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool):
+                continue
+            least = 0 if f.name == "shaping_horizon" or f.type in ("float", float) else 1
+            if value < least:
+                raise ValueError(f"{f.name} must be at least {least}, got {value}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        for name in ("gamma", "gae_lambda"):
+            if getattr(self, name) > 1:
+                raise ValueError(f"{name} must be at most 1, got {getattr(self, name)}")
+
     def validate(self) -> None:
         """Raise ValueError for settings that cannot run."""
         if self.num_envs * self.num_steps % self.num_minibatches:

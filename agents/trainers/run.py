@@ -13,13 +13,14 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
+from arena.agent import dataclass_fields
 from arena.agents import ArchError
 from arena.agents.trainers import iop, ppo, runfiles
 from arena.agents.trainers.contract import PolicyGradientConfig, Trainer
 from arena.agents.trainers.driver import RunResult, Schedule, run
 from arena.envs import make
-from arena.errors import UserError
-from arena.trees import plain
+from arena.errors import FieldError, UserError, did_you_mean
+from arena.trees import kind_name, plain, same_kind
 
 # Meta fields a state file holds besides the run description.
 PROGRESS_FIELDS = ("update", "wall_time")
@@ -80,14 +81,24 @@ def trainer_kind(kind: str) -> TrainerKind:
         raise UserError(f"unknown trainer {kind!r}; trainers: {', '.join(TRAINERS)}") from None
 
 
+def settings_of(kind: str) -> list[tuple[str, str, object]]:
+    """(name, type, default) of every setting trainer `kind` takes (`--set KEY=VALUE`)."""
+    return dataclass_fields(trainer_kind(kind).Config)
+
+
 def _config(kind: str, settings: dict) -> PolicyGradientConfig:
     k = trainer_kind(kind)
-    known = [f.name for f in dataclasses.fields(k.Config)]
-    unknown = sorted(set(settings) - set(known))
+    fields = {name: (type_, default) for name, type_, default in settings_of(kind)}
+    unknown = sorted(set(settings) - set(fields))
     if unknown:
-        raise UserError(f"bad {k.label} setting: no setting {', '.join(unknown)}; settings: {', '.join(known)}")
+        raise UserError(f"bad {k.label} setting: no setting {', '.join(unknown)}{did_you_mean(unknown[0], fields)}; "
+                        f"settings: {', '.join(fields)}")
+    for name, value in settings.items():
+        if not same_kind(value, fields[name][1]):
+            raise UserError(f"bad {k.label} setting: {name} must be {kind_name(fields[name][1])}, not {value!r}")
     try:
         config = k.Config(**settings)
+        config.check_ranges()  # before validate, whose arithmetic needs counts of at least 1
         config.validate()
     except (TypeError, ValueError) as err:
         raise UserError(f"bad {k.label} setting: {err}") from None
@@ -136,14 +147,20 @@ def train(
     spec: RunSpec,
     *,
     resume: bool = False,
+    force: bool = False,
     chunk: int = 10,
     checkpoint_every: int = 50,
     progress: bool = True,
 ) -> RunResult:
     """Run trainer `kind` ("ppo", "iop") as `spec` describes; with `resume`, continue the run
-    whose state file is beside `spec.out`, which must record this same description."""
+    whose state file is beside `spec.out`, which must record this same description. A new
+    run refuses to replace the files of one already at `spec.out` unless `force`."""
     if not spec.out:
         raise UserError(f"a {kind} run needs an output path (out)")
+    taken = [] if resume or force else runfiles.RunFiles.of(spec.out).existing()
+    if taken:
+        raise FieldError(f"{spec.out}: a run is already there ({', '.join(p.name for p in taken)}); continue it with "
+                         f"`resume`, or replace it with `force`")
     spec = normalized(kind, spec)
     if resume:
         recorded = dataclasses.replace(normalized(kind, recorded_spec(kind, spec.out)), out=spec.out)

@@ -49,6 +49,10 @@ class RunFiles:
         stem = out.with_suffix("") if out.suffix == ".ckpt" else out
         return cls(out, state_path_for(out), Path(f"{stem}.metrics.jsonl"), Path(f"{stem}.curves.png"))
 
+    def existing(self) -> list[Path]:
+        """The files of a run already here (a new run would replace them)."""
+        return [p for p in (self.out, self.state, self.metrics, self.curves) if p.exists()]
+
 
 def state_path_for(ref: str | Path) -> Path:
     """The state file of the run named by `ref`: its -o path (X.ckpt) or the state itself."""

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import click
 
-from arena.commands.options import CTX, json_option
+from arena.commands.options import CTX, complete_agent, complete_env_id, json_option
 
 
 @click.command("new-agent", context_settings=CTX)
 @click.option("--arch", required=True, help="Architecture key (see `arena archs`).")
-@click.option("--env", "env_id", required=True, help="Env id (see `arena envs`).")
+@click.option("--env", "env_id", required=True, shell_complete=complete_env_id, help="Env id (see `arena envs`).")
 @click.option("--side", default=None, help="Side or team to play (default: the first); e.g. prey for mpe_tag.")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--config", "config_kv", multiple=True, metavar="KEY=VALUE", help="Architecture config field (repeatable); values read as JSON.")
@@ -36,7 +36,7 @@ def new_agent(arch, env_id, side, seed, config_kv, name, output):
 
 
 @click.command(context_settings=CTX)
-@click.argument("checkpoint")
+@click.argument("checkpoint", shell_complete=complete_agent)
 @json_option
 def inspect(checkpoint, as_json):
     """Print CHECKPOINT's manifest and a summary of its params (after checking them).

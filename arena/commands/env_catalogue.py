@@ -54,10 +54,12 @@ def spec_row(spec) -> dict:
 
 
 def build_catalogue() -> list[dict]:
-    """Every registered env with its default options, built for real."""
+    """Every registered env built for real with its default options, and the options it takes
+    (name -> default as --env-kw takes it)."""
+    from arena.env import env_options
     from arena.envs import make, registered_ids
 
-    return [spec_row(make(env_id).spec) for env_id in registered_ids()]
+    return [{**spec_row(make(env_id).spec), "options": env_options(env_id)} for env_id in registered_ids()]
 
 
 def env_catalogue() -> list[dict]:

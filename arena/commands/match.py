@@ -13,13 +13,15 @@ from arena.commands.options import CTX, json_option, lineup_options, parse_env_k
 @click.option("--swap/--no-swap", default=None, help="Also play the reversed seat order and report J_XP (default: on for cooperative two-seat games).")
 @click.option("--record", "record_path", default=None, metavar="OUT.replay",
               help="Also write the first episodes as a replay (see `arena replay`); the swapped order's go to OUT-swapped.replay.")
+@click.option("--force", is_flag=True, help="Let --record replace a replay already at OUT.replay.")
 @click.option("--record-episodes", default=4, show_default=True, type=int, help="How many episodes --record keeps.")
 @click.option("--view", is_flag=True, help="Watch episode 0 live in the viewer while the match runs.")
 @click.option("--frames", "--view-frames", "view_frames", default=None, type=int,
               help="Close the --view window after this many frames. Headless (SDL_VIDEODRIVER=dummy) it closes "
                    "when episode 0 ends.")
 @json_option
-def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_episodes, view, view_frames, as_json):
+def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, record_episodes, view, view_frames,
+          as_json):
     """Play AGENTS against (or with) each other over many episodes at once.
 
     Each AGENT is a .ckpt file, a checkpoint folder or zoo:NAME. In an env with one team
@@ -40,7 +42,7 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_epis
 
     enable_compilation_cache()
     kwargs = dict(env_id=env_id, env_kwargs=parse_env_kwargs(env_kw), episodes=episodes, seed=seed, swap=swap,
-                  record_path=record_path, record_episodes=record_episodes)
+                  record_path=record_path, record_episodes=record_episodes, force=force)
     if view:
         from arena.commands.view import open_window_or_explain
         from arena.viewer.live import watch_match

@@ -1,9 +1,14 @@
-"""Options shared by several commands, defined once."""
+"""Options shared by several commands, defined once, and what shell completion offers for
+them (`_ARENA_COMPLETE=bash_source arena`): env ids, zoo agents, tournament modes. Completion
+imports no jax: env ids come from the cached `arena envs` listing, zoo names from the folder."""
 from __future__ import annotations
 
+import importlib.util
 import json
+from pathlib import Path
 
 import click
+from click.shell_completion import CompletionItem
 
 from arena.errors import UserError
 
@@ -11,14 +16,40 @@ CTX = {"help_option_names": ["-h", "--help"]}  # every command's context_setting
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 
+
+def complete_env_id(ctx, param, incomplete: str) -> list[str]:
+    from arena.commands.env_catalogue import env_catalogue
+
+    return [r["id"] for r in env_catalogue() if r["id"].startswith(incomplete)]
+
+
+def zoo_names() -> list[str]:
+    """The shipped zoo agents, found without importing arena.agents (which imports jax)."""
+    spec = importlib.util.find_spec("arena.agents")
+    folders = spec.submodule_search_locations if spec and spec.submodule_search_locations else []
+    return sorted(p.stem for folder in folders for p in (Path(folder) / "zoo").glob("*.ckpt"))
+
+
+def complete_agent(ctx, param, incomplete: str) -> list:
+    """zoo:NAME for what could start one; files and folders (the shell's own completion) always."""
+    zoo = [f"zoo:{n}" for n in zoo_names()] if "zoo:".startswith(incomplete[:4]) else []
+    return [*(CompletionItem(n) for n in zoo if n.startswith(incomplete)), CompletionItem(incomplete, type="file")]
+
+
+def complete_mode(ctx, param, incomplete: str) -> list[str]:
+    from arena.tournaments.spec import MODES
+
+    return [m for m in MODES if m.startswith(incomplete)]
+
+
+# The env of a match, tournament or game: optional, since a manifest names its env.
+env_option = click.option("--env", "env_id", default=None, shell_complete=complete_env_id,
+                          help="Env id; defaults to the one the first manifest names.")
+
 env_kwargs_option = click.option(
     "--env-kw", "env_kw", multiple=True, metavar="KEY=VALUE",
     help="Env option passed through, e.g. --env-kw max_steps=200 (repeatable).",
 )
-
-
-# The env of a match, tournament or game: optional, since a manifest names its env.
-env_option = click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
 
 
 
@@ -28,7 +59,7 @@ def lineup_options(required: bool = True):
     def decorate(command):
         command = env_kwargs_option(command)
         command = env_option(command)
-        return click.argument("agents", nargs=-1, required=required)(command)
+        return click.argument("agents", nargs=-1, required=required, shell_complete=complete_agent)(command)
 
     return decorate
 
@@ -38,11 +69,11 @@ def spec_options(*, mode_help: str, pool_metavar: str, pool_help: str):
     override): `arena tournament run` and `arena remote run` differ only in what they say
     about modes and the zero-shot pool."""
     options = [
-        click.argument("agents", nargs=-1),
-        click.option("--mode", default=None, metavar="MODE", help=mode_help),
+        click.argument("agents", nargs=-1, shell_complete=complete_agent),
+        click.option("--mode", default=None, metavar="MODE", help=mode_help, shell_complete=complete_mode),
         click.option("--spec", "spec_file", default=None, metavar="FILE.toml",
                      help="Read the spec from a TOML file; flags given here override it."),
-        click.option("--pool", multiple=True, metavar=pool_metavar, help=pool_help),
+        click.option("--pool", multiple=True, metavar=pool_metavar, help=pool_help, shell_complete=complete_agent),
         env_option,
         env_kwargs_option,
         click.option("--episodes", default=None, type=int, help="Episodes per cell and seed [default: 64]."),

@@ -16,7 +16,8 @@ def print_match_report(report: dict, as_json: bool = False) -> None:
         print_json(report)
         return
     from rich.console import Console
-    from rich.table import Table
+
+    from arena.tables import Col, print_table
 
     console = Console()
     kw = ", ".join(f"{k}={v}" for k, v in report["env_kwargs"].items())
@@ -26,12 +27,11 @@ def print_match_report(report: dict, as_json: bool = False) -> None:
     )
     for order in report["orders"]:
         title = "seat order " + " / ".join(f"{s['side']}={s['agent']}" for s in order["sides"])
-        table = Table(title=title if len(report["orders"]) > 1 else None, title_justify="left")
-        for col in ("side", "team", "seats", "agent", "return (mean [95% CI])"):
-            table.add_column(col)
-        for s in order["sides"]:
-            table.add_row(s["side"], s["team"], ", ".join(s["seats"]), s["agent"], interval(s["return"]))
-        console.print(table)
+        cols = [Col("side", key=True), Col("team", drop=1), Col("seats", drop=2), Col("agent", key=True),
+                Col("return (mean [95% CI])")]
+        print_table(cols, [[s["side"], s["team"], ", ".join(s["seats"]), s["agent"], interval(s["return"])]
+                           for s in order["sides"]], title=title if len(report["orders"]) > 1 else None,
+                    console=console)
         metrics = "  ".join(f"{name}: {interval(e)}" for name, e in order["metrics"].items())
         compile_note = f", compiled in {order['compile_seconds']:.1f}s" if order["compile_seconds"] else ""
         console.print(

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import CTX, env_kwargs_option, json_option, parse_env_kwargs
+from arena.commands.options import CTX, complete_env_id, env_kwargs_option, json_option, parse_env_kwargs
 
 
 def _common(fn):
     """Options both trainers take, defined once."""
     options = [
-        click.option("--env", "env_id", default=None, help="Env id (see `arena envs`). Required unless --resume."),
+        click.option("--env", "env_id", default=None, shell_complete=complete_env_id, help="Env id (see `arena envs`). Required unless --resume."),
         env_kwargs_option,
         click.option("--seed", default=0, show_default=True, type=int, help="Training seed: same seed, same agent."),
         click.option("--steps", default=None, type=int,
@@ -28,7 +28,9 @@ def _common(fn):
         click.option("--resume", default=None, type=click.Path(dir_okay=False),
                      help="Continue the run whose -o was this path (its .state file must exist); its recorded "
                           "settings are used."),
+        click.option("--force", is_flag=True, help="Replace the run already at -o (its checkpoint, state, metrics, curves)."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--list-settings", is_flag=True, help="List the settings --set takes, with defaults, and exit."),
         json_option,
     ]
     for opt in reversed(options):
@@ -36,10 +38,29 @@ def _common(fn):
     return fn
 
 
-def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, checkpoint_every, resume, quiet, as_json,
-         arch: str = ""):
-    from arena.agents.trainers import RunSpec, recorded_spec, train
+def _list_settings(kind: str, as_json: bool) -> None:
+    from arena.agents.trainers.run import settings_of
+
+    rows = [{"name": n, "type": t, "default": d} for n, t, d in settings_of(kind)]
+    if as_json:
+        from arena.commands.report import print_json
+
+        print_json(rows)
+        return
+    from arena.tables import Col, print_table
+
+    print_table([Col("setting (--set)", key=True), Col("type"), Col("default")],
+                [[r["name"], r["type"], repr(r["default"])] for r in rows], title=f"arena train {kind} settings")
+
+
+def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, checkpoint_every, resume, force, quiet,
+         list_settings, as_json, arch: str = ""):
     from arena.errors import UserError
+
+    if list_settings:
+        _list_settings(kind, as_json)
+        return
+    from arena.agents.trainers import RunSpec, recorded_spec, train
     from arena.paths import enable_compilation_cache
 
     if resume is None and (env_id is None or out is None):
@@ -59,7 +80,8 @@ def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, c
         spec = RunSpec(env=env_id, out=out, seed=seed, arch=arch, arch_config=parse_env_kwargs(arch_kw),
                        env_kwargs=parse_env_kwargs(env_kw), config=config, name=(name or "").strip())
     enable_compilation_cache()
-    result = train(kind, spec, resume=resume is not None, checkpoint_every=checkpoint_every, progress=not quiet)
+    result = train(kind, spec, resume=resume is not None, force=force, checkpoint_every=checkpoint_every,
+                   progress=not quiet)
     summary = {
         "checkpoints": [str(p) for p in result.outputs],
         "updates": result.updates,
@@ -116,6 +138,7 @@ def ppo(arch, **options):
       arena train ppo --env overcooked_v2/cramped_room --arch cnn_actor_critic --steps 3000000 -o v2.ckpt
       arena train ppo --env mpe_tag --steps 1000000 --set num_steps=100 -o tag.ckpt
       arena train ppo --resume ppo-v1.ckpt
+      arena train ppo --list-settings
     """
     _run("ppo", arch=arch, **options)
 
