@@ -16,10 +16,13 @@ from arena.commands.options import env_kwargs_option, json_option, parse_env_kwa
 @click.option("--record", "record_path", default=None, metavar="OUT.replay",
               help="Also write the first episodes as a replay (see `arena replay`); the swapped order's go to OUT-swapped.replay.")
 @click.option("--record-episodes", default=4, show_default=True, type=int, help="How many episodes --record keeps.")
+@click.option("--dataset", "dataset_path", default=None, metavar="DIR",
+              help="Also write every episode (first seat order) as an offline dataset folder (see `arena dataset`).")
 @click.option("--view", is_flag=True, help="Watch episode 0 live in the viewer while the match runs.")
 @click.option("--view-frames", default=None, type=int, hidden=True, help="Close the live view after this many frames (tests).")
 @json_option
-def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_episodes, view, view_frames, as_json):
+def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_episodes, dataset_path, view, view_frames,
+          as_json):
     """Play AGENTS against (or with) each other over many episodes at once.
 
     Each AGENT is a .ckpt file, a checkpoint folder or zoo:NAME. In an env with one team
@@ -33,6 +36,7 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_epis
       arena match predators.ckpt prey.ckpt --env mpe_tag --json
       arena match a.ckpt b.ckpt --record out.replay --record-episodes 8
       arena match a.ckpt b.ckpt --episodes 64 --view
+      arena match row.ckpt col.ckpt --env coord_game --env-kw rounds=1 --episodes 1000 --dataset data/
     """
     from arena.commands.report import print_match_report
     from arena.match import play_match
@@ -40,7 +44,7 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_epis
 
     enable_compilation_cache()
     kwargs = dict(env_id=env_id, env_kwargs=parse_env_kwargs(env_kw), episodes=episodes, seed=seed, swap=swap,
-                  record_path=record_path, record_episodes=record_episodes)
+                  record_path=record_path, record_episodes=record_episodes, dataset_path=dataset_path)
     if view:
         from arena.commands.view import open_window_or_explain
         from arena.viewer.live import watch_match
@@ -55,3 +59,6 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_epis
         if report.get(key) and not as_json:
             r = report[key]
             click.echo(f"replay: {r['path']} ({r['episodes']} episodes, {r['bytes']:,} bytes); `arena replay info {r['path']}`")
+    if report.get("dataset") and not as_json:
+        d = report["dataset"]
+        click.echo(f"dataset: {d['path']} ({d['episodes']} episodes, {d['steps']} steps); `arena dataset info {d['path']}`")
