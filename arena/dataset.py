@@ -319,6 +319,8 @@ def _npz(path: Path, where: Path, expect_sha: str) -> dict:
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() != expect_sha:
         raise DatasetError(where, f"{path.name}: sha256 mismatch (the file changed after the dataset was written)")
+    if not data.startswith(b"PK\x03\x04"):  # np.load would take other bytes for a .npy or a pickle
+        raise DatasetError(where, f"{path.name}: not a numpy .npz archive (no zip header)")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -111,7 +112,17 @@ def _logits(agent, params, obs):
 
 
 def _init_seats(agent, key, n_seats: int):
-    return tuple(agent.init_params(k) for k in jax.random.split(key, n_seats))
+    """Fresh params for every seat, stacked along a leading seat axis."""
+    return jax.vmap(agent.init_params)(jax.random.split(key, n_seats))
+
+
+def _clone(agent, config: OfflineConfig, params, obs, targets):
+    """Each seat's policy fitted to its targets by cross-entropy; seats are a vmap axis:
+    params (S, ...), obs (N, S, D), targets (N, S) -> (params, final losses (S,))."""
+    def one(p, o, t):
+        return _fit(lambda q: _cross_entropy(agent, q, o, t), p, config.steps, config.lr)
+
+    return jax.vmap(one, in_axes=(0, 1, 1))(params, obs, targets)
 
 
 def _cross_entropy(agent, params, obs, targets, weights=None):
@@ -148,26 +159,17 @@ def sharpen(agent, params, obs, target_gap: float = 30.0, max_scale: float = 1e4
     return {**params, "params": inner}
 
 
-def _deploy(config: OfflineConfig, agent, seat_params, own):
+def _deploy(config: OfflineConfig, agent, params, own):
+    """The deployed seats' params (S, ...): greedy (sharpened) unless told otherwise."""
     if not config.greedy:
-        return seat_params
-    return tuple(sharpen(agent, p, own[:, s]) for s, p in enumerate(seat_params))
-
-
-# ---------------------------------------------------------------- methods
+        return params
+    return jax.vmap(lambda p, o: sharpen(agent, p, o), in_axes=(0, 1))(params, own)
 
 
 def fit_bc(config: OfflineConfig, agent, data: dict, key):
     own, _ = _flat(data["obs"])
-    S = own.shape[1]
-    params = _init_seats(agent, key, S)
-    out, losses = [], []
-    for s in range(S):  # seats are few and static: a fixed unroll, not a loop over data
-        p, loss = _fit(lambda p, s=s: _cross_entropy(agent, p, own[:, s], data["actions"][:, s]),
-                       params[s], config.steps, config.lr)
-        out.append(p)
-        losses.append(loss)
-    return _deploy(config, agent, tuple(out), own), {"bc_loss": jnp.stack(losses)}
+    params, losses = _clone(agent, config, _init_seats(agent, key, own.shape[1]), own, data["actions"])
+    return _deploy(config, agent, params, own), {"bc_loss": losses}
 
 
 def _joint_index(actions, num_actions: int):
@@ -215,9 +217,7 @@ def fit_iql(config: OfflineConfig, agent, data: dict, key):
     pi, _ = _fit(pi_loss, _linear(kp, d, n_joint), config.steps, config.lr)
     # Each seat learns, from its own observation, its part of the joint policy's mode.
     mode = _joint_parts(jnp.argmax(_apply_linear(pi, joint_obs), -1), A, S)
-    seats = _init_seats(agent, ks, S)
-    out = tuple(_fit(lambda p, s=s: _cross_entropy(agent, p, own[:, s], mode[:, s]), seats[s],
-                     config.steps, config.lr)[0] for s in range(S))
+    out, _ = _clone(agent, config, _init_seats(agent, ks, S), own, mode)
     return _deploy(config, agent, out, own), {"q_loss": q_final, "q_table": _apply_linear(q, joint_obs).mean(0)}
 
 
@@ -261,45 +261,39 @@ def fit_moma(config: OfflineConfig, agent, data: dict, key):
 
     tx = optimizer(config.ppo_lr, 0.5, None)
     coefs = LossCoefs(clip=config.clip, ent=config.ent_coef)
-    params = _init_seats(agent, k_pi, S)
-    opts = tuple(tx.init(p) for p in params)
     B = config.rollouts
+
+    def act(p, obs, k):  # one seat's policy on its own observations
+        logits, value = _logits(agent, p, obs)
+        action, logp, _ = sample_policy(logits, k)
+        return action, logp, value
+
+    def learn(k, p, opt, batch):  # one seat's PPO epochs on its own rollouts
+        def loss_fn(q, mb):
+            logits, v = _logits(agent, q, mb["obs"])
+            return policy_loss(logits, v, mb, coefs)
+
+        return minibatch_epochs(k, p, opt, tx, batch, loss_fn, config.ppo_epochs, config.ppo_minibatches)
 
     def update(carry, ukey):
         params, opts = carry
         k_start, k_act, k_epochs = jax.random.split(ukey, 3)
         rows = jax.random.randint(k_start, (B,), 0, N)  # rollouts start from dataset observations
-        obs = own[rows]
-        act_keys = jax.random.split(k_act, S)
-        steps = []
-        for s in range(S):
-            logits, value = _logits(agent, params[s], obs[:, s])
-            action, logp, _ = sample_policy(logits, act_keys[s])
-            steps.append((action, logp, value))
-        joint = _joint_index(jnp.stack([a for a, _, _ in steps], axis=1), A)
-        reward, disagreement = model_reward(joint_obs[rows], joint)
-        new_params, new_opts, metrics = [], [], []
-        for s in range(S):
-            action, logp, value = steps[s]
-            # One-step episodes: the return is the reward, the advantage reward - V(o).
-            batch = {"obs": obs[:, s], "action": action, "logp": logp, "value": value,
-                     "advantage": reward[:, s] - value, "target": reward[:, s]}
+        obs = own[rows]  # (B, S, D)
+        # Every seat acts with its own policy on its own observation (seats: a vmap axis).
+        action, logp, value = jax.vmap(act, in_axes=(0, 1, 0))(params, obs, jax.random.split(k_act, S))  # (S, B)
+        reward, disagreement = model_reward(joint_obs[rows], _joint_index(action.T, A))  # (B, S)
+        # One-step episodes: the return is the reward, the advantage reward - V(o).
+        batch = {"obs": jnp.swapaxes(obs, 0, 1), "action": action, "logp": logp, "value": value,
+                 "advantage": reward.T - value, "target": reward.T}
+        params, opts, aux = jax.vmap(learn)(jax.random.split(k_epochs, S), params, opts, batch)
+        out = {"model_reward": reward.mean(), "disagreement": disagreement, "entropy": aux["entropy"],
+               "rollout_agreement": (action == action[:1]).all(0).mean()}
+        return (params, opts), out
 
-            def loss_fn(p, mb):
-                logits, v = _logits(agent, p, mb["obs"])
-                return policy_loss(logits, v, mb, coefs)
-
-            p, o, aux = minibatch_epochs(k_epochs, params[s], opts[s], tx, batch, loss_fn,
-                                         config.ppo_epochs, config.ppo_minibatches)
-            new_params.append(p)
-            new_opts.append(o)
-            metrics.append(aux["entropy"])
-        agree = (jnp.stack([a for a, _, _ in steps], 1) == steps[0][0][:, None]).all(1).mean()
-        out = {"model_reward": reward.mean(), "disagreement": disagreement, "entropy": jnp.stack(metrics),
-               "rollout_agreement": agree}
-        return (tuple(new_params), tuple(new_opts)), out
-
-    (params, _), curve = jax.lax.scan(update, (params, opts), jax.random.split(k_run, config.ppo_updates))
+    params = _init_seats(agent, k_pi, S)
+    (params, _), curve = jax.lax.scan(update, (params, jax.vmap(tx.init)(params)),
+                                      jax.random.split(k_run, config.ppo_updates))
     metrics = {"model_loss": model_losses.mean(), **{k: v[-1] for k, v in curve.items()}}
     return _deploy(config, agent, params, own), metrics
 
@@ -307,9 +301,15 @@ def fit_moma(config: OfflineConfig, agent, data: dict, key):
 FITS = {"bc": fit_bc, "iql": fit_iql, "moma": fit_moma}
 
 
-def fit(method: str, config: OfflineConfig, agent, data: dict, key) -> tuple[tuple, dict]:
-    """Train `method` on `data` (obs (N, S, *obs), actions (N, S), rewards (N, S)): per-seat
-    params of `agent` and final metrics. Pure: jit it, vmap it over data and keys."""
+def seat_params(params, seats: int) -> list:
+    """Stacked params (S, ...) -> one numpy param tree per seat."""
+    return [jax.tree.map(lambda x: np.asarray(x[s]), params) for s in range(seats)]  # noqa: B023
+
+
+def fit(method: str, config: OfflineConfig, agent, data: dict, key) -> tuple[Any, dict]:
+    """Train `method` on `data` (obs (N, S, *obs), actions (N, S), rewards (N, S)): the params
+    of `agent` for every seat, stacked on a leading seat axis (`seat_params` splits them), and
+    final metrics. Pure: jit it, vmap it over data and keys."""
     return FITS[method](config, agent, data, key)
 
 

@@ -16,7 +16,15 @@ import jax
 import numpy as np
 
 from arena.agents import ArchError, build_agent
-from arena.agents.trainers.offline import METHODS, OfflineConfig, arrays, compiled_fit, describe, one_step
+from arena.agents.trainers.offline import (
+    METHODS,
+    OfflineConfig,
+    arrays,
+    compiled_fit,
+    describe,
+    one_step,
+    seat_params,
+)
 from arena.checkpoint import manifest_for, params_to_bytes, save_checkpoint
 from arena.dataset import MANIFEST, Dataset, load_dataset
 from arena.errors import FieldError, UserError
@@ -79,7 +87,8 @@ def seat_paths(out: str | Path, seats) -> list[Path]:
 
 def write_seats(dataset: Dataset, method: str, config: OfflineConfig, agent, params, out, seed: int,
                 metrics: dict) -> list[Path]:
-    """One checkpoint per seat, with the dataset and the method in its provenance."""
+    """One checkpoint per seat (`params`: one tree per seat), with the dataset and the method in
+    its provenance."""
     paths = seat_paths(out, dataset.seat_names)
     data_sha = hashlib.sha256((dataset.path / MANIFEST).read_bytes()).hexdigest()
     for seat, path, p in zip(dataset.seat_names, paths, params):
@@ -112,4 +121,5 @@ def train_offline(data: str | Path, method: str, out: str | Path, *, seed: int =
     agent = seat_agent(dataset, arch_config)
     params, metrics = compiled_fit(method, config, agent)(arrays(dataset), jax.random.PRNGKey(seed))
     metrics = {k: np.asarray(v) for k, v in metrics.items()}
+    params = seat_params(params, len(dataset.seat_names))
     return OfflineResult(write_seats(dataset, method, config, agent, params, out, seed, metrics), metrics)
