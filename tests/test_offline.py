@@ -234,3 +234,48 @@ def test_iql_and_moma_refuse_multi_step_data(stochastic, tmp_path, capsys):
     assert code == 2 and err.strip().splitlines() == [
         f"error: {data}: iql learns one-shot games (episodes of one step); this dataset's episodes last up to 4 "
         "steps (bc takes any dataset)"]
+
+
+def test_learners_compile_once_for_every_seed_and_dataset_of_a_shape():
+    """The jit boundary: new data and new keys of the same shapes reuse the compiled learner."""
+    import jax
+
+    from arena.agents.trainers.offline import OfflineConfig, compiled_fit
+
+    env = make("coord_game", **ONE_SHOT)
+    team = env.spec.teams[0]
+    agent = build_agent("mlp_actor_critic", {"hidden": []}, team.obs_shape, team.obs_dtype, 2)
+    config = OfflineConfig(steps=20)
+    fn = compiled_fit("bc", config, agent)
+    rng = np.random.default_rng(0)
+    for seed in range(3):
+        acts = rng.integers(0, 2, (64, 2)).astype(np.int32)
+        data = {"obs": np.tile(np.eye(5, dtype=np.float32)[4], (64, 2, 1)), "actions": acts,
+                "rewards": (acts[:, :1] == acts[:, 1:]).astype(np.float32).repeat(2, 1)}
+        fn(data, jax.random.PRNGKey(seed))
+    assert fn._cache_size() == 1
+    assert compiled_fit("bc", config, agent) is fn
+
+
+def test_export_refuses_replays_of_different_line_ups(stochastic, tmp_path, capsys):
+    a, b = stochastic(0.9), stochastic(0.1)
+    for name, pair in (("ab", [a, b]), ("ba", [b, a])):
+        play_match([str(p) for p in pair], env_kwargs=ONE_SHOT, episodes=4, swap=False,
+                   record_path=str(tmp_path / f"{name}.replay"), record_episodes=4)
+    code, _, err = _cli(["dataset", "export", str(tmp_path / "ab.replay"), str(tmp_path / "ba.replay"),
+                         "-o", str(tmp_path / "d")], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        f"error: {tmp_path / 'd'}: episodes played by different agents cannot share a dataset; export them apart"]
+
+
+@pytest.mark.slow
+def test_offline_study_runs_end_to_end(tmp_path):
+    from arena.agents.zoo.offline_study import StudyConfig, markdown, run_study
+
+    results = run_study(StudyConfig(seeds=2, dataset_episodes=200, eval_episodes=64, work=str(tmp_path)),
+                        log=lambda *_: None)
+    assert results["unfavourable"]["bc"]["mean"] == 0.0
+    assert results["unfavourable"]["iql"]["mean"] == 1.0 and results["unfavourable"]["moma"]["mean"] == 1.0
+    assert results["favourable"]["bc"]["per_seed"] == [1.0, 1.0]
+    assert len(list((tmp_path / "agents").rglob("*.ckpt"))) == 3 * 3 * 2 * 2
+    assert "| unfavourable | " in markdown(results, 2)
