@@ -46,23 +46,27 @@ METHODS = ("bc", "iql", "moma")
 class OfflineConfig:
     """Settings of every method (each reads its own); defaults fit the one-shot coordination game."""
 
-    # Gradient steps of the supervised fits (bc policies, iql Q/V/policy, moma reward models).
+    # Gradient steps and Adam learning rate of the supervised fits (bc policies, iql Q, V and
+    # policy, moma reward models).
     steps: int = 300
-    # Adam learning rate of those fits.
     lr: float = 0.05
     # Deploy the mode of each learned policy (scale its logits until p(mode) ~ 1).
     greedy: bool = True
-    # iql: the expectile of Q that V fits (0.5 is the mean; towards 1, the best action in the data).
+
+    # iql: the expectile of Q that V fits (0.5 is the mean; towards 1, the best action in the
+    # data), and the inverse temperature of the advantage weights exp(beta * (Q - V)) (clipped
+    # at 100).
     expectile: float = 0.9
-    # iql: inverse temperature of the advantage weights exp(beta * (Q - V)), clipped at 100.
     beta: float = 10.0
-    # moma: reward models in the ensemble.
+
+    # moma: reward models in the ensemble, and the hidden width of each.
     ensemble: int = 5
-    # moma: hidden width of each reward model.
     model_hidden: int = 32
     # moma: uncertainty penalty lambda: reward = mean - lambda * std over the ensemble.
     penalty: float = 1.0
-    # moma: PPO updates, model rollouts per update, epochs over them and minibatches.
+
+    # moma: PPO updates, model rollouts per update, epochs over them and minibatches, learning
+    # rate, clip and entropy coefficient.
     ppo_updates: int = 150
     rollouts: int = 256
     ppo_epochs: int = 4
