@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,9 @@ SEAT_ARRAYS = {  # name -> (dtype or None for the seat's obs dtype, trailing sha
     "episode": ("int32", ()),
     "step": ("int32", ()),
 }
+# The most bytes the arrays of one .npz may unpack to (np.savez stores them uncompressed, so a
+# file this arena wrote unpacks to its own size).
+MAX_UNPACKED = 2**32
 EPISODE_ARRAYS = {"source": "int32", "seed": "int64", "episode": "int32", "length": "int32"}
 
 
@@ -321,6 +325,15 @@ def _npz(path: Path, where: Path, expect_sha: str) -> dict:
         raise DatasetError(where, f"{path.name}: sha256 mismatch (the file changed after the dataset was written)")
     if not data.startswith(b"PK\x03\x04"):  # np.load would take other bytes for a .npy or a pickle
         raise DatasetError(where, f"{path.name}: not a numpy .npz archive (no zip header)")
+    try:
+        members = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DatasetError(where, f"{path.name}: not a numpy .npz archive ({err})") from None
+    odd = [m.filename for m in members if not m.filename.endswith(".npy")]
+    if odd:
+        raise DatasetError(where, f"{path.name}: not a numpy .npz archive (member {odd[0]!r} is no .npy array)")
+    if sum(m.file_size for m in members) > MAX_UNPACKED:  # a small file must not unpack into a huge one
+        raise DatasetError(where, f"{path.name}: unpacks to more than {MAX_UNPACKED:,} bytes")
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}

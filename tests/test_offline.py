@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -166,6 +167,11 @@ def test_malformed_datasets_are_one_line(stochastic, tmp_path):
 
     assert "col.npz: sha256 mismatch" in broken("flipped", flip)
     assert "not a numpy .npz" in broken("notnpz", lambda f: _rewrite_raw(f, b"not a zip at all"))
+    other = io.BytesIO()
+    with zipfile.ZipFile(other, "w") as z:
+        z.writestr("observations.npy", b"")
+        z.writestr("run_me.py", b"print('no')")
+    assert "member 'run_me.py' is no .npy array" in broken("member", lambda f: _rewrite_raw(f, other.getvalue()))
     assert "pickled objects" in broken("pickle", lambda f: _rewrite(
         f, "row.npz", {**_seat(f), "actions": np.array([{"a": 1}] * 16, dtype=object)}))
     assert "array 'rewards' is float64" in broken("dtype", lambda f: _rewrite(
