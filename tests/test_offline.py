@@ -285,3 +285,32 @@ def test_offline_study_runs_end_to_end(tmp_path):
     assert results["favourable"]["bc"]["per_seed"] == [1.0, 1.0]
     assert len(list((tmp_path / "agents").rglob("*.ckpt"))) == 3 * 3 * 2 * 2
     assert "| unfavourable | " in markdown(results, 2)
+
+
+def test_overcooked_dataset_observations_equal_a_step_by_step_replay(make_ckpt, tmp_path):
+    """On a JaxMARL env the dataset's observations (one vmapped scan) are those a Python loop of
+    env.reset / env.step with the runner's keys gives, step by step."""
+    import jax
+
+    from arena import keys
+
+    kw = {"max_steps": 6}
+    a = make_ckpt("random", "overcooked_v2/cramped_room")
+    play_match([str(a), str(a)], env_kwargs=kw, episodes=3, seed=4, swap=False, dataset_path=str(tmp_path / "d"))
+    ds = load_dataset(tmp_path / "d")
+    env = make("overcooked_v2/cramped_room", **kw)
+    step = jax.jit(env.step)
+    for e in range(3):
+        ep_key = keys.seed_episode_key(4, e)
+        state, ts = env.reset(keys.reset_key(ep_key))
+        rows = ds.seats["agent_0"].episode == e
+        acts = ds.joint_actions()[rows]
+        for t in range(int(rows.sum())):
+            seen = np.asarray(ts.obs[0])  # one team: (2, H, W, C), seats in order
+            for s, seat in enumerate(ds.seat_names):
+                assert np.array_equal(ds.seats[seat].observations[rows][t], seen[s]), (e, t, seat)
+            key_env, _ = keys.split_step_key(keys.step_key(ep_key, t), len(env.spec.sides))
+            state, ts = step(key_env, state, acts[t])
+            assert np.array_equal(ds.joint_rewards()[rows][t], np.asarray(ts.reward))
+        assert np.array_equal(ds.seats["agent_1"].next_observations[rows][-1], np.asarray(ts.obs[0])[1])
+    assert ds.seats["agent_0"].observations.dtype == np.int32 and ds.meta["obs_shape"] == list(env.spec.teams[0].obs_shape)
