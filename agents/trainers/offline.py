@@ -13,13 +13,16 @@ layer: logits linear in the seat's own observation), so `arena match` plays them
           of Q under the data, a joint policy by advantage-weighted regression; each seat then
           plays its part of the joint policy's mode (the seed's upper bound on strategy
           agreement: the joint action is chosen by one learner for everyone).
+    maiql MA-IQL, the CTDE version: the same centralised critic, but each seat's policy is its
+          own advantage-weighted regression on its own action in the data (weights from the
+          joint action's advantage); no seat sees the others' choice at deployment.
     moma  MOMA-PPO-lite: an ensemble of reward models (the whole world model of a one-step game)
           fitted to bootstrap resamples of the data; separate PPO actors per seat (one network
           each, not one shared network) trained on rollouts through the ensemble from dataset
           observations, each rewarded by the ensemble mean minus `penalty` times the ensemble
           standard deviation (epistemic uncertainty), clipped to the data's reward range.
 
-`iql` and `moma` need episodes of one step (one-shot games: every episode ends after the step,
+`iql`, `maiql` and `moma` need episodes of one step (one-shot games: every episode ends after the step,
 so a Q-value is an expected reward); `bc` takes any dataset. With `greedy` (the default) every
 method deploys its policy's mode: the last layer is scaled until the mode's probability is ~1,
 as the seed's deterministic deployed policies are (its IBC on neutral data, 0.55 +- 0.11, is one
@@ -39,7 +42,7 @@ import optax
 from arena.agents.actor_critic import sample_policy
 from arena.agents.trainers.pieces import LossCoefs, minibatch_epochs, optimizer, policy_loss
 
-METHODS = ("bc", "iql", "moma")
+METHODS = ("bc", "iql", "maiql", "moma")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +60,7 @@ class OfflineConfig:
     # data), and the inverse temperature of the advantage weights exp(beta * (Q - V)) (clipped
     # at 100).
     expectile: float = 0.9
-    beta: float = 10.0
+    beta: float = 3.0
 
     # moma: reward models in the ensemble, and the hidden width of each.
     ensemble: int = 5
@@ -120,11 +123,12 @@ def _init_seats(agent, key, n_seats: int):
     return jax.vmap(agent.init_params)(jax.random.split(key, n_seats))
 
 
-def _clone(agent, config: OfflineConfig, params, obs, targets):
-    """Each seat's policy fitted to its targets by cross-entropy; seats are a vmap axis:
-    params (S, ...), obs (N, S, D), targets (N, S) -> (params, final losses (S,))."""
+def _clone(agent, config: OfflineConfig, params, obs, targets, weights=None):
+    """Each seat's policy fitted to its targets by (optionally weighted) cross-entropy; seats
+    are a vmap axis: params (S, ...), obs (N, S, D), targets (N, S), weights (N,) or None ->
+    (params, final losses (S,))."""
     def one(p, o, t):
-        return _fit(lambda q: _cross_entropy(agent, q, o, t), p, config.steps, config.lr)
+        return _fit(lambda q: _cross_entropy(agent, q, o, t, weights), p, config.steps, config.lr)
 
     return jax.vmap(one, in_axes=(0, 1, 1))(params, obs, targets)
 
@@ -189,21 +193,20 @@ def _joint_parts(index, num_actions: int, S: int):
     return (index[:, None] // weights) % num_actions
 
 
-def fit_iql(config: OfflineConfig, agent, data: dict, key):
-    own, joint_obs = _flat(data["obs"])
-    S, A = own.shape[1], agent.num_actions
-    n_joint = A ** S
-    a = _joint_index(data["actions"], A)
-    r = data["rewards"].mean(-1)  # the team's reward (cooperative game: every seat's, averaged)
-    kq, kv, kp, ks = jax.random.split(key, 4)
-    d = joint_obs.shape[1]
+def _critic(config: OfflineConfig, joint_obs, a, r, num_joint: int, key):
+    """IQL's centralised critic on one-step data: Q(o, a) over joint actions regressed on the
+    team reward, V(o) its expectile under the data. -> (Q table (N, n_joint), advantage of the
+    data's joint action (N,), last Q loss)."""
+    n_joint, d = num_joint, joint_obs.shape[1]
+    kq, kv = jax.random.split(key)
 
     def q_loss(q):
         pred = jnp.take_along_axis(_apply_linear(q, joint_obs), a[:, None], axis=-1)[:, 0]
         return ((pred - r) ** 2).mean()  # one-step episodes: the target is the reward itself
 
     q, q_final = _fit(q_loss, _linear(kq, d, n_joint), config.steps, config.lr)
-    q_data = jnp.take_along_axis(_apply_linear(q, joint_obs), a[:, None], axis=-1)[:, 0]
+    q_table = _apply_linear(q, joint_obs)
+    q_data = jnp.take_along_axis(q_table, a[:, None], axis=-1)[:, 0]
 
     def v_loss(v):
         diff = q_data - _apply_linear(v, joint_obs)[:, 0]
@@ -211,18 +214,42 @@ def fit_iql(config: OfflineConfig, agent, data: dict, key):
         return (weight * diff ** 2).mean()
 
     v, _ = _fit(v_loss, _linear(kv, d, 1), config.steps, config.lr)
-    adv = q_data - _apply_linear(v, joint_obs)[:, 0]
+    return q_table, q_data - _apply_linear(v, joint_obs)[:, 0], q_final
+
+
+def _team_data(agent, data: dict):
+    own, joint_obs = _flat(data["obs"])
+    a = _joint_index(data["actions"], agent.num_actions)
+    r = data["rewards"].mean(-1)  # the team's reward (cooperative game: every seat's, averaged)
+    return own, joint_obs, a, r
+
+
+def fit_iql(config: OfflineConfig, agent, data: dict, key):
+    own, joint_obs, a, r = _team_data(agent, data)
+    S, A = own.shape[1], agent.num_actions
+    kc, kp, ks = jax.random.split(key, 3)
+    q_table, adv, q_final = _critic(config, joint_obs, a, r, A ** S, kc)
     w = jnp.minimum(jnp.exp(config.beta * adv), 100.0)
 
-    def pi_loss(pi):
+    def pi_loss(pi):  # advantage-weighted regression of one joint policy
         logp = jax.nn.log_softmax(_apply_linear(pi, joint_obs))
         return -(w * jnp.take_along_axis(logp, a[:, None], axis=-1)[:, 0]).sum() / w.sum()
 
-    pi, _ = _fit(pi_loss, _linear(kp, d, n_joint), config.steps, config.lr)
+    pi, _ = _fit(pi_loss, _linear(kp, joint_obs.shape[1], A ** S), config.steps, config.lr)
     # Each seat learns, from its own observation, its part of the joint policy's mode.
     mode = _joint_parts(jnp.argmax(_apply_linear(pi, joint_obs), -1), A, S)
     out, _ = _clone(agent, config, _init_seats(agent, ks, S), own, mode)
-    return _deploy(config, agent, out, own), {"q_loss": q_final, "q_table": _apply_linear(q, joint_obs).mean(0)}
+    return _deploy(config, agent, out, own), {"q_loss": q_final, "q_table": q_table.mean(0)}
+
+
+def fit_maiql(config: OfflineConfig, agent, data: dict, key):
+    own, joint_obs, a, r = _team_data(agent, data)
+    kc, ks = jax.random.split(key)
+    q_table, adv, q_final = _critic(config, joint_obs, a, r, agent.num_actions ** own.shape[1], kc)
+    # CTDE: the centralised critic's advantage weights each seat's own action in the data.
+    w = jnp.minimum(jnp.exp(config.beta * adv), 100.0)
+    out, _ = _clone(agent, config, _init_seats(agent, ks, own.shape[1]), own, data["actions"], w)
+    return _deploy(config, agent, out, own), {"q_loss": q_final, "q_table": q_table.mean(0)}
 
 
 def _reward_model(key, d_in: int, hidden: int, S: int):
@@ -302,7 +329,7 @@ def fit_moma(config: OfflineConfig, agent, data: dict, key):
     return _deploy(config, agent, params, own), metrics
 
 
-FITS = {"bc": fit_bc, "iql": fit_iql, "moma": fit_moma}
+FITS = {"bc": fit_bc, "iql": fit_iql, "maiql": fit_maiql, "moma": fit_moma}
 
 
 def seat_params(params, seats: int) -> list:
@@ -341,5 +368,6 @@ def one_step(dataset) -> bool:
 def describe(method: str) -> str:
     return {"bc": "independent behaviour cloning, one policy per seat",
             "iql": "centralised IQL over joint actions, each seat playing its part of the joint mode",
+            "maiql": "MA-IQL (CTDE): a centralised IQL critic weighting each seat's own advantage-weighted regression",
             "moma": "MOMA-PPO-lite: reward-model ensemble with an uncertainty penalty, separate PPO actors per seat"}[method]
 

@@ -2,6 +2,7 @@
 
     python -m arena.agents.zoo.offline_study                 # 10 seeds, the table in markdown
     python -m arena.agents.zoo.offline_study --seeds 3 --json
+    python -m arena.agents.zoo.offline_study --set beta=10    # another learner setting
 
 For each dataset kind and seed: two biased stochastic scripted agents (p(right) per seat, the
 `stochastic` rule) play `coord_game` with `rounds=1` in an arena match that writes a dataset
@@ -26,11 +27,12 @@ import jax
 import numpy as np
 
 from arena.agents import build_agent
-from arena.agents.trainers.offline import METHODS, OfflineConfig, arrays, compiled_fit, seat_params
-from arena.agents.trainers.offline_run import seat_agent, write_seats
+from arena.agents.trainers.offline import METHODS, arrays, compiled_fit, seat_params
+from arena.agents.trainers.offline_run import offline_config, seat_agent, write_seats
 from arena.checkpoint import manifest_for, params_to_bytes
 from arena.dataset import load_dataset, write_dataset
 from arena.envs import make
+from arena.errors import UserError
 from arena.fileio import atomic_write
 from arena.match import play_match
 from arena.paths import cache_dir, enable_compilation_cache
@@ -59,6 +61,8 @@ class StudyConfig:
     eval_episodes: int = 256
     # Where datasets and learned checkpoints go.
     work: str = ""
+    # Learner settings other than the defaults (OfflineConfig fields), for every method.
+    settings: tuple = ()
 
 
 def collectors(p_right: tuple[float, float]):
@@ -87,7 +91,7 @@ def make_dataset(kind: str, seed: int, episodes: int, out: Path) -> dict:
 def run_study(config: StudyConfig, log=print) -> dict:
     """Every dataset kind x method x seed; returns {kind: {method or "data": Estimate dict}}."""
     work = Path(config.work or cache_dir() / "offline-study")
-    offline = OfflineConfig()
+    offline = offline_config(dict(config.settings), "bc")
     out: dict = {}
     for kind in DATASETS:
         folders = [work / "datasets" / f"{kind}-s{s}" for s in range(config.seeds)]
@@ -117,14 +121,14 @@ def run_study(config: StudyConfig, log=print) -> dict:
 
 def markdown(results: dict, seeds: int) -> str:
     """The table: ours (mean [95% CI] over seeds) beside the seed's numbers."""
-    head = ("| dataset | behaviour data | bc (ours) | iql (ours) | moma-lite (ours) | seed: IBC | seed: IQL | "
-            "seed: MA-IQL | seed: MOMA-PPO |")
-    lines = [head, "|" + "---|" * 9]
+    head = ("| dataset | behaviour data | bc (ours) | iql (ours) | maiql (ours) | moma-lite (ours) | seed: IBC | "
+            "seed: IQL | seed: MA-IQL | seed: MOMA-PPO |")
+    lines = [head, "|" + "---|" * 10]
     fmt = lambda e: f"{e['mean']:.2f} [{e['low']:.2f}, {e['high']:.2f}]"  # noqa: E731
     for kind, row in results.items():
         seed = SEED_TABLE[kind]
-        lines.append(f"| {kind} | {fmt(row['data'])} | {fmt(row['bc'])} | {fmt(row['iql'])} | {fmt(row['moma'])} | "
-                     f"{seed['bc']} | {seed['iql']} | {seed['maiql']} | {seed['moma']} |")
+        ours = " | ".join(fmt(row[m]) for m in ("data", "bc", "iql", "maiql", "moma"))
+        lines.append(f"| {kind} | {ours} | {seed['bc']} | {seed['iql']} | {seed['maiql']} | {seed['moma']} |")
     lines.append("")
     lines.append(f"Agreement rate, mean over {seeds} seeds with a 95% bootstrap CI over seeds.")
     return "\n".join(lines)
@@ -136,14 +140,30 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, default=10, help="seeds per dataset and method (default 10)")
     parser.add_argument("--episodes", type=int, default=1000, help="episodes per dataset (default 1000)")
     parser.add_argument("--work", default="", help="folder for datasets and checkpoints (default: arena's cache dir)")
+    parser.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                        help="learner setting for every method, e.g. --set beta=10 (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     if args.seeds < 2 or args.episodes < 1:
         print("error: --seeds must be at least 2 (a CI needs them) and --episodes positive", file=sys.stderr)
         sys.exit(2)
+    settings = []
+    for pair in args.settings:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            print(f"error: --set {pair!r}: expected KEY=VALUE", file=sys.stderr)
+            sys.exit(2)
+        try:
+            settings.append((key, json.loads(value)))
+        except json.JSONDecodeError:
+            settings.append((key, value))
     enable_compilation_cache()
-    config = StudyConfig(seeds=args.seeds, dataset_episodes=args.episodes, work=args.work)
-    results = run_study(config, log=(lambda *_: None) if args.json else print)
+    config = StudyConfig(seeds=args.seeds, dataset_episodes=args.episodes, work=args.work, settings=tuple(settings))
+    try:
+        results = run_study(config, log=(lambda *_: None) if args.json else print)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
     work = Path(config.work or cache_dir() / "offline-study")
     atomic_write(work / "results.json", json.dumps(results, indent=1) + "\n")
     print(json.dumps(results, indent=1) if args.json else markdown(results, args.seeds) + f"\n(results: {work / 'results.json'})")

@@ -141,9 +141,10 @@ def iop(**options):
 
 
 @train.command(context_settings=CTX)
-@click.option("--method", required=True, type=click.Choice(["bc", "iql", "moma"]),
-              help="bc: independent behaviour cloning; iql: centralised IQL over joint actions; "
-                   "moma: MOMA-PPO-lite (reward-model ensemble, separate PPO actors per seat).")
+@click.option("--method", required=True, type=click.Choice(["bc", "iql", "maiql", "moma"]),
+              help="bc: independent behaviour cloning; iql: centralised IQL over joint actions; maiql: MA-IQL "
+                   "(centralised critic, per-seat actors); moma: MOMA-PPO-lite (reward-model ensemble, separate "
+                   "PPO actors per seat).")
 @click.option("--data", required=True, type=click.Path(), help="Dataset folder (`arena dataset`, `arena match --dataset`).")
 @click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
               help="X.ckpt: one checkpoint per seat is written, X-<seat>.ckpt.")
@@ -155,7 +156,7 @@ def offline(method, data, out, seed, settings, as_json):
     """Learn one agent per seat from an offline dataset, with no env interaction.
 
     The checkpoints are ordinary mlp_actor_critic agents (logits linear in the seat's own
-    observation), each tied to its seat; iql and moma learn one-shot games (episodes of one
+    observation), each tied to its seat; iql, maiql and moma learn one-shot games (episodes of one
     step). By default each deploys its policy's mode (--set greedy=false keeps it stochastic).
 
     \b
