@@ -282,8 +282,9 @@ def test_offline_study_runs_end_to_end(tmp_path):
                         log=lambda *_: None)
     assert results["unfavourable"]["bc"]["mean"] == 0.0
     assert results["unfavourable"]["iql"]["mean"] == 1.0 and results["unfavourable"]["moma"]["mean"] == 1.0
+    assert results["unfavourable"]["maiql"]["mean"] == 0.0  # per-seat regression copies each seat's habit
     assert results["favourable"]["bc"]["per_seed"] == [1.0, 1.0]
-    assert len(list((tmp_path / "agents").rglob("*.ckpt"))) == 3 * 3 * 2 * 2
+    assert len(list((tmp_path / "agents").rglob("*.ckpt"))) == 3 * 4 * 2 * 2
     assert "| unfavourable | " in markdown(results, 2)
 
 
