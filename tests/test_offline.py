@@ -278,7 +278,7 @@ def test_export_refuses_replays_of_different_line_ups(stochastic, tmp_path, caps
 def test_offline_study_runs_end_to_end(tmp_path):
     from arena.agents.zoo.offline_study import StudyConfig, markdown, run_study
 
-    results = run_study(StudyConfig(seeds=2, dataset_episodes=200, eval_episodes=64, work=str(tmp_path)),
+    results = run_study(StudyConfig(seeds=2, dataset_episodes=1000, eval_episodes=64, work=str(tmp_path)),
                         log=lambda *_: None)
     assert results["unfavourable"]["bc"]["mean"] == 0.0
     assert results["unfavourable"]["iql"]["mean"] == 1.0 and results["unfavourable"]["moma"]["mean"] == 1.0
