@@ -8,4 +8,3 @@
     ensemble          mode-action ensemble of other agents       (ensemble.py)
 """
 from arena.agents import actor_critic, basic, ensemble, softmoe_gru  # noqa: F401
-from arena.agents.actor_critic import load_jaxmarl_safetensors  # noqa: F401

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 from arena.agents import ArchError, build_agent
-from arena.cli import main
 from arena.dataset import DatasetError, load_dataset
 from arena.envs import make
 from arena.match import play_match
@@ -31,16 +30,6 @@ def stochastic(make_ckpt):
     """stochastic(p_right) -> checkpoint path of a coord_game agent going right with p_right."""
     return lambda p: make_ckpt("scripted", "coord_game", config={"rule": "stochastic", "probs": [1 - p, p]},
                                name=f"right{p}")
-
-
-def _cli(argv, capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_stochastic_rule_plays_its_probabilities_and_refuses_bad_ones():
@@ -69,11 +58,11 @@ def _expected_obs(actions: np.ndarray, seat: int) -> np.ndarray:
     return obs
 
 
-def test_match_dataset_and_replay_export_hold_the_played_steps(stochastic, tmp_path, capsys):
+def test_match_dataset_and_replay_export_hold_the_played_steps(stochastic, tmp_path, arena_cli):
     a, b = stochastic(0.7), stochastic(0.4)
     data, replay = tmp_path / "data", tmp_path / "m.replay"
-    code, out, err = _cli(["match", str(a), str(b), "--env-kw", "rounds=4", "--episodes", "64", "--no-swap",
-                           "--dataset", str(data), "--record", str(replay), "--record-episodes", "8"], capsys)
+    code, out, err = arena_cli("match", str(a), str(b), "--env-kw", "rounds=4", "--episodes", "64", "--no-swap",
+                           "--dataset", str(data), "--record", str(replay), "--record-episodes", "8")
     assert code == 0, err
     assert "dataset: " in out and "64 episodes, 256 steps" in out
     ds = load_dataset(data)
@@ -94,8 +83,9 @@ def test_match_dataset_and_replay_export_hold_the_played_steps(stochastic, tmp_p
         assert ds.seats["row"].truncations[sel].tolist() == [False, False, False, True]
         assert not ds.seats["row"].terminals[sel].any()
     # `arena dataset export` of the replay gives the same steps for the episodes it holds.
-    code, out, err = _cli(["dataset", "export", str(replay), "-o", str(tmp_path / "exported")], capsys)
-    assert code == 0, err and "8 episodes, 32 steps" in out
+    code, out, err = arena_cli("dataset", "export", str(replay), "-o", str(tmp_path / "exported"))
+    assert code == 0, err
+    assert "8 episodes, 32 steps" in out
     ex = load_dataset(tmp_path / "exported")
     first = ds.seats["row"].episode < 8
     for seat in ds.seat_names:
@@ -104,7 +94,7 @@ def test_match_dataset_and_replay_export_hold_the_played_steps(stochastic, tmp_p
     assert ex.meta["sources"][0]["sha256"] == hashlib.sha256(replay.read_bytes()).hexdigest()
 
 
-def test_export_refuses_a_replay_whose_actions_do_not_replay(stochastic, tmp_path, capsys):
+def test_export_refuses_a_replay_whose_actions_do_not_replay(stochastic, tmp_path, arena_cli):
     replay = tmp_path / "m.replay"
     play_match([str(stochastic(0.9)), str(stochastic(0.1))], env_kwargs=ONE_SHOT, episodes=8, swap=False,
                record_path=str(replay), record_episodes=8)
@@ -112,7 +102,7 @@ def test_export_refuses_a_replay_whose_actions_do_not_replay(stochastic, tmp_pat
     t = traces[3]
     flipped = dataclasses.replace(t, actions=np.array([[1 - t.actions[0, 0], t.actions[0, 1]]], np.int32))
     write_replay(tmp_path / "forged.replay", traces[:3] + [flipped])
-    code, _, err = _cli(["dataset", "export", str(tmp_path / "forged.replay"), "-o", str(tmp_path / "d")], capsys)
+    code, _, err = arena_cli("dataset", "export", str(tmp_path / "forged.replay"), "-o", str(tmp_path / "d"))
     assert code == 1
     assert err.strip().splitlines() == [f"error: {tmp_path / 'd'}: episode 3 re-simulates differently at step 0 "
                                         "(reward); check it with `arena replay verify`"]
@@ -207,7 +197,7 @@ def _agreement(paths, seed=5) -> float:
     return report["orders"][0]["metrics"]["agreement"]["mean"]
 
 
-def test_unfavourable_data_bc_miscoordinates_iql_and_moma_agree(stochastic, tmp_path, capsys):
+def test_unfavourable_data_bc_miscoordinates_iql_and_moma_agree(stochastic, tmp_path, arena_cli):
     data = tmp_path / "unfavourable"
     # Seat row goes right 90% of the time, seat col left 90%: the data mostly miscoordinates.
     play_match([str(stochastic(0.9)), str(stochastic(0.1))], env_kwargs=ONE_SHOT, episodes=500, seed=0,
@@ -215,8 +205,8 @@ def test_unfavourable_data_bc_miscoordinates_iql_and_moma_agree(stochastic, tmp_
     assert np.mean(load_dataset(data).joint_actions()[:, 0] == load_dataset(data).joint_actions()[:, 1]) < 0.25
     scores = {}
     for method in ("bc", "iql", "moma"):
-        code, out, err = _cli(["train", "offline", "--method", method, "--data", str(data), "--seed", "1",
-                               "--set", "ppo_updates=60", "-o", str(tmp_path / f"{method}.ckpt")], capsys)
+        code, out, err = arena_cli("train", "offline", "--method", method, "--data", str(data), "--seed", "1",
+                               "--set", "ppo_updates=60", "-o", str(tmp_path / f"{method}.ckpt"))
         assert code == 0, err
         paths = [tmp_path / f"{method}-row.ckpt", tmp_path / f"{method}-col.ckpt"]
         assert out.split() == ["wrote", str(paths[0]), "wrote", str(paths[1])]
@@ -231,12 +221,11 @@ def test_unfavourable_data_bc_miscoordinates_iql_and_moma_agree(stochastic, tmp_
     assert m.provenance["dataset"]["sha256"] == hashlib.sha256((data / "dataset.json").read_bytes()).hexdigest()
 
 
-def test_iql_and_moma_refuse_multi_step_data(stochastic, tmp_path, capsys):
+def test_iql_and_moma_refuse_multi_step_data(stochastic, tmp_path, arena_cli):
     data = tmp_path / "four"
     play_match([str(stochastic(0.5)), str(stochastic(0.5))], env_kwargs=ROUNDS_4, episodes=8, swap=False,
                dataset_path=str(data))
-    code, _, err = _cli(["train", "offline", "--method", "iql", "--data", str(data), "-o", str(tmp_path / "x.ckpt")],
-                        capsys)
+    code, _, err = arena_cli("train", "offline", "--method", "iql", "--data", str(data), "-o", str(tmp_path / "x.ckpt"))
     assert code == 2 and err.strip().splitlines() == [
         f"error: {data}: iql learns one-shot games (episodes of one step); this dataset's episodes last up to 4 "
         "steps (bc takes any dataset)"]
@@ -263,13 +252,13 @@ def test_learners_compile_once_for_every_seed_and_dataset_of_a_shape():
     assert compiled_fit("bc", config, agent) is fn
 
 
-def test_export_refuses_replays_of_different_line_ups(stochastic, tmp_path, capsys):
+def test_export_refuses_replays_of_different_line_ups(stochastic, tmp_path, arena_cli):
     a, b = stochastic(0.9), stochastic(0.1)
     for name, pair in (("ab", [a, b]), ("ba", [b, a])):
         play_match([str(p) for p in pair], env_kwargs=ONE_SHOT, episodes=4, swap=False,
                    record_path=str(tmp_path / f"{name}.replay"), record_episodes=4)
-    code, _, err = _cli(["dataset", "export", str(tmp_path / "ab.replay"), str(tmp_path / "ba.replay"),
-                         "-o", str(tmp_path / "d")], capsys)
+    code, _, err = arena_cli("dataset", "export", str(tmp_path / "ab.replay"), str(tmp_path / "ba.replay"),
+                         "-o", str(tmp_path / "d"))
     assert code == 2 and err.strip().splitlines() == [
         f"error: {tmp_path / 'd'}: episodes played by different agents cannot share a dataset; export them apart"]
 
