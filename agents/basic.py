@@ -40,7 +40,7 @@ class RandomAgent(Agent):
 # Rule name -> the fixed action it plays, for the rules that ignore the observation.
 # In the matrix games (ipd, coord_game) action 0 is cooperate and 1 is defect.
 _FIXED_RULES = {"always_cooperate": 0, "always_defect": 1}
-RULES = ("constant", "always_cooperate", "always_defect", "tit_for_tat", "cycle")
+RULES = ("constant", "always_cooperate", "always_defect", "tit_for_tat", "cycle", "stochastic")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,12 +49,16 @@ class ScriptedConfig:
 
     # One of RULES: constant (always `action`), always_cooperate (0), always_defect (1),
     # tit_for_tat (matrix games: cooperate first, then copy the partner's last action),
-    # cycle (play `sequence` in a loop, one entry per step).
+    # cycle (play `sequence` in a loop, one entry per step), stochastic (sample `probs`
+    # every step, whatever it observes: the biased data collectors of offline datasets).
     rule: str = "constant"
     # The action `constant` plays; ignored by the other rules.
     action: int = 0
     # The actions `cycle` loops through; empty means 0, 1, ..., num_actions - 1.
     sequence: tuple[int, ...] = ()
+    # The action distribution `stochastic` samples, one probability per action (summing to 1),
+    # e.g. [0.1, 0.9] in coord_game is p(right) = 0.9; ignored by the other rules.
+    probs: tuple[float, ...] = ()
 
 
 @register_arch
@@ -64,10 +68,10 @@ class ScriptedAgent(Agent):
 
     arch = "scripted"
     Config = ScriptedConfig
-    doc = "hand-written rules: constant, always_cooperate, always_defect, tit_for_tat, cycle"
+    doc = "hand-written rules: constant, always_cooperate, always_defect, tit_for_tat, cycle, stochastic"
 
     def extras(self) -> tuple[ExtraSpec, ...]:
-        return (ExtraSpec("probs", (self.num_actions,)),)  # one-hot of the scripted action
+        return (ExtraSpec("probs", (self.num_actions,)),)  # the rule's distribution: one-hot but for stochastic
 
     @property
     def cycle_sequence(self) -> tuple[int, ...]:
@@ -92,6 +96,12 @@ class ScriptedAgent(Agent):
             bad = [a for a in self.cycle_sequence if not 0 <= a < self.num_actions]
             if bad:
                 raise ValueError(f"sequence entries {bad} are out of range for {self.num_actions} actions")
+        if rule == "stochastic":
+            probs = tuple(self.config.probs)
+            if (len(probs) != self.num_actions or not all(isinstance(p, (int, float)) and 0 <= p <= 1 for p in probs)
+                    or abs(sum(probs) - 1) > 1e-6):
+                raise ValueError(f"rule 'stochastic' needs probs: {self.num_actions} probabilities summing to 1, "
+                                 f"got {list(probs)}")
 
     def as_data(self, params):
         """The fixed-action rules (constant, always_cooperate, always_defect) are one step
@@ -116,6 +126,10 @@ class ScriptedAgent(Agent):
             # obs[4] is 1 on the first round, when there is nothing to copy.
             other_last = jnp.argmax(obs[:, :4], axis=-1) % 2
             action = jnp.where(obs[:, 4] > 0.5, 0, other_last).astype(jnp.int32)
+        elif rule == "stochastic":
+            probs = jnp.broadcast_to(jnp.asarray(self.config.probs, jnp.float32), (batch, self.num_actions))
+            action = jax.random.categorical(key, jnp.log(probs), axis=-1).astype(jnp.int32)
+            return carry, action, {"probs": probs}
         elif rule == "cycle":
             seq = jnp.asarray(self.cycle_sequence, jnp.int32)
             action = seq[carry % seq.shape[0]]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from arena.checkpoint import LoadedAgent, load_agent
+from arena.dataset import check_dataset_path, write_dataset
 from arena.env import Env
 from arena.errors import FieldError
 from arena.lineup import can_play, check_lineup, resolve_env
@@ -55,13 +56,15 @@ def play_match(
     record_path: str | None = None,
     record_episodes: int = 4,
     force: bool = False,
+    dataset_path: str | None = None,
 ) -> tuple[dict, list[MatchResult]]:
     """Run a match (both seat orders when swapping) and return (report, raw results).
 
     With `record_path`, the first `record_episodes` episodes are also written there as a
     replay (only those are kept on device, so recording costs little); with the swapped order,
     its episodes go beside it, to swapped_path(record_path). A replay already there is kept
-    (the match is refused before it runs) unless `force`.
+    (the match is refused before it runs) unless `force`. With `dataset_path`, every
+    episode of the first seat order is recorded and written there as an offline dataset (arena.dataset).
     """
     if episodes < 1:
         raise FieldError("`episodes` must be at least 1")
@@ -70,6 +73,8 @@ def play_match(
             raise FieldError("`record_episodes` must be at least 1")
         check_writable(record_path)
         check_writable(swapped_path(record_path))
+    if dataset_path is not None:
+        check_dataset_path(dataset_path)
     lineup = [load_agent(r) for r in refs]
     env = resolve_env(lineup, env_id, env_kwargs)
     check_lineup(lineup, env)
@@ -86,6 +91,8 @@ def play_match(
         if taken:
             raise FieldError(f"{taken[0]} exists; record to another path, or replace it with `force`")
     first_record = max(record, min(record_episodes, episodes)) if record_path is not None else record
+    if dataset_path is not None:
+        first_record = episodes
     results = []
     for k, order in enumerate(orders):
         results.append(
@@ -120,7 +127,19 @@ def play_match(
         report["replay"] = record_replay(record_path, env, results[0], orders[0], n)
         if swap:
             report["replay_swapped"] = record_replay(swapped_path(record_path), env, results[1], orders[1], n)
+    if dataset_path is not None:
+        report["dataset"] = record_dataset(dataset_path, env, results[0], orders[0])
     return report, results
+
+
+def record_dataset(path, env: Env, result: MatchResult, lineup: Sequence[LoadedAgent]) -> dict:
+    """Write every recorded episode of `result` (played by `lineup`) as a dataset folder."""
+    sides = side_infos(env, lineup)
+    traces = [trimmed(t) for t in traces_from_result(result, sides, thaw(dict(env.spec.kwargs)), env.spec.seats)]
+    source = {"kind": "match", "seed": result.seed, "agents": [a.source for a in lineup],
+              "episodes": list(range(len(traces)))}
+    meta = write_dataset(path, traces, [source], [0] * len(traces), manifests=[a.manifest.to_dict() for a in lineup])
+    return {"path": str(path), "episodes": meta["episodes"], "steps": meta["steps"]}
 
 
 def swapped_path(path) -> Path:

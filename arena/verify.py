@@ -57,22 +57,28 @@ def _env(trace: EpisodeTrace):
     return make(trace.env_id, **trace.env_kwargs)
 
 
+def replay_actions(env, ep_key, actions):
+    """Play `actions` (T, S) int32 from episode key `ep_key` with the runner's keys (jittable):
+    (state after reset, its TimeStep, states (T, ...) and TimeSteps (T, ...) after each step)."""
+    n_sides = len(env.spec.sides)
+    state0, ts0 = env.reset(keys.reset_key(ep_key))
+
+    def body(state, xs):
+        t, a = xs
+        key_env, _ = keys.split_step_key(keys.step_key(ep_key, t), n_sides)
+        state, ts = env.step(key_env, state, a)
+        return state, (state, ts)
+
+    _, (states, timesteps) = jax.lax.scan(body, state0, (jnp.arange(actions.shape[0]), actions))
+    return state0, ts0, states, timesteps
+
+
 def simulator(env) -> Callable:
     """jit(fn(ep_key, actions (max_steps, S) int32) -> states (max_steps + 1, ...)), per env."""
 
     def build():
-        n_sides = len(env.spec.sides)
-
         def simulate(ep_key, actions):
-            state, _ = env.reset(keys.reset_key(ep_key))
-
-            def body(state, xs):
-                t, a = xs
-                key_env, _ = keys.split_step_key(keys.step_key(ep_key, t), n_sides)
-                state, _ = env.step(key_env, state, a)
-                return state, state
-
-            _, later = jax.lax.scan(body, state, (jnp.arange(actions.shape[0]), actions))
+            state, _, later, _ = replay_actions(env, ep_key, actions)
             return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b.astype(a.dtype)]), state, later)
 
         return jax.jit(simulate)

@@ -15,12 +15,14 @@ from arena.commands.options import CTX, json_option, lineup_options, parse_env_k
               help="Also write the first episodes as a replay (see `arena replay`); the swapped order's go to OUT-swapped.replay.")
 @click.option("--force", is_flag=True, help="Let --record replace a replay already at OUT.replay.")
 @click.option("--record-episodes", default=4, show_default=True, type=int, help="How many episodes --record keeps.")
+@click.option("--dataset", "dataset_path", default=None, metavar="DIR",
+              help="Also write every episode (first seat order) as an offline dataset folder (see `arena dataset`).")
 @click.option("--view", is_flag=True, help="Watch episode 0 live in the viewer while the match runs.")
 @click.option("--frames", "--view-frames", "view_frames", default=None, type=int,
               help="Close the --view window after this many frames. Headless (SDL_VIDEODRIVER=dummy) it closes "
                    "when episode 0 ends.")
 @json_option
-def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, record_episodes, view, view_frames,
+def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, record_episodes, dataset_path, view, view_frames,
           as_json):
     """Play AGENTS against (or with) each other over many episodes at once.
 
@@ -35,6 +37,7 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, reco
       arena match predators.ckpt prey.ckpt --env mpe_tag --json
       arena match a.ckpt b.ckpt --record out.replay --record-episodes 8
       arena match a.ckpt b.ckpt --episodes 64 --view
+      arena match row.ckpt col.ckpt --env coord_game --env-kw rounds=1 --episodes 1000 --dataset data/
     """
     from arena.commands.report import print_match_report
     from arena.match import play_match
@@ -42,7 +45,7 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, reco
 
     enable_compilation_cache()
     kwargs = dict(env_id=env_id, env_kwargs=parse_env_kwargs(env_kw), episodes=episodes, seed=seed, swap=swap,
-                  record_path=record_path, record_episodes=record_episodes, force=force)
+                  record_path=record_path, record_episodes=record_episodes, force=force, dataset_path=dataset_path)
     if view:
         from arena.commands.view import open_window_or_explain
         from arena.viewer.live import watch_match
@@ -57,3 +60,6 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, reco
         if report.get(key) and not as_json:
             r = report[key]
             click.echo(f"replay: {r['path']} ({r['episodes']} episodes, {r['bytes']:,} bytes); `arena replay info {r['path']}`")
+    if report.get("dataset") and not as_json:
+        d = report["dataset"]
+        click.echo(f"dataset: {d['path']} ({d['episodes']} episodes, {d['steps']} steps); `arena dataset info {d['path']}`")

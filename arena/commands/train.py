@@ -161,3 +161,46 @@ def iop(**options):
       arena train iop --resume iop.ckpt
     """
     _run("iop", **options)
+
+
+# ---------------------------------------------------------------- offline (from a dataset)
+
+
+@train.command(context_settings=CTX)
+@click.option("--method", required=True, type=click.Choice(["bc", "iql", "maiql", "moma"]),
+              help="bc: independent behaviour cloning; iql: centralised IQL over joint actions; maiql: MA-IQL "
+                   "(centralised critic, per-seat actors); moma: MOMA-PPO-lite (reward-model ensemble, separate "
+                   "PPO actors per seat).")
+@click.option("--data", required=True, type=click.Path(), help="Dataset folder (`arena dataset`, `arena match --dataset`).")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False),
+              help="X.ckpt: one checkpoint per seat is written, X-<seat>.ckpt.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Training seed: same seed, same agents.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Learner setting, e.g. --set penalty=2.0 --set greedy=false (repeatable).")
+@json_option
+def offline(method, data, out, seed, settings, as_json):
+    """Learn one agent per seat from an offline dataset, with no env interaction.
+
+    The checkpoints are ordinary mlp_actor_critic agents (logits linear in the seat's own
+    observation), each tied to its seat; iql, maiql and moma learn one-shot games (episodes of one
+    step). By default each deploys its policy's mode (--set greedy=false keeps it stochastic).
+
+    \b
+    Examples:
+      arena train offline --method bc --data data/ -o bc.ckpt
+      arena train offline --method moma --data data/ --seed 3 -o moma.ckpt
+      arena match moma-row.ckpt moma-col.ckpt --env-kw rounds=1
+    """
+    from arena.agents.trainers.offline_run import train_offline
+    from arena.paths import enable_compilation_cache
+
+    enable_compilation_cache()
+    result = train_offline(data, method, out, seed=seed, settings=parse_env_kwargs(settings))
+    if as_json:
+        from arena.commands.report import print_json
+
+        print_json({"checkpoints": [str(p) for p in result.outputs],
+                    "final": {k: v.tolist() for k, v in result.metrics.items()}})
+        return
+    for p in result.outputs:
+        click.echo(f"wrote {p}")
