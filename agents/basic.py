@@ -59,6 +59,8 @@ class ScriptedConfig:
     action: int = 0
     # The actions `cycle` loops through; empty means 0, 1, ..., num_actions - 1.
     sequence: tuple[int, ...] = ()
+    # In a meta-episode (`arena.meta`), `cycle` keeps counting across inner episodes.
+    persist_carry: bool = False
 
 
 @register_arch
