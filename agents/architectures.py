@@ -7,6 +7,7 @@
     softmoe_gru       Internal Other-Play SoftMoE-GRU            (softmoe_gru.py)
     ensemble          mode-action ensemble of other agents       (ensemble.py)
     naive_learner     IPD memory-1 policy learning in-match (A2C) (learners.py)
+    history_gru       GRU over a meta-episode's history, COALA-PG  (history_gru.py)
 """
-from arena.agents import actor_critic, basic, ensemble, learners, softmoe_gru  # noqa: F401
+from arena.agents import actor_critic, basic, ensemble, history_gru, learners, softmoe_gru  # noqa: F401
 from arena.agents.actor_critic import load_jaxmarl_safetensors  # noqa: F401

@@ -56,10 +56,12 @@ def _rows(x: jax.Array) -> jax.Array:
     return x.reshape((x.shape[0] * x.shape[1],) + x.shape[2:])
 
 
-def meta_match_fn(env: Env, agents: tuple, shape: MetaShape, record: int):
-    """The pure meta-episode match for these static settings (not yet compiled):
-    fn(params, key, env_params) -> MatchOutput over the U * M * B inner episodes, in episode
-    order (meta-episode, inner episode, lane)."""
+def meta_rollout_fn(env: Env, agents: tuple, shape: MetaShape, record: bool, with_obs: bool = False):
+    """The pure rollout of U meta-episodes: fn(params, key, env_params) -> (resets, out), where
+    `resets` are the inner episodes' (state, obs) after reset with leading axes (U, M, B) and
+    `out` holds per step, with leading axes (U, M * T, B): rewards (S,), live (), metrics,
+    faults (n_sides,), with `record` the StepRecord, and with `with_obs` each side's
+    observations (n_side_seats, *obs_shape) as its agent saw them (what a trainer learns from)."""
     T, M, B = env.spec.max_steps, shape.inner, shape.lanes
     sides = env.spec.sides
     S = env.spec.num_seats
@@ -83,8 +85,10 @@ def meta_match_fn(env: Env, agents: tuple, shape: MetaShape, record: int):
             key_env, side_keys = split[0], split[1]
             actions = jnp.zeros((B, S), jnp.int32)
             new_carry, extras, faults = [], [], []
+            seen = []
             for i, (agent, p, ac, side) in enumerate(zip(agents, params, agent_carry, sides)):
                 side_obs = jax.vmap(lambda o, s=side: o[s.team][jnp.array(s.members)])(obs_now)
+                seen.append(side_obs)
                 ac, a, ex = agent.act(p, ac, _rows(side_obs), side_keys[i][0])
                 n = len(side.seats)
                 actions = actions.at[:, jnp.array(side.seats)].set(a.astype(jnp.int32).reshape(B, n))
@@ -115,6 +119,8 @@ def meta_match_fn(env: Env, agents: tuple, shape: MetaShape, record: int):
             }
             if record:
                 out["record"] = StepRecord(actions, rewards, done, tuple(extras), env_state)
+            if with_obs:
+                out["obs"] = tuple(seen)
             return (env_state, ts.obs, tuple(new_carry), alive & ~ts.done), out
 
         first = (jax.tree.map(lambda x: x[0], states), jax.tree.map(lambda x: x[0], obs), fresh,
@@ -122,13 +128,7 @@ def meta_match_fn(env: Env, agents: tuple, shape: MetaShape, record: int):
         _, out = jax.lax.scan(body, first, jnp.arange(M * T))
         return out
 
-    def per_episode(x: jax.Array) -> jax.Array:
-        """(U, M * T, B, ...) -> (T, U * M * B, ...): steps first, episodes in episode order."""
-        x = x.reshape((x.shape[0], M, T, B) + x.shape[3:])
-        x = jnp.moveaxis(x, 2, 0)
-        return x.reshape((T, x.shape[1] * M * B) + x.shape[4:])
-
-    def run(params: tuple, key: jax.Array, env_params: Any) -> MatchOutput:
+    def rollout(params: tuple, key: jax.Array, env_params: Any):
         numbers = jnp.arange(shape.episodes).reshape(shape.units, M, B)
         ep_keys = jax.vmap(jax.vmap(jax.vmap(lambda i: keys.episode_key(key, i))))(numbers)
 
@@ -137,7 +137,26 @@ def meta_match_fn(env: Env, agents: tuple, shape: MetaShape, record: int):
             return state, ts.obs
 
         resets = jax.vmap(jax.vmap(jax.vmap(reset)))(ep_keys)
-        out = jax.vmap(lambda k, r: unit(params, k, r, env_params))(ep_keys, resets)
+        return resets, jax.vmap(lambda k, r: unit(params, k, r, env_params))(ep_keys, resets)
+
+    return rollout
+
+
+def meta_match_fn(env: Env, agents: tuple, shape: MetaShape, record: int):
+    """The pure meta-episode match for these static settings (not yet compiled):
+    fn(params, key, env_params) -> MatchOutput over the U * M * B inner episodes, in episode
+    order (meta-episode, inner episode, lane)."""
+    T, M, B = env.spec.max_steps, shape.inner, shape.lanes
+    rollout = meta_rollout_fn(env, agents, shape, bool(record))
+
+    def per_episode(x: jax.Array) -> jax.Array:
+        """(U, M * T, B, ...) -> (T, U * M * B, ...): steps first, episodes in episode order."""
+        x = x.reshape((x.shape[0], M, T, B) + x.shape[3:])
+        x = jnp.moveaxis(x, 2, 0)
+        return x.reshape((T, x.shape[1] * M * B) + x.shape[4:])
+
+    def run(params: tuple, key: jax.Array, env_params: Any) -> MatchOutput:
+        resets, out = rollout(params, key, env_params)
         rewards = per_episode(out["rewards"])
         length = per_episode(out["live"]).sum(axis=0).astype(jnp.int32)
         lengthf = jnp.maximum(length, 1).astype(jnp.float32)
