@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_train import interrupt_at_chunk
 
-from arena.agents.trainers import RunSpec, build_trainer, driver, recorded_spec, runfiles, train
+from arena.agents.trainers import RunSpec, build_trainer, recorded_spec, runfiles, train
 from arena.agents.trainers.coala import batch_lambda_returns
 from arena.checkpoint import load_agent
 from arena.errors import UserError
@@ -84,22 +85,8 @@ def test_a_coala_run_writes_agents_that_play_meta_episodes(coala_run):
 def test_a_coala_run_resumes_to_the_uninterrupted_params(coala_run, tmp_path, monkeypatch):
     ref_out, ref = coala_run
     out = tmp_path / "la.ckpt"
-    real = driver.compiled_chunk
-    calls = []
-
-    def interrupting(trainer, n):
-        fn = real(trainer, n)
-
-        def call(state):
-            calls.append(n)
-            if len(calls) == 2:
-                raise KeyboardInterrupt
-            return fn(state)
-
-        return call
-
     with monkeypatch.context() as m:
-        m.setattr(driver, "compiled_chunk", interrupting)
+        interrupt_at_chunk(m, 2)
         assert _run(out).interrupted
     resumed = train("coala", recorded_spec("coala", out), resume=True, chunk=2, checkpoint_every=2, progress=False)
     assert resumed.updates == 6
@@ -120,3 +107,25 @@ def test_the_batch_unaware_baseline_is_a_setting():
 def test_coala_refuses_what_it_cannot_train(change, message):
     with pytest.raises(UserError, match=message):
         build_trainer("coala", dataclasses.replace(SPEC, **change))
+
+
+def test_the_study_refuses_bad_settings_in_one_line(capsys):
+    from arena.agents.zoo import coala_study
+
+    assert coala_study.main(["--seeds", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+
+
+@pytest.mark.slow
+def test_the_study_reports_every_pairing_with_cis_over_seeds():
+    from arena.agents.zoo import coala_study
+
+    result = coala_study.study(seeds=2, updates=1, rounds=2, units=2, lanes=4, inner=2)
+    assert set(result["pairings"]) == {
+        f"{m} vs {o}" for m in ("coala", "unaware") for o in (m, "naive", "tit_for_tat", "always_defect")
+    } | {"naive vs naive"}
+    ad = result["pairings"]["coala vs always_defect"]
+    assert ad["coop_col_first"]["mean"] == 0.0 and ad["reward_col"]["mean"] >= 1.0  # defection pays 1 or 5
+    for row in result["pairings"].values():
+        assert row["reward_row"]["n"] == 2 and row["reward_row"]["low"] <= row["reward_row"]["mean"] <= row["reward_row"]["high"]

@@ -122,3 +122,38 @@ def test_a_meta_match_compiles_once_for_new_params_and_seeds():
     assert again is first and not built
     meta.run_meta_match(env, agents, [{}, {}], shape, seed=1)
     assert meta.run_meta_match(env, agents, [{}, {}], shape, seed=2).compile_seconds == 0.0
+
+
+def test_arena_match_plays_meta_episodes_and_their_replay_verifies(tmp_path, monkeypatch, capsys):
+    import json
+
+    from arena.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    main(["new-agent", "--arch", "naive_learner", "--env", "ipd", "-o", "learner.ckpt"])
+    main(["new-agent", "--arch", "scripted", "--config", 'rule="always_defect"', "--env", "ipd", "-o", "ad.ckpt"])
+    capsys.readouterr()
+    main(["match", "learner.ckpt", "ad.ckpt", "--env", "ipd", "--env-kw", "rounds=10", "--episodes", "4",
+          "--inner-episodes", "10", "--lanes", "8", "--record", "meta.replay", "--record-episodes", "320", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["episodes"] == 320 and report["meta"] == {"meta_episodes": 4, "inner": 10, "lanes": 8}
+    learner, ad = report["orders"][0]["sides"]
+    # The learner learns to defect against always-defect: its return (1 per defection) rises.
+    curve = learner["return_per_inner_episode"]
+    assert len(curve) == 10 and curve[0] < 7 and curve[-1] > 8, curve
+    assert report["replay"]["episodes"] == 320
+    main(["replay", "verify", "meta.replay"])  # a divergence would exit non-zero
+    assert capsys.readouterr().out.startswith("ok: 320 episodes")
+
+
+def test_arena_match_refuses_empty_meta_episodes_in_one_line(tmp_path, monkeypatch, capsys):
+    from arena.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    main(["new-agent", "--arch", "naive_learner", "--env", "ipd", "-o", "learner.ckpt"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["match", "learner.ckpt", "learner.ckpt", "--lanes", "0"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "lanes" in err and "\n" not in err

@@ -16,10 +16,15 @@ from arena.commands.options import env_kwargs_option, json_option, parse_env_kwa
 @click.option("--record", "record_path", default=None, metavar="OUT.replay",
               help="Also write the first episodes as a replay (see `arena replay`); the swapped order's go to OUT-swapped.replay.")
 @click.option("--record-episodes", default=4, show_default=True, type=int, help="How many episodes --record keeps.")
+@click.option("--inner-episodes", "inner", default=1, show_default=True, type=int,
+              help="Meta-episodes: each of --episodes is this many inner episodes, carries persisting where the manifest asks.")
+@click.option("--lanes", default=1, show_default=True, type=int,
+              help="Meta-episodes: coupled episodes per inner episode, seen together by each agent (a learner's batch).")
 @click.option("--view", is_flag=True, help="Watch episode 0 live in the viewer while the match runs.")
 @click.option("--view-frames", default=None, type=int, hidden=True, help="Close the live view after this many frames (tests).")
 @json_option
-def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_episodes, view, view_frames, as_json):
+def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_episodes, inner, lanes, view, view_frames,
+          as_json):
     """Play AGENTS against (or with) each other over many episodes at once.
 
     Each AGENT is a .ckpt file, a checkpoint folder or zoo:NAME. In an env with one team
@@ -33,6 +38,7 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_epis
       arena match predators.ckpt prey.ckpt --env mpe_tag --json
       arena match a.ckpt b.ckpt --record out.replay --record-episodes 8
       arena match a.ckpt b.ckpt --episodes 64 --view
+      arena match la-row.ckpt learner.ckpt --env ipd --inner-episodes 16 --lanes 8 --record meta.replay
     """
     from arena.commands.report import print_match_report
     from arena.match import play_match
@@ -41,6 +47,12 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_epis
     enable_compilation_cache()
     kwargs = dict(env_id=env_id, env_kwargs=parse_env_kwargs(env_kw), episodes=episodes, seed=seed, swap=swap,
                   record_path=record_path, record_episodes=record_episodes)
+    if inner != 1 or lanes != 1:
+        if view:
+            from arena.errors import UserError
+
+            raise UserError("--view shows independent episodes; drop --inner-episodes/--lanes to watch live")
+        kwargs.update(inner=inner, lanes=lanes)
     if view:
         from arena.commands.view import open_window_or_explain
         from arena.viewer.live import watch_match
@@ -51,6 +63,12 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_epis
     else:
         report, _ = play_match(list(agents), **kwargs)
         print_match_report(report, as_json)
+    if "meta" in report and not as_json:
+        for order in report["orders"]:
+            for side in order["sides"]:
+                curve = side["return_per_inner_episode"]
+                click.echo(f"{side['agent']} ({side['side']}) return per inner episode: "
+                           + " ".join(f"{x:.2f}" for x in curve))
     for key in ("replay", "replay_swapped"):
         if report.get(key) and not as_json:
             r = report[key]
