@@ -4,7 +4,7 @@
 `cnn_actor_critic` the one of `baselines/IPPO/ippo_cnn_overcooked.py`: same layers, same
 order, same flax auto-names, so `network.init(...)` in those scripts and `init_params` here
 give the same tree, and params saved there with `jaxmarl.wrappers.baselines.save_params`
-load here with no code (see `load_jaxmarl_safetensors`).
+load here with no code (see `arena.checkpoint.load_jaxmarl_safetensors`).
 
 The tree (defaults, A actions, D = flattened obs size):
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from typing import Any
 
 import flax.linen as nn
@@ -81,8 +80,8 @@ def sample_policy(logits: jax.Array, key: jax.Array):
 
 def policy_value_specs(num_actions: int) -> tuple[ExtraSpec, ...]:
     return (
-        ExtraSpec("probs", (num_actions,), doc="action distribution the action was sampled from"),
-        ExtraSpec("value", (), doc="critic's estimate of the return from this step"),
+        ExtraSpec("probs", (num_actions,)),  # the distribution the action was sampled from
+        ExtraSpec("value", ()),  # the critic's estimate of the return from this step
     )
 
 
@@ -111,15 +110,42 @@ class TrainableAgent(Agent):
     def policy(self, params: Any, carry: Any, obs: jax.Array, conditioning: Any = None):
         raise NotImplementedError
 
+    def init_variables(self, key: jax.Array) -> Any:
+        """The flax variables {"params": ...} of a fresh agent (run under `jit_init`)."""
+        raise NotImplementedError
+
+    def init_params(self, key):
+        return jit_init(self, key)
+
     def act(self, params, carry, obs, key):
         carry, logits, value, extras = self.policy(params, carry, obs)
         action, _, probs = sample_policy(logits, key)
         return carry, action, {**extras, "probs": probs, "value": value.astype(jnp.float32)}
 
 
-def no_conditioning(agent: Agent, conditioning: Any) -> None:
-    if conditioning is not None:
-        raise ValueError(f"{agent.arch} takes no conditioning")
+@dataclasses.dataclass(frozen=True)
+class FeedForwardAgent(TrainableAgent):
+    """A TrainableAgent without memory or conditioning: its `module` maps preprocessed obs
+    (B, ...) to logits (B, A) and value (B,); extras are probs and value."""
+
+    @property
+    def module(self) -> nn.Module:
+        raise NotImplementedError
+
+    def extras(self) -> tuple[ExtraSpec, ...]:
+        return policy_value_specs(self.num_actions)
+
+    def preprocess(self, obs: jax.Array) -> jax.Array:
+        return obs.astype(jnp.float32)
+
+    def init_variables(self, key):
+        return self.module.init(key, self.preprocess(jnp.zeros((1, *self.obs_shape), self.obs_dtype)))
+
+    def policy(self, params, carry, obs, conditioning=None):
+        if conditioning is not None:
+            raise ValueError(f"{self.arch} takes no conditioning")
+        logits, value = self.module.apply(params, self.preprocess(obs))
+        return carry, logits, value, {}
 
 
 def _dense(features: int, scale: float, name: str | None = None) -> nn.Dense:
@@ -166,7 +192,7 @@ PREPROCESS = {"flatten": flatten_float}
 
 @register_arch
 @dataclasses.dataclass(frozen=True)
-class MLPActorCriticAgent(TrainableAgent):
+class MLPActorCriticAgent(FeedForwardAgent):
     """Feed-forward actor-critic over the flattened observation (JaxMARL IPPO-FF layout)."""
 
     arch = "mlp_actor_critic"
@@ -176,9 +202,6 @@ class MLPActorCriticAgent(TrainableAgent):
     @property
     def module(self) -> MLPActorCritic:
         return MLPActorCritic(self.num_actions, tuple(self.config.hidden), self.config.activation)
-
-    def extras(self) -> tuple[ExtraSpec, ...]:
-        return policy_value_specs(self.num_actions)
 
     def validate(self) -> None:
         activation_fn(self.config.activation)
@@ -190,18 +213,6 @@ class MLPActorCriticAgent(TrainableAgent):
 
     def preprocess(self, obs: jax.Array) -> jax.Array:
         return PREPROCESS[self.config.preprocess](obs)
-
-    def init_variables(self, key):
-        dummy = jnp.zeros((1, *self.obs_shape), self.obs_dtype)
-        return self.module.init(key, self.preprocess(dummy))
-
-    def init_params(self, key):
-        return jit_init(self, key)
-
-    def policy(self, params, carry, obs, conditioning=None):
-        no_conditioning(self, conditioning)
-        logits, value = self.module.apply(params, self.preprocess(obs))
-        return carry, logits, value, {}
 
 
 class ConvTorso(nn.Module):
@@ -222,26 +233,6 @@ class ConvTorso(nn.Module):
         return act(_dense(self.dense, np.sqrt(2))(x))
 
 
-class CNNActorCritic(nn.Module):
-    """(B, H, W, C) float -> logits (B, A), value (B,); torso shared by both heads."""
-
-    action_dim: int
-    features: tuple[int, ...] = (32, 32, 32)
-    kernels: tuple[int, ...] = (5, 3, 3)
-    torso_dense: int = 64
-    head_hidden: tuple[int, ...] = (64,)
-    activation: str = "tanh"
-
-    @nn.compact
-    def __call__(self, x):
-        act = activation_fn(self.activation)
-        # Named as flax names JaxMARL's `CNN` submodule, so its checkpoints load.
-        emb = ConvTorso(self.features, self.kernels, self.torso_dense, self.activation, name="CNN_0")(x)
-        logits = _tower(emb, self.head_hidden, self.action_dim, 0.01, act)
-        value = _tower(emb, self.head_hidden, 1, 1.0, act)
-        return logits, jnp.squeeze(value, axis=-1)
-
-
 @dataclasses.dataclass(frozen=True)
 class CNNConfig:
     """Conv torso + actor/critic heads; the defaults are JaxMARL's ippo_cnn_overcooked."""
@@ -258,9 +249,26 @@ class CNNConfig:
     activation: str = "tanh"
 
 
+class CNNActorCritic(nn.Module):
+    """(B, H, W, C) float -> logits (B, A), value (B,); torso shared by both heads."""
+
+    action_dim: int
+    config: CNNConfig
+
+    @nn.compact
+    def __call__(self, x):
+        c = self.config
+        act = activation_fn(c.activation)
+        # Named as flax names JaxMARL's `CNN` submodule, so its checkpoints load.
+        emb = ConvTorso(tuple(c.conv_features), tuple(c.kernel_sizes), c.torso_dense, c.activation, name="CNN_0")(x)
+        logits = _tower(emb, tuple(c.head_hidden), self.action_dim, 0.01, act)
+        value = _tower(emb, tuple(c.head_hidden), 1, 1.0, act)
+        return logits, jnp.squeeze(value, axis=-1)
+
+
 @register_arch
 @dataclasses.dataclass(frozen=True)
-class CNNActorCriticAgent(TrainableAgent):
+class CNNActorCriticAgent(FeedForwardAgent):
     """Actor-critic for grid observations (H, W, C), e.g. overcooked v1 and v2."""
 
     arch = "cnn_actor_critic"
@@ -269,14 +277,7 @@ class CNNActorCriticAgent(TrainableAgent):
 
     @property
     def module(self) -> CNNActorCritic:
-        c = self.config
-        return CNNActorCritic(
-            self.num_actions, tuple(c.conv_features), tuple(c.kernel_sizes), c.torso_dense,
-            tuple(c.head_hidden), c.activation,
-        )
-
-    def extras(self) -> tuple[ExtraSpec, ...]:
-        return policy_value_specs(self.num_actions)
+        return CNNActorCritic(self.num_actions, self.config)
 
     def validate(self) -> None:
         activation_fn(self.config.activation)
@@ -289,35 +290,3 @@ class CNNActorCriticAgent(TrainableAgent):
         check_positive("torso_dense", c.torso_dense)
         if len(c.conv_features) != len(c.kernel_sizes):
             raise ValueError("conv_features and kernel_sizes must have the same length")
-
-    def init_variables(self, key):
-        return self.module.init(key, jnp.zeros((1, *self.obs_shape), jnp.float32))
-
-    def init_params(self, key):
-        return jit_init(self, key)
-
-    def policy(self, params, carry, obs, conditioning=None):
-        no_conditioning(self, conditioning)
-        logits, value = self.module.apply(params, obs.astype(jnp.float32))
-        return carry, logits, value, {}
-
-
-def load_jaxmarl_safetensors(path: str | os.PathLike, index: int | None = None) -> dict[str, Any]:
-    """Params saved by `jaxmarl.wrappers.baselines.save_params`, as a flax variables dict.
-
-    The file is data only (safetensors: named arrays, nothing executed). Keys are tree paths
-    joined with "," ("params,Dense_0,kernel"); they are split back into nested dicts. JaxMARL
-    saves `train_state.params`, which is `network.init(...)` and so starts with "params"; a
-    file saved from the inner dict (keys "Dense_0,kernel") is wrapped to the same shape.
-    `index` picks one seed out of params saved from a `vmap`-over-seeds run (leading axis).
-    """
-    from flax.traverse_util import unflatten_dict
-    from safetensors.numpy import load_file
-
-    flat = load_file(os.fspath(path))
-    tree = unflatten_dict({tuple(k.split(",")): jnp.asarray(v) for k, v in flat.items()})
-    if "params" not in tree:
-        tree = {"params": tree}
-    if index is not None:
-        tree = jax.tree.map(lambda x: x[index], tree)
-    return tree

@@ -10,4 +10,3 @@
     history_gru       GRU over a meta-episode's history, COALA-PG  (history_gru.py)
 """
 from arena.agents import actor_critic, basic, ensemble, history_gru, learners, softmoe_gru  # noqa: F401
-from arena.agents.actor_critic import load_jaxmarl_safetensors  # noqa: F401

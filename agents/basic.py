@@ -13,10 +13,6 @@ import jax.numpy as jnp
 from arena.agent import Agent, ExtraSpec, register_arch
 
 
-def _probs_spec(num_actions: int, doc: str) -> ExtraSpec:
-    return ExtraSpec("probs", (num_actions,), doc=doc)
-
-
 @dataclasses.dataclass(frozen=True)
 class RandomConfig:
     """The random agent has no settings."""
@@ -32,7 +28,7 @@ class RandomAgent(Agent):
     doc = "uniform random actions; the floor every agent should beat"
 
     def extras(self) -> tuple[ExtraSpec, ...]:
-        return (_probs_spec(self.num_actions, "uniform action distribution"),)
+        return (ExtraSpec("probs", (self.num_actions,)),)  # uniform
 
     def act(self, params, carry, obs, key):
         batch = obs.shape[0]
@@ -73,7 +69,7 @@ class ScriptedAgent(Agent):
     doc = "hand-written rules: constant, always_cooperate, always_defect, tit_for_tat, cycle"
 
     def extras(self) -> tuple[ExtraSpec, ...]:
-        return (_probs_spec(self.num_actions, "one-hot of the scripted action"),)
+        return (ExtraSpec("probs", (self.num_actions,)),)  # one-hot of the scripted action
 
     @property
     def cycle_sequence(self) -> tuple[int, ...]:

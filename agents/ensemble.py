@@ -88,8 +88,8 @@ class EnsembleAgent(Agent):
     def extras(self) -> tuple[ExtraSpec, ...]:
         a = self.num_actions
         return (
-            ExtraSpec("votes", (a,), doc="how many members chose each action"),
-            ExtraSpec("probs", (a,), doc="vote fractions"),
+            ExtraSpec("votes", (a,)),  # how many members chose each action
+            ExtraSpec("probs", (a,)),  # vote fractions
         )
 
     def validate(self) -> None:

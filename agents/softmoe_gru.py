@@ -36,7 +36,6 @@ from arena.agents.actor_critic import (
     activation_fn,
     check_positive,
     check_widths,
-    jit_init,
     policy_value_specs,
 )
 
@@ -84,40 +83,6 @@ class SoftMoE(nn.Module):
         return y, routing
 
 
-class SoftMoEGRU(nn.Module):
-    """One step: (carry (B, G), obs (B, H, W, C) float) -> carry, logits, value, routing."""
-
-    action_dim: int
-    conv_features: tuple[int, ...] = (32, 32)
-    kernel_size: int = 3
-    encoder_width: int = 128
-    num_experts: int = 4
-    slots_per_expert: int = 1
-    expert_width: int = 256
-    gru_width: int = 256
-    routing_temperature: float = 1.0
-    activation: str = "relu"
-
-    @nn.compact
-    def __call__(self, carry, x, expert_bias=None):
-        act = activation_fn(self.activation)
-        if x.ndim == 4:  # grid obs: conv encoder
-            for feat in self.conv_features:
-                x = act(nn.Conv(feat, (self.kernel_size, self.kernel_size))(x))
-        x = x.reshape((x.shape[0], -1))
-        emb = act(nn.Dense(self.encoder_width, name="encoder")(x))
-
-        moe_out, routing = SoftMoE(
-            self.num_experts, self.slots_per_expert, self.expert_width, self.expert_width,
-            self.routing_temperature, self.activation, name="moe",
-        )(emb[:, None, :], expert_bias)
-        carry, h = nn.GRUCell(self.gru_width, name="gru")(carry, moe_out[:, 0, :])
-
-        logits = nn.Dense(self.action_dim, kernel_init=orthogonal(0.01), name="actor")(h)
-        value = nn.Dense(1, kernel_init=orthogonal(1.0), name="critic")(h)
-        return carry, logits, jnp.squeeze(value, -1), routing
-
-
 @dataclasses.dataclass(frozen=True)
 class SoftMoEGRUConfig:
     """The IOP seed's architecture; defaults are the seed's (overcooked v2, 6 actions)."""
@@ -138,13 +103,37 @@ class SoftMoEGRUConfig:
     gru_width: int = 256
     # Divides the routing logits: below 1 sharpens the gate (the seed's --moe_temperature).
     routing_temperature: float = 1.0
-    # Retired, no effect: read only so that checkpoints written while it existed (the zoo's
-    # IOP agents among them) still load.
-    gumbel_temperature: float = dataclasses.field(default=1.0, compare=False)
     # "relu" or "tanh", used in encoder and experts.
     activation: str = "relu"
     # Labels of the experts, one per expert, shown with the routing bars.
     expert_labels: tuple[str, ...] = EXPERT_LABELS
+
+
+class SoftMoEGRU(nn.Module):
+    """One step: (carry (B, G), obs (B, H, W, C) float) -> carry, logits, value, routing."""
+
+    action_dim: int
+    config: SoftMoEGRUConfig
+
+    @nn.compact
+    def __call__(self, carry, x, expert_bias=None):
+        c = self.config
+        act = activation_fn(c.activation)
+        if x.ndim == 4:  # grid obs: conv encoder
+            for feat in c.conv_features:
+                x = act(nn.Conv(feat, (c.kernel_size, c.kernel_size))(x))
+        x = x.reshape((x.shape[0], -1))
+        emb = act(nn.Dense(c.encoder_width, name="encoder")(x))
+
+        moe_out, routing = SoftMoE(
+            c.num_experts, c.slots_per_expert, c.expert_width, c.expert_width,
+            float(c.routing_temperature), c.activation, name="moe",
+        )(emb[:, None, :], expert_bias)
+        carry, h = nn.GRUCell(c.gru_width, name="gru")(carry, moe_out[:, 0, :])
+
+        logits = nn.Dense(self.action_dim, kernel_init=orthogonal(0.01), name="actor")(h)
+        value = nn.Dense(1, kernel_init=orthogonal(1.0), name="critic")(h)
+        return carry, logits, jnp.squeeze(value, -1), routing
 
 
 @register_arch
@@ -154,23 +143,17 @@ class SoftMoEGRUAgent(TrainableAgent):
 
     arch = "softmoe_gru"
     Config = SoftMoEGRUConfig
+    # Checkpoints written before it was retired (the zoo's IOP agents among them) record it.
+    retired_config = frozenset({"gumbel_temperature"})
     doc = "CNN -> SoftMoE -> GRU actor-critic (Internal Other-Play); emits expert routing"
 
     @property
     def module(self) -> SoftMoEGRU:
-        c = self.config
-        return SoftMoEGRU(
-            self.num_actions, tuple(c.conv_features), c.kernel_size, c.encoder_width,
-            c.num_experts, c.slots_per_expert, c.expert_width, c.gru_width,
-            float(c.routing_temperature), c.activation,
-        )
+        return SoftMoEGRU(self.num_actions, self.config)
 
     def extras(self) -> tuple[ExtraSpec, ...]:
         c = self.config
-        routing = ExtraSpec(
-            "routing", (c.num_experts,), tuple(c.expert_labels),
-            doc="Soft MoE gate weights over experts (sum to 1)",
-        )
+        routing = ExtraSpec("routing", (c.num_experts,), tuple(c.expert_labels))  # gate weights, sum to 1
         return (routing, *policy_value_specs(self.num_actions))
 
     def validate(self) -> None:
@@ -192,9 +175,6 @@ class SoftMoEGRUAgent(TrainableAgent):
     def init_variables(self, key):
         carry = jnp.zeros((1, self.config.gru_width), jnp.float32)
         return self.module.init(key, carry, jnp.zeros((1, *self.obs_shape), jnp.float32))
-
-    def init_params(self, key):
-        return jit_init(self, key)
 
     def init_carry(self, params, batch: int):
         return jnp.zeros((batch, self.config.gru_width), jnp.float32)

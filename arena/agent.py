@@ -40,7 +40,6 @@ class ExtraSpec:
     name: str
     shape: tuple[int, ...]
     labels: tuple[str, ...] = ()
-    doc: str = ""
 
 
 @struct.dataclass
@@ -65,6 +64,9 @@ class Agent:
     arch: ClassVar[str] = ""
     Config: ClassVar[type] = type(None)
     doc: ClassVar[str] = ""
+    # Config keys this architecture once had and no longer reads. `build_agent` drops them,
+    # so checkpoints that recorded them still load; the field itself can then go.
+    retired_config: ClassVar[frozenset[str]] = frozenset()
 
     def extras(self) -> tuple[ExtraSpec, ...]:
         return ()
@@ -147,6 +149,7 @@ def build_agent(
     if arch not in archs:
         raise ArchError(f"unknown architecture {arch!r}; known: {', '.join(archs)}")
     cls = archs[arch]
+    config = {k: v for k, v in config.items() if k not in cls.retired_config}
     known = {f.name for f in dataclasses.fields(cls.Config)} if dataclasses.is_dataclass(cls.Config) else set()
     unknown = set(config) - known
     if unknown:

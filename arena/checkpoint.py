@@ -73,21 +73,35 @@ def _params_from_msgpack(data: bytes) -> Any:
     return serialization.msgpack_restore(data)
 
 
-def _params_from_safetensors(data: bytes) -> Any:
+def params_from_safetensors(data: bytes, index: int | None = None) -> dict[str, Any]:
+    """Params saved as JaxMARL's baselines save them (`flatten_dict(sep=",")` + safetensors).
+
+    The one reader of safetensors params: folder checkpoints and `load_jaxmarl_safetensors`
+    both come here. Keys are tree paths joined with "," ("params,Dense_0,kernel"); they are
+    split back into nested dicts of numpy arrays. JaxMARL saves `train_state.params`, which is
+    `network.init(...)` and so starts with "params"; a file saved from the inner dict (keys
+    "Dense_0,kernel") is wrapped to the same shape. `index` picks one seed out of params saved
+    from a `vmap`-over-seeds run (leading axis).
+    """
     from safetensors.numpy import load
 
-    flat = load(data)
-    tree: dict = {}
-    for key, value in flat.items():
+    tree: dict[str, Any] = {}
+    for key, value in load(data).items():
         node = tree
         *parents, leaf = key.split(",")
         for p in parents:
             node = node.setdefault(p, {})
-        node[leaf] = value
-    return tree
+        node[leaf] = value if index is None else value[index]
+    return tree if "params" in tree else {"params": tree}
 
 
-_DECODERS = {"flax-msgpack": _params_from_msgpack, "safetensors": _params_from_safetensors}
+def load_jaxmarl_safetensors(path: str | os.PathLike, index: int | None = None) -> dict[str, Any]:
+    """The params in a file written by `jaxmarl.wrappers.baselines.save_params` (see
+    `params_from_safetensors`); with a manifest beside it, `load_agent(folder)` loads it."""
+    return params_from_safetensors(_read_bytes(Path(path)), index)
+
+
+_DECODERS = {"flax-msgpack": _params_from_msgpack, "safetensors": params_from_safetensors}
 
 
 # ---------------------------------------------------------------- reading

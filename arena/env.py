@@ -27,6 +27,13 @@ from arena.errors import UserError
 from arena.trees import freeze_kwargs
 
 BUILTIN_ENVS = "arena.envs.adapters"  # importing it registers every built-in env family
+# The module that registers each built-in family (an id's family is what comes before "/"),
+# imported when one of its ids is first made: `make("ipd")` never reads JaxMARL's overcooked
+# layout tables. Ids of no family listed here load every built-in family.
+BUILTIN_FAMILIES = {
+    "overcooked": "arena.envs.overcooked", "overcooked_v2": "arena.envs.overcooked",
+    "mpe_tag": "arena.envs.mpe_tag", "ipd": "arena.envs.matrix_games", "coord_game": "arena.envs.matrix_games",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +54,23 @@ class MetricSpec:
 
     name: str
     reduce: str = "sum"  # "sum" (counts: soups, captures) or "mean" (rates)
-    doc: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class SideScore:
+    """How a team game scores one team's episode when agents of that role are compared with
+    each other (predators with predators on the same prey). Returns of different teams are
+    not on one scale (in mpe_tag every capture pays the predators and costs the prey), so
+    ratings never compare them across teams."""
+
+    team: str
+    # "return" (the team's mean return) or the name of one of the env's episode metrics.
+    metric: str = "return"
+    higher_is_better: bool = True
+    doc: str = ""  # why, in words, for reports
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +83,9 @@ class EnvSpec:
     max_steps: int
     metrics: tuple[MetricSpec, ...] = ()
     kwargs: tuple[tuple[str, Any], ...] = ()  # env options as given, for replays and display
+    # Team games: how each team's episode is scored within its role; a team not listed is
+    # scored by its own mean return.
+    scores: tuple[SideScore, ...] = ()
 
     @property
     def cooperative(self) -> bool:
@@ -176,9 +202,18 @@ def registered_ids() -> list[str]:
 _CACHE: dict[tuple, Env] = {}
 
 
+def _load_family(env_id: str) -> None:
+    family = BUILTIN_FAMILIES.get(env_id.split("/")[0])
+    if family is not None:
+        importlib.import_module(family)
+    if env_id not in _REGISTRY:
+        _load_builtins()
+
+
 def make(env_id: str, **kwargs) -> Env:
     """Build an env by id; the same id and kwargs give the same (cached) instance."""
-    _load_builtins()
+    if env_id not in _REGISTRY:
+        _load_family(env_id)
     if env_id not in _REGISTRY:
         raise UnknownEnv(f"unknown env id {env_id!r}; `arena envs` lists the known ids")
     # Frozen: list-valued options (e.g. OvercookedV2's op_ingredient_permutations) are valid.

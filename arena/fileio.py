@@ -45,3 +45,22 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, perms: int | None =
     with atomic_open(path, "wb", perms) as f:
         f.write(data.encode("utf-8") if isinstance(data, str) else data)
     return Path(path)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, perms: int | None = None) -> Iterator[Path]:
+    """A temp path beside `path` for a writer that wants a file name (an encoder in another
+    process); renamed over `path` on a clean exit, removed on any error. As `atomic_open`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, perms if perms is not None else 0o666 & ~_umask())
+        os.close(fd)
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

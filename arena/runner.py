@@ -24,6 +24,7 @@ from flax import struct
 from jax.experimental import io_callback
 
 from arena import keys
+from arena.agent import build_agent
 from arena.cache import CompileCache
 from arena.env import Env, Side
 
@@ -135,6 +136,24 @@ def play_step(
     return next_carry, record
 
 
+def reduce_metrics(env: Env, sums: dict, length) -> dict:
+    """An episode's metrics from the sums its carry kept: a "mean" metric over its steps."""
+    n = jnp.maximum(length, 1).astype(jnp.float32)
+    return {m.name: sums[m.name] / (n if m.reduce == "mean" else 1.0) for m in env.spec.metrics}
+
+
+def human_match_agents(line) -> tuple[tuple, tuple]:
+    """(agents, params) per side of an `arena.lineup.HumanLineup`, as `play_step` takes them: a
+    side the human plays alone runs a random agent whose choice the human's `override`
+    replaces, so the step function stays this one and that agent costs nothing."""
+    spec = line.env.spec
+    team = spec.team_of(spec.sides[line.side])
+    stand_in = build_agent("random", {}, team.obs_shape, team.obs_dtype, team.num_actions)
+    agents = tuple(stand_in if a is None else a.agent for a in line.agents)
+    params = tuple(stand_in.init_params(jax.random.PRNGKey(0)) if a is None else a.params for a in line.agents)
+    return agents, params
+
+
 @struct.dataclass
 class MatchOutput:
     """Device-side result of one compiled match call."""
@@ -164,11 +183,7 @@ def match_fn(env: Env, agents: tuple, episodes: int, record: int, observer: Call
             return carry, kept
 
         final, steps = jax.lax.scan(body, start, jnp.arange(env.spec.max_steps))
-        length = jnp.maximum(final.length, 1).astype(jnp.float32)
-        metrics = {
-            m.name: final.metrics[m.name] / (length if m.reduce == "mean" else 1.0)
-            for m in env.spec.metrics
-        }
+        metrics = reduce_metrics(env, final.metrics, final.length)
         initial = jax.tree.map(lambda x: x[:record], start.env_state) if record else None
         return MatchOutput(final.returns, metrics, final.length, initial, steps, final.faults)
 

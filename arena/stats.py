@@ -1,7 +1,10 @@
 """Interval estimates for arena's numbers: numpy only, no jax.
 
 Every reported score carries a confidence interval: a percentile bootstrap over the unit of
-replication (episodes, or training seeds when agents come in seed groups).
+replication (episodes, or training seeds when agents come in seed groups). Below MIN_UNITS
+units a bootstrap has next to nothing to resample (two seeds give at most three distinct
+resamples, one pair none), so the interval is left out (low = high = None) rather than
+printed with a width that means nothing.
 """
 from __future__ import annotations
 
@@ -9,25 +12,39 @@ import dataclasses
 
 import numpy as np
 
+# Fewest units (episodes, seeds, games) an interval is estimated from.
+MIN_UNITS = 3
+
 
 @dataclasses.dataclass(frozen=True)
 class Estimate:
-    """A point estimate with its 95% (by default) confidence interval."""
+    """A point estimate with its 95% (by default) confidence interval; low and high are None
+    when it rests on fewer than MIN_UNITS units (n)."""
 
     mean: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
     n: int
 
     @property
-    def half_width(self) -> float:
-        return (self.high - self.low) / 2
+    def has_interval(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    @property
+    def half_width(self) -> float | None:
+        return (self.high - self.low) / 2 if self.low is not None and self.high is not None else None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def __str__(self) -> str:
-        return f"{self.mean:.2f} [{self.low:.2f}, {self.high:.2f}]"
+        if self.low is None or self.high is None:
+            return f"{self.mean:.3g} [n/a ({self.n} units)]"
+        return f"{self.mean:.3g} [{self.low:.3g}, {self.high:.3g}]"
+
+
+def _too_few(point: float, n: int) -> Estimate:
+    return Estimate(point, None, None, n)
 
 
 def iqm(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -53,8 +70,8 @@ def bootstrap_ci(
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[0]
     point = float(statistic(x, axis=0)) if n else float("nan")
-    if n < 2:
-        return Estimate(point, point, point, n)
+    if n < MIN_UNITS:
+        return _too_few(point, n)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_boot, n))
     stats = statistic(x[idx], axis=1)
@@ -83,8 +100,8 @@ def probability_of_improvement_ci(
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     point = probability_of_improvement(x, y)
     n = min(len(x), len(y))
-    if len(x) < 2 or len(y) < 2:
-        return Estimate(point, point, point, n)
+    if len(x) < MIN_UNITS or len(y) < MIN_UNITS:
+        return _too_few(point, n)
     rng = np.random.default_rng(seed)
     xs = x[rng.integers(0, len(x), size=(n_boot, len(x)))]
     ys = y[rng.integers(0, len(y), size=(n_boot, len(y)))]
@@ -105,8 +122,8 @@ def bootstrap_groups_ci(
     k = len(groups)
     pooled = np.concatenate(groups) if groups else np.zeros(0)
     point = float(statistic(pooled)) if pooled.size else float("nan")
-    if k < 2:
-        return Estimate(point, point, point, k)
+    if k < MIN_UNITS:
+        return _too_few(point, k)
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, k, size=(n_boot, k))
     stats = np.array([statistic(np.concatenate([groups[i] for i in row])) for row in draws])

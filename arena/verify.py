@@ -21,6 +21,7 @@ from arena import keys
 from arena.cache import CompileCache
 from arena.env import make
 from arena.errors import UserError
+from arena.runner import episode_start, play_step, reduce_metrics
 from arena.states import state_leaves, state_tree
 from arena.trace import EpisodeTrace
 
@@ -138,3 +139,58 @@ def verify_traces(traces, progress: Callable[[int], None] | None = None) -> Veri
         if report.divergence is not None:
             break
     return report
+
+
+# ---------------------------------------------------------------- games with agents in them
+
+
+@dataclasses.dataclass
+class Reenactment:
+    """An episode played again with its agents: what they chose and what the env paid."""
+
+    actions: np.ndarray  # (T, S) int32, the given ones on masked seats, the agents' elsewhere
+    rewards: np.ndarray  # (T, S) float32
+    returns: np.ndarray  # (S,) float32
+    metrics: dict  # name -> float, reduced as the runner reduces them; {} unless `ended`
+    length: int  # steps until the episode ended (T when it did not)
+    ended: bool  # the episode ended within the given steps
+
+
+_REENACTORS = CompileCache(maxsize=16)
+
+
+def reenact(env, agents: tuple, params: tuple, seed: int, episode: int, mask: np.ndarray, actions: np.ndarray) -> Reenactment:
+    """Play episode `episode` of a match with `seed` again through the runner's own step: the
+    seats in `mask` (S,) take the given `actions` (T, S), the agents choose on every other seat
+    with the episode's keys. A human game re-enacted from its human's recorded keys gives the
+    agents' actions and the returns the game really had, whatever its replay says."""
+    def build():
+        def run(params, ep_key, mask, actions):
+            start = episode_start(env, agents, params, keys.reset_key(ep_key))
+
+            def body(carry, xs):
+                t, a = xs
+                carry, rec = play_step(env, agents, params, carry, keys.step_key(ep_key, t), (mask, a))
+                return carry, (rec.actions, rec.rewards, rec.done)
+
+            final, (acts, rewards, dones) = jax.lax.scan(body, start, (jnp.arange(actions.shape[0]), actions))
+            return final.metrics, acts, rewards, dones
+
+        return jax.jit(run)
+
+    T = int(actions.shape[0])
+    if env.spec.max_steps < T:
+        raise UserError(f"{T} steps is more than {env.spec.id}'s max_steps {env.spec.max_steps}")
+    # Padded to max_steps so every game of an env and line-up shares one compiled scan; what
+    # the padding plays comes after step T and is cut off.
+    padded = np.zeros((env.spec.max_steps, env.spec.num_seats), np.int32)
+    padded[:T] = actions
+    fn = _REENACTORS.get((env.spec, tuple(agents)), build)[0]
+    metrics, acts, rewards, dones = jax.device_get(
+        fn(tuple(params), keys.seed_episode_key(seed, episode), np.asarray(mask, bool), padded))
+    ended = bool(dones[:T].any())
+    length = int(np.argmax(dones[:T])) + 1 if ended else T
+    rewards = np.asarray(rewards[:T], np.float32)
+    # The carry's metric sums run on past step T only when the episode did not end by then.
+    reduced = {k: float(v) for k, v in reduce_metrics(env, metrics, length).items()} if ended else {}
+    return Reenactment(np.asarray(acts[:T], np.int32), rewards, rewards.sum(axis=0), reduced, length, ended)

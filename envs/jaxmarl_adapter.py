@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from arena.env import Env, EnvSpec, MetricSpec, TeamSpec, TimeStep, UnknownEnv
+from arena.env import Env, EnvSpec, MetricSpec, SideScore, TeamSpec, TimeStep, UnknownEnv
 from arena.trees import freeze_kwargs
 
 # (jaxmarl_env, state before the step, actions (S,) int32, state after, reward (S,) float32)
@@ -81,6 +81,7 @@ class JaxMARLEnv(Env):
         metrics: tuple[MetricSpec, ...],
         metrics_fn: MetricsFn,
         kwargs: dict,
+        scores: tuple[SideScore, ...] = (),
     ):
         self.env = env  # configuration only: arena never mutates it
         self._metrics_fn = metrics_fn
@@ -100,6 +101,7 @@ class JaxMARLEnv(Env):
             max_steps=int(env.max_steps),
             metrics=metrics,
             kwargs=freeze_kwargs(kwargs),
+            scores=scores,
         )
 
     def _team_spec(self, env_id, team: TeamLayout, seats, obs_struct) -> TeamSpec:

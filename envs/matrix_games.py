@@ -161,7 +161,7 @@ IPD = Game(
     payoffs=IPD_PAYOFFS,
     action_labels=("cooperate", "defect"),
     teams=(("row", (0,)), ("col", (1,))),
-    metric=MetricSpec("cooperation", reduce="mean", doc="fraction of seats cooperating"),
+    metric=MetricSpec("cooperation", reduce="mean"),  # fraction of seats cooperating
     metric_fn=lambda a: jnp.mean(a == 0),
     default_rounds=100,
 )
@@ -170,7 +170,7 @@ COORD_GAME = Game(
     payoffs=COORD_PAYOFFS,
     action_labels=("left", "right"),
     teams=(("pair", (0, 1)),),
-    metric=MetricSpec("agreement", reduce="mean", doc="both seats chose the same side"),
+    metric=MetricSpec("agreement", reduce="mean"),  # both seats chose the same side
     metric_fn=lambda a: a[0] == a[1],
     default_rounds=32,
 )

@@ -15,7 +15,7 @@ import inspect
 import jax
 import jax.numpy as jnp
 
-from arena.env import MetricSpec, register
+from arena.env import MetricSpec, SideScore, register
 from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env
 from arena.envs.jaxmarl_import import jaxmarl_module
 
@@ -23,7 +23,13 @@ SIMPLE = "jaxmarl.environments.mpe.simple"
 SIMPLE_TAG = "jaxmarl.environments.mpe.simple_tag"
 DEFAULT_PARAMS = "jaxmarl.environments.mpe.default_params"
 
-CAPTURES = MetricSpec("captures", reduce="sum", doc="predator-prey contacts")
+CAPTURES = MetricSpec("captures", reduce="sum")  # predator-prey contacts
+# Ratings compare predators with predators (on the same prey) and prey with prey (on the same
+# predators), never across teams: a capture is +10 for every predator and -10 for the prey.
+SCORES = (
+    SideScore("predators", CAPTURES.name, doc="captures per episode, what their reward counts"),
+    SideScore("prey", "return", doc="its return: -10 a capture, and a penalty for leaving the arena"),
+)
 
 # JaxMARL has no action enum for MPE; this order is what `SimpleMPE._decode_discrete_action`
 # does with 0..4: nothing, -x, +x, -y, +y.
@@ -78,6 +84,7 @@ def make_mpe_tag(**kwargs) -> JaxMARLEnv:
         (CAPTURES,),
         lambda *args: {CAPTURES.name: captures(*args)},
         kwargs=kwargs,
+        scores=SCORES,
     )
 
 

@@ -30,7 +30,7 @@ V2 = "jaxmarl.environments.overcooked_v2.overcooked"
 # v2's layouts import its `common` module anyway: the soups metric reads it.
 v2_common = jaxmarl_module("jaxmarl.environments.overcooked_v2.common")
 
-SOUPS = MetricSpec("soups", reduce="sum", doc="correct soups delivered")
+SOUPS = MetricSpec("soups", reduce="sum")  # correct soups delivered
 
 
 def action_labels(env: Any, actions_enum: type[IntEnum]) -> tuple[str, ...]:

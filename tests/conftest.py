@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import tempfile
 
@@ -23,3 +24,66 @@ def make_ckpt(tmp_path):
         return path
 
     return _make
+
+
+@dataclasses.dataclass
+class CliRun:
+    """What `arena ARGS` left behind: its exit code and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return self.err.strip().splitlines()
+
+    def __iter__(self):  # code, out, err = arena_cli(...)
+        return iter((self.code, self.out, self.err))
+
+    def lines(self) -> tuple[int, list[str], list[str]]:
+        """(exit code, stdout lines, stderr lines)."""
+        return self.code, self.out.strip().splitlines(), self.err_lines
+
+
+@pytest.fixture
+def arena_cli(capsys):
+    """Run `arena ARGS` in this process, through `arena.cli.main` as the console script does
+    (errors mapped to one line and an exit code): arena_cli(*args) -> CliRun(code, out, err)."""
+    from arena.cli import main
+
+    def run(*argv) -> CliRun:
+        capsys.readouterr()  # only this command's output
+        try:
+            main([str(a) for a in argv])
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+        out = capsys.readouterr()
+        return CliRun(code, out.out, out.err)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A real `arena serve` on loopback (tests/serving.py), shared by one test module."""
+    from serving import Server
+
+    s = Server(tmp_path_factory.mktemp("server"))
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def coord_series(make_ckpt, tmp_path):
+    """A human series over three coord_game agents (constant left, constant right, random),
+    two games with each, and the 1-5 ratings a test player gives them:
+    (refs, names, spec, db, ratings)."""
+    from arena.tournaments.spec import make_spec
+
+    refs = [str(make_ckpt("scripted", "coord_game", config={"rule": "constant", "action": a}, name=n))
+            for a, n in ((0, "left"), (1, "right"))]
+    refs.append(str(make_ckpt("random", "coord_game", name="rand")))
+    spec = make_spec("human", refs, env="coord_game", env_kwargs={"rounds": 3}, seeds=2, player="tester")
+    return refs, ["left", "right", "rand"], spec, str(tmp_path / "t.sqlite"), {"left": 5, "right": 1, "rand": 3}

@@ -14,7 +14,7 @@ from flax.traverse_util import flatten_dict
 from safetensors.numpy import load_file
 
 from arena.agents import ArchError, build_agent, registered_archs
-from arena.agents.actor_critic import load_jaxmarl_safetensors
+from arena.checkpoint import load_jaxmarl_safetensors
 
 B = 7
 V1 = ((4, 5, 26), "uint8")  # overcooked v1
@@ -496,9 +496,24 @@ def test_configs_are_frozen_hashable_and_documented():
         ("softmoe_gru", {"gru_width": 0}, V2, 6, "gru_width must be a positive integer, got 0"),
         ("ensemble", {}, V1, 6, "at least one member"),
         ("ensemble", {"members": [{"arch": "nope"}]}, V1, 6, "member 0: unknown architecture 'nope'"),
+        # Retired keys are dropped only for the architecture that retired them.
+        ("mlp_actor_critic", {"gumbel_temperature": 1.0}, V1, 6, "has no config field(s) gumbel_temperature"),
     ],
 )
 def test_build_agent_errors(arch, config, shape_dtype, num_actions, message):
     with pytest.raises(ArchError) as err:
         make(arch, config, shape_dtype, num_actions)
     assert message in str(err.value)
+
+
+def test_retired_config_keys_are_dropped_so_old_checkpoints_load():
+    """softmoe_gru no longer has `gumbel_temperature`; manifests that recorded it (the zoo's
+    IOP agents) still build, into the same agent as without it."""
+    from arena.checkpoint import load_agent, read_checkpoint
+
+    assert "gumbel_temperature" not in {f.name for f in dataclasses.fields(make("softmoe_gru", {}, V2, 6).config)}
+    assert make("softmoe_gru", {"gumbel_temperature": 0.3}, V2, 6) == make("softmoe_gru", {}, V2, 6)
+    manifest, _, _ = read_checkpoint("zoo:iop-cramped-s0")
+    assert "gumbel_temperature" in manifest.arch_config
+    loaded = load_agent("zoo:iop-cramped-s0")
+    assert loaded.agent.arch == "softmoe_gru" and loaded.agent.config.gru_width == manifest.arch_config["gru_width"]

@@ -1,7 +1,5 @@
 """Checkpoints load exactly, and every way of being broken gives one clear line, exit code 2."""
 import pickle
-import subprocess
-import sys
 
 import msgpack
 import numpy as np
@@ -9,7 +7,6 @@ import pytest
 import tomli_w
 
 from arena.checkpoint import load_agent, params_to_bytes, read_checkpoint, save_checkpoint, sha256_hex
-from arena.cli import main
 from arena.errors import CheckpointError
 
 ENV = "overcooked_v2/cramped_room"
@@ -36,7 +33,7 @@ def test_round_trip_preserves_params_and_manifest(make_ckpt):
     assert loaded.manifest.params.sha256 == sha256_hex(_unpacked(path)["params"])
 
 
-def test_folder_checkpoint_with_jaxmarl_safetensors_loads_and_packs(make_ckpt, tmp_path):
+def test_folder_checkpoint_with_jaxmarl_safetensors_loads_and_packs(make_ckpt, tmp_path, arena_cli):
     """A folder holding JaxMARL-style safetensors (keys joined with ',') and a manifest loads."""
     from flax.traverse_util import flatten_dict
     from safetensors.numpy import save_file
@@ -57,15 +54,44 @@ def test_folder_checkpoint_with_jaxmarl_safetensors_loads_and_packs(make_ckpt, t
     for a, b in zip(jax.tree.leaves(src.params), jax.tree.leaves(loaded.params)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     out = tmp_path / "packed.ckpt"
-    assert main_exit(["pack", str(folder), "-o", str(out)]) == 0
+    assert arena_cli("pack", folder, "-o", out).code == 0
     assert load_agent(out).manifest.name == src.manifest.name
 
 
-def main_exit(argv):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-        sys.exit(0)
-    return exc.value.code
+def test_one_jaxmarl_safetensors_file_loads_the_same_through_every_path(make_ckpt, tmp_path, arena_cli):
+    """One reader of `flatten_dict(sep=",")` safetensors: the python loader, a folder checkpoint
+    (file saved with or without the top "params" key), and the .ckpt `arena pack` makes of it
+    all give the params that were saved, leaf for leaf."""
+    import jax
+    from flax.traverse_util import flatten_dict
+    from safetensors.numpy import save_file
+
+    from arena.checkpoint import load_jaxmarl_safetensors
+
+    src = load_agent(make_ckpt("mlp_actor_critic", ENV, seed=4))
+    want = jax.tree_util.tree_leaves_with_path(src.params)
+
+    def same(params):
+        got = jax.tree_util.tree_leaves_with_path(params)
+        assert [k for k, _ in got] == [k for k, _ in want]
+        for (_, a), (_, b) in zip(got, want):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    for top, tree in (("full", src.params), ("inner", src.params["params"])):
+        folder = tmp_path / top
+        folder.mkdir()
+        save_file({k: np.asarray(v) for k, v in flatten_dict(tree, sep=",").items()}, str(folder / "p.safetensors"))
+        m = src.manifest.to_dict()
+        m["params"] = {"file": "p.safetensors", "format": "safetensors",
+                       "sha256": sha256_hex((folder / "p.safetensors").read_bytes())}
+        (folder / "manifest.toml").write_text(tomli_w.dumps(m))
+        same(load_jaxmarl_safetensors(folder / "p.safetensors"))
+        same(load_agent(folder).params)
+        packed = tmp_path / f"{top}.ckpt"
+        assert arena_cli("pack", folder, "-o", packed).code == 0
+        same(load_agent(packed).params)
+    with pytest.raises(CheckpointError, match="no such file"):
+        load_jaxmarl_safetensors(tmp_path / "absent.safetensors")
 
 
 def _break(kind, path, tmp_path):
@@ -130,17 +156,14 @@ def test_broken_checkpoint_gives_clear_error(kind, make_ckpt, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["truncated", "pickle", "sha_mismatch", "unknown_arch"])
-def test_cli_reports_broken_checkpoint_in_one_line_exit_2(kind, make_ckpt, tmp_path):
+def test_cli_reports_broken_checkpoint_in_one_line_exit_2(kind, make_ckpt, tmp_path, arena_cli):
     good = make_ckpt("mlp_actor_critic", ENV)
     bad = _break(kind, good, tmp_path)
-    proc = subprocess.run(
-        [sys.executable, "-m", "arena.cli", "match", str(good), str(bad), "--episodes", "2"],
-        capture_output=True, text=True,
-    )
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
+    run = arena_cli("match", good, bad, "--episodes", "2")
+    assert run.code == 2
+    lines = run.err_lines
     assert len(lines) == 1 and lines[0].startswith("error: ") and BROKEN[kind] in lines[0]
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in run.err
 
 
 def test_pickle_is_never_unpickled(tmp_path):

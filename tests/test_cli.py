@@ -1,7 +1,9 @@
 """The CLI as a user meets it: instant help, listings, and one-line errors with exit code 2."""
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -94,11 +96,7 @@ def test_new_agent_then_inspect(tmp_path):
     assert info["param_count"] > 100_000
 
 
-def _arena(*args):
-    return subprocess.run([sys.executable, "-m", "arena.cli", *args], capture_output=True, text=True)
-
-
-def test_user_errors_are_one_line_exit_2(tmp_path):
+def test_user_errors_are_one_line_exit_2(tmp_path, arena_cli):
     cases = [
         (["match", str(tmp_path / "missing.ckpt"), "x.ckpt"], "no such file"),
         (["new-agent", "--arch", "random", "--env", "chess", "-o", str(tmp_path / "a.ckpt")], "unknown env id 'chess'"),
@@ -106,14 +104,24 @@ def test_user_errors_are_one_line_exit_2(tmp_path):
         (["inspect", "zoo:does-not-exist"], "no such zoo agent"),
     ]
     for argv, message in cases:
-        proc = _arena(*argv)
-        assert proc.returncode == 2, (argv, proc.stderr)
-        lines = proc.stderr.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0], (argv, proc.stderr)
+        run = arena_cli(*argv)
+        assert run.code == 2, (argv, run.err)
+        assert len(run.err_lines) == 1 and message in run.err_lines[0], (argv, run.err)
 
 
-def test_unknown_env_for_match_is_refused(tmp_path):
+def test_the_shell_sees_exit_2_and_one_line_for_a_user_error(tmp_path):
+    """The one test through a real process: the installed `arena` console script, as a shell
+    runs it (the CLI tests that need no fresh interpreter use the in-process `arena_cli`)."""
+    script = shutil.which("arena", path=str(Path(sys.executable).parent))
+    assert script, "the arena console script is not installed beside this python"
+    proc = subprocess.run([script, "inspect", str(tmp_path / "missing.ckpt")], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [f"error: {tmp_path / 'missing.ckpt'}: no such file"]
+    assert proc.stdout == ""
+
+
+def test_unknown_env_for_match_is_refused(tmp_path, arena_cli):
     path = tmp_path / "r.ckpt"
-    assert _arena("new-agent", "--arch", "random", "--env", "ipd", "-o", str(path)).returncode == 0
-    proc = _arena("match", str(path), str(path), "--env", "ipd_v9")
-    assert proc.returncode == 2 and "unknown env id 'ipd_v9'" in proc.stderr
+    assert arena_cli("new-agent", "--arch", "random", "--env", "ipd", "-o", path).code == 0
+    run = arena_cli("match", path, path, "--env", "ipd_v9")
+    assert run.code == 2 and "unknown env id 'ipd_v9'" in run.err

@@ -403,6 +403,28 @@ def test_building_one_family_imports_only_that_family(env_id, family, other):
     assert got["same_class"]
 
 
+def test_making_a_matrix_game_imports_no_other_family_and_no_jaxmarl():
+    """Env families register lazily: `make("ipd")` (as `arena new-agent --env ipd` does) imports
+    the matrix games alone, never the overcooked module that reads JaxMARL's layout tables."""
+    code = ("import json, sys\nfrom arena.envs import make\nmake('ipd')\n"
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('jaxmarl', 'arena.envs.')))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == ["arena.envs.matrix_games"]
+
+
+def test_every_builtin_id_is_registered_by_the_module_its_family_names():
+    from arena.env import _REGISTRY, BUILTIN_FAMILIES
+
+    ids = registered_ids()
+    assert len(ids) > 20
+    for env_id in ids:
+        factory = _REGISTRY[env_id]
+        assert getattr(factory, "func", factory).__module__ == BUILTIN_FAMILIES[env_id.split("/")[0]], env_id
+    with pytest.raises(UnknownEnv, match="unknown env id 'ipd/v9'"):
+        make("ipd/v9")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id", ["overcooked_v2/cramped_room", "mpe_tag"])
 def test_the_whole_package_path_still_works(env_id):

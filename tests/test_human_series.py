@@ -6,7 +6,6 @@ import os
 import pygame
 import pytest
 
-from arena.cli import main
 from arena.tournaments.schedule import HUMAN, blind_letters, williams_rows
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -72,24 +71,17 @@ def _post(key):
     pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=key, mod=0, unicode=""))
 
 
-def test_human_series_blind_balanced_stored_stopped_and_resumed(make_ckpt, tmp_path, capsys):
+def test_human_series_blind_balanced_stored_stopped_and_resumed(coord_series, tmp_path, arena_cli):
     from arena.commands.tournament import series_window
     from arena.human_results import read_results
     from arena.replay import open_replay
     from arena.tournaments.human import run_human_series
-    from arena.tournaments.spec import make_spec
     from arena.tournaments.store import Store
     from arena.verify import verify_traces
     from arena.viewer.human_game import PlayConfig
 
-    refs = [str(make_ckpt("scripted", "coord_game", config={"rule": "constant", "action": a}, name=n))
-            for a, n in ((0, "left"), (1, "right"))]
-    refs.append(str(make_ckpt("random", "coord_game", name="rand")))
-    names = ["left", "right", "rand"]
-    spec = make_spec("human", refs, env="coord_game", env_kwargs={"rounds": 3}, seeds=2, player="tester")
-    db = str(tmp_path / "t.sqlite")
+    refs, names, spec, db, ratings = coord_series
     play = PlayConfig(tick_hz=40.0, countdown=0.0, size=(800, 520))
-    ratings = {"left": 5, "right": 1, "rand": 3}
 
     # First sitting: game 1, then game 2 left unrated.
     first = Player(names, pygame.K_LEFT, ratings, stop_at_rating=2)
@@ -143,16 +135,17 @@ def test_human_series_blind_balanced_stored_stopped_and_resumed(make_ckpt, tmp_p
         assert len(store.human_games(report["id"])) == 6
     finally:
         store.close()
-    main(["tournament", "show", report["id"][:8], "--db", db])  # raises SystemExit on any error
+    assert arena_cli("tournament", "show", report["id"][:8], "--db", db).code == 0
     # The CLI names the same series (same spec, same id): nothing left to play, the report again.
-    main(["tournament", "--mode", "human", *refs, "--env", "coord_game", "--env-kw", "rounds=3", "--seeds", "2",
-          "--player", "tester", "--db", db, "--out", str(tmp_path / "out")])
-    out = capsys.readouterr().out
+    run = arena_cli("tournament", "--mode", "human", *refs, "--env", "coord_game", "--env-kw", "rounds=3",
+                    "--seeds", "2", "--player", "tester", "--db", db, "--out", tmp_path / "out")
+    assert run.code == 0, run.err
+    out = run.out
     assert f"tournament {report['id']} human" in out and "0 game(s) played now, 6 of 6 stored" in out
     assert (tmp_path / "out" / "cells.csv").read_text().count("\n") == 7 and not (tmp_path / "out" / "heatmap.png").exists()
 
 
-def test_human_series_bad_input_is_one_line(make_ckpt, tmp_path, capsys):
+def test_human_series_bad_input_is_one_line(make_ckpt, tmp_path, arena_cli):
     left = str(make_ckpt("scripted", "coord_game", config={"rule": "constant", "action": 0}, name="left"))
     prey = str(make_ckpt("random", "mpe_tag", side="prey"))
     db = str(tmp_path / "t.sqlite")
@@ -169,9 +162,6 @@ def test_human_series_bad_input_is_one_line(make_ckpt, tmp_path, capsys):
     with pytest.raises(UserError, match="played in a window"):
         run_tournament(make_spec("human", [left], env="coord_game", player="ann"), db=db)
     for args, message in cases:
-        capsys.readouterr()
-        with pytest.raises(SystemExit) as exc:
-            main(["tournament", *args, "--db", db])
-        assert exc.value.code == 2
-        err = capsys.readouterr().err
-        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        run = arena_cli("tournament", *args, "--db", db)
+        assert run.code == 2
+        assert message in run.err and len(run.err_lines) == 1 and "Traceback" not in run.err

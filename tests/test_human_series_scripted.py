@@ -12,7 +12,6 @@ import numpy as np
 from arena.match import play_match
 from arena.tournaments.human import run_human_series
 from arena.tournaments.schedule import HUMAN
-from arena.tournaments.spec import make_spec
 
 
 class ScriptedPlayer:
@@ -54,17 +53,12 @@ class ScriptedPlayer:
         return {"announce": self.announce, "play_game": self.play_game, "ask_rating": self.ask_rating}
 
 
-def test_series_logic_with_a_scripted_player_stored_stopped_rated_late_and_resumed(make_ckpt, tmp_path, monkeypatch):
+def test_series_logic_with_a_scripted_player_stored_stopped_rated_late_and_resumed(make_ckpt, coord_series, tmp_path,
+                                                                                   monkeypatch):
     # Its own data dir: the windowed series test plays the same spec (same id, same replay folder).
     monkeypatch.setenv("ARENA_DATA_DIR", str(tmp_path / "data"))
     me = str(make_ckpt("scripted", "coord_game", config={"rule": "constant", "action": 0}, name="me"))
-    refs = [str(make_ckpt("scripted", "coord_game", config={"rule": "constant", "action": a}, name=n))
-            for a, n in ((0, "left"), (1, "right"))]
-    refs.append(str(make_ckpt("random", "coord_game", name="rand")))
-    names = ["left", "right", "rand"]
-    spec = make_spec("human", refs, env="coord_game", env_kwargs={"rounds": 3}, seeds=2, player="tester")
-    db = str(tmp_path / "t.sqlite")
-    ratings = {"left": 5, "right": 1, "rand": 3}
+    refs, names, spec, db, ratings = coord_series
     by_name = dict(enumerate(names))
 
     # First sitting: games 1 and 2 are played; the player stops instead of rating game 2.

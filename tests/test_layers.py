@@ -88,21 +88,9 @@ def violations() -> list[str]:
     return bad
 
 
-# Edges still against the layers in modules being rewritten (the trainers package and the
-# replay codec, issue 9 sections 2 and 3). The list only shrinks: a new edge fails, and so does
-# an entry that no longer exists, so whoever removes an edge removes its line here.
-KNOWN = set(Path(__file__).with_name("layers_known.txt").read_text().splitlines()) - {""}
-
-
 def test_imports_go_one_way():
-    bad = set(violations())
-    new = sorted(bad - KNOWN)
-    assert not new, f"{len(new)} import(s) against the layers:\n" + "\n".join(new)
-
-
-def test_the_known_edges_only_shrink():
-    gone = sorted(KNOWN - set(violations()))
-    assert not gone, "these edges are gone; delete their lines from tests/layers_known.txt:\n" + "\n".join(gone)
+    bad = violations()
+    assert not bad, f"{len(bad)} import(s) against the layers:\n" + "\n".join(bad)
 
 
 @pytest.mark.parametrize("module, target, expected", [

@@ -77,9 +77,12 @@ def test_iqm_and_group_bootstrap():
     assert iqm(x) == pytest.approx(np.mean([2, 3, 4, 5]))
     e = iqm_ci(x)
     assert e.low <= e.mean <= e.high and e.mean == pytest.approx(3.5)
-    # Two seeds, constant within each: the pooled mean, n = number of seeds, CI spans both.
+    # Three seeds, constant within each: the pooled mean, n = number of seeds, CI spans them all.
+    g = bootstrap_groups_ci([np.zeros(4), np.ones(4), np.full(4, 2.0)])
+    assert (g.mean, g.n) == (1.0, 3) and g.low == 0.0 and g.high == 2.0
+    # Two seeds: the pooled mean, but too few units for an interval (issue 10: never a bare ±0).
     g = bootstrap_groups_ci([np.zeros(4), np.ones(4)])
-    assert (g.mean, g.n) == (0.5, 2) and g.low == 0.0 and g.high == 1.0
+    assert (g.mean, g.n) == (0.5, 2) and g.low is None and g.high is None
 
 
 def test_ratings_and_stats_do_not_import_jax():
@@ -88,3 +91,39 @@ def test_ratings_and_stats_do_not_import_jax():
     code = "import sys, arena.tournaments.ratings, arena.stats, arena.tournaments.report; print('jax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_separation_is_detected_and_gives_no_interval():
+    from arena.tournaments.ratings import separated
+
+    # 0 beats 1 every time: no finite MLE.
+    assert separated(np.array([[0, 5], [0, 0]], float))
+    assert not separated(np.array([[0, 5], [1, 0]], float))
+    # A cycle 0 > 1 > 2 > 0 is connected; add 3, who only ever lost: separated.
+    cycle = np.array([[0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]], float)
+    assert not separated(cycle)
+    cycle[0, 3] = 2
+    assert separated(cycle)
+    rows = elo_ratings(Games((0,), (1,), (np.ones(8),)), 2)
+    assert all(r["prior_dominated"] and r["low"] is None and r["high"] is None for r in rows)
+    assert rows[0]["elo"] > rows[1]["elo"]
+    # Draws connect both ways; two games are too few for an interval.
+    rows = elo_ratings(Games((0,), (1,), (np.array([1.0, 0.5]),)), 2)
+    assert not rows[0]["prior_dominated"] and rows[0]["low"] is None
+
+
+def test_role_games_compare_agents_of_one_role_on_the_same_opponent():
+    from arena.tournaments.outcomes import role_games, roles
+
+    info = {"sides": [{"name": "predators"}, {"name": "prey"}],
+            "scores": [{"team": "predators", "metric": "captures", "higher_is_better": True, "doc": ""}]}
+    lineups = [(0, 2), (0, 3), (1, 2)]  # predators 0, 1; prey 2, 3; 1 never met 3
+    assert roles(lineups) == {0: 0, 1: 0, 2: 1, 3: 1}
+    assert roles([(0, 1), (1, 0)]) is None  # agents that play both sides meet head to head
+    values = {((0, 2), 0, "captures"): [3, 1, 2], ((1, 2), 0, "captures"): [1, 1, 5, 9], ((0, 3), 0, "captures"): [0],
+              ((0, 2), 1, "return"): [-30, -10, -20], ((0, 3), 1, "return"): [-5, -50, -20], ((1, 2), 1, "return"): [0]}
+    (pf, ps, po), (qf, qs, qo) = role_games(info, lineups, roles(lineups), lambda lu, s, m: np.array(values[lu, s, m]))
+    # Predators 0 and 1 meet on prey 2 only, over the first 3 episodes: 3>1, 1=1, 2<5.
+    assert (pf, ps) == ([0], [1]) and po[0].tolist() == [1.0, 0.5, 0.0]
+    # Prey (undeclared: scored by return) 2 and 3 meet on predator 0: -30<-5, -10>-50, -20=-20.
+    assert (qf, qs) == ([2], [3]) and qo[0].tolist() == [0.0, 1.0, 0.5]

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from arena.checkpoint import new_agent, save_checkpoint
-from arena.cli import cli, main
+from arena.cli import cli
 from arena.match import play_match
 from arena.replay import (
     MAGIC,
@@ -300,7 +300,7 @@ def _tamper(path, out, episode, step, leaf):
     return _rewrite(path, out, episode, flip)
 
 
-def test_state_leaves_must_match_the_env(coord, tmp_path, capsys):
+def test_state_leaves_must_match_the_env(coord, tmp_path, arena_cli):
     from arena.envs import make
 
     bad = _rewrite(coord[0], tmp_path / "renamed.replay", 0, lambda cols: cols["states"][0].update(path=".renamed"))
@@ -308,11 +308,12 @@ def test_state_leaves_must_match_the_env(coord, tmp_path, capsys):
     assert ".renamed" in rep.episodes[0].states  # decoding reads the file; the env is not consulted
     with pytest.raises(StateMismatch, match="env state leaves of coord_game do not match the replay"):
         state_tree(make("coord_game"), rep.episodes[0].states)
-    code, lines = _main(["replay", "verify", str(bad)], capsys)
+    run = arena_cli("replay", "verify", str(bad))
+    code, lines = run.code, run.err_lines
     assert code == 2 and len(lines) == 1 and "recorded '.renamed'" in lines[0]
 
 
-def test_verify_passes_honest_replays_and_finds_a_tampered_state(coord, tag, tmp_path, capsys):
+def test_verify_passes_honest_replays_and_finds_a_tampered_state(coord, tag, tmp_path, arena_cli):
     assert verify_traces(open_replay(tag[0]).episodes).ok  # float states re-simulate bit for bit
     ok = CliRunner().invoke(cli, ["replay", "verify", str(coord[0])])
     assert ok.exit_code == 0 and "every recorded state re-simulates exactly" in ok.output, ok.output
@@ -326,8 +327,7 @@ def test_verify_passes_honest_replays_and_finds_a_tampered_state(coord, tag, tmp
     assert {k: report["divergence"][k] for k in ("episode", "step", "leaf")} == {"episode": 1, "step": 7, "leaf": ".last_actions"}
     text = CliRunner().invoke(cli, ["replay", "verify", str(bad)])
     assert "episode 1, step 7, leaf .last_actions" in text.output
-    code, _ = _main(["replay", "verify", str(bad)], capsys)  # the exit status the shell sees
-    assert code == 1
+    assert arena_cli("replay", "verify", bad).code == 1  # the exit status main gives the shell
 
 
 def test_verify_finds_a_float_state_off_by_one_ulp(tag):
@@ -416,13 +416,7 @@ def test_a_plain_msgpack_reader_decodes_a_replay_without_arena(tag, tmp_path):
 # ---------------------------------------------------------------- CLI
 
 
-def _main(argv, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-    return exit_.value.code, capsys.readouterr().err.strip().splitlines()
-
-
-def test_bad_inputs_give_one_line_and_exit_2(coord, tmp_path, capsys):
+def test_bad_inputs_give_one_line_and_exit_2(coord, tmp_path, arena_cli):
     header = open_replay(coord[0]).header
     files = {
         "text.replay": (b"hello, not a replay\n", "is not an arena replay"),
@@ -446,13 +440,17 @@ def test_bad_inputs_give_one_line_and_exit_2(coord, tmp_path, capsys):
                 info = json.loads(proc.output)
                 assert unbuildable[name] in json.dumps([info["env_id"], info["env_kwargs"]])
                 continue
-            code, lines = _main(["replay", command, str(tmp_path / name)], capsys)
+            run = arena_cli("replay", command, str(tmp_path / name))
+            code, lines = run.code, run.err_lines
             assert code == 2 and len(lines) == 1 and message in lines[0] and lines[0].startswith("error: "), (name, lines)
-    code, lines = _main(["replay", "info", str(tmp_path / "missing.replay")], capsys)
+    run = arena_cli("replay", "info", str(tmp_path / "missing.replay"))
+    code, lines = run.code, run.err_lines
     assert code == 2 and lines == [f"error: {tmp_path / 'missing.replay'}: no such file"]
-    code, lines = _main(["replay", "verify", str(tmp_path)], capsys)
+    run = arena_cli("replay", "verify", str(tmp_path))
+    code, lines = run.code, run.err_lines
     assert code == 2 and lines == [f"error: {tmp_path}: is a folder, not a replay file"]
-    code, lines = _main(["match", "x.ckpt", "--record", str(tmp_path)], capsys)
+    run = arena_cli("match", "x.ckpt", "--record", str(tmp_path))
+    code, lines = run.code, run.err_lines
     assert code == 2 and len(lines) == 1 and "is a folder; give a file name" in lines[0]
 
 

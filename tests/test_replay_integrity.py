@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from arena.checkpoint import new_agent, save_checkpoint
-from arena.cli import cli, main
+from arena.cli import cli
 from arena.replay import MAGIC, decode_array, encode_array, frame, open_replay
 from arena.replay import framing as framing_module
 from arena.replay.codec import MAX_VALUES, pack_columns
@@ -35,15 +35,6 @@ def coord(tmp_path_factory):
     return out
 
 
-def _run(argv, capsys):
-    """(exit code, stdout lines, stderr lines) of `arena ARGV` as the shell runs it."""
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return exit_.value.code, captured.out.strip().splitlines(), captured.err.strip().splitlines()
-
-
 def _with_footer(body: bytes, footer: dict) -> bytes:
     """`body` closed by `footer` with its sha256 made right for `body`."""
     return body + frame(dict(footer, sha256=hashlib.sha256(body).hexdigest()))
@@ -52,7 +43,7 @@ def _with_footer(body: bytes, footer: dict) -> bytes:
 # ---------------------------------------------------------------- damage vs a torn tail
 
 
-def test_a_byte_flipped_in_the_middle_fails_verify_with_its_offset(coord, tmp_path, capsys):
+def test_a_byte_flipped_in_the_middle_fails_verify_with_its_offset(coord, tmp_path, arena_cli):
     data = coord.read_bytes()
     rep = open_replay(coord)
     middle = rep.index[1].offset  # the second of three episodes
@@ -65,7 +56,7 @@ def test_a_byte_flipped_in_the_middle_fails_verify_with_its_offset(coord, tmp_pa
         bad[at] ^= 0x01
         path = tmp_path / f"{name}.replay"
         path.write_bytes(bytes(bad))
-        code, out, err = _run(["replay", "verify", str(path)], capsys)
+        code, out, err = arena_cli("replay", "verify", str(path)).lines()
         assert code == 1, (name, out, err)
         assert any(f"FAILED: damaged at byte {offset} of {len(data)}" in line for line in out), (name, out)
         assert not any(line.startswith("ok:") for line in out)
@@ -76,17 +67,17 @@ def test_a_byte_flipped_in_the_middle_fails_verify_with_its_offset(coord, tmp_pa
         info = CliRunner().invoke(cli, ["replay", "info", str(path), "--json"])
         assert info.exit_code == 1 and json.loads(info.output)["torn"]["offset"] == offset, name
     # the untouched file still passes
-    code, out, _ = _run(["replay", "verify", str(coord)], capsys)
+    code, out, _ = arena_cli("replay", "verify", str(coord)).lines()
     assert code == 0 and out[-1].startswith("ok: 3 episodes")
 
 
-def test_a_tail_cut_short_passes_with_a_warning_naming_what_was_lost(coord, tmp_path, capsys):
+def test_a_tail_cut_short_passes_with_a_warning_naming_what_was_lost(coord, tmp_path, arena_cli):
     data = coord.read_bytes()
     rep = open_replay(coord)
     last = rep.index[2].offset
     path = tmp_path / "crashed.replay"
     path.write_bytes(data[: last + 25])  # a crash while the third episode was being written
-    code, out, err = _run(["replay", "verify", str(path)], capsys)
+    code, out, err = arena_cli("replay", "verify", str(path)).lines()
     assert code == 0, (out, err)
     assert out == ["ok: 2 episodes, 64 steps: every recorded state re-simulates exactly"]
     assert len(err) == 1 and err[0].startswith(f"warning: torn at byte {last} of {last + 25}: the file ends inside a record")
@@ -95,11 +86,11 @@ def test_a_tail_cut_short_passes_with_a_warning_naming_what_was_lost(coord, tmp_
     assert info["torn"]["damaged"] is False and "1 of the 3 episodes" in info["torn"]["lost"]
     # cut inside the footer: every episode is there, only the footer is lost
     path.write_bytes(data[: rep.footer_offset + 3])
-    code, out, err = _run(["replay", "verify", str(path)], capsys)
+    code, out, err = arena_cli("replay", "verify", str(path)).lines()
     assert code == 0 and err[0].endswith("lost the footer (no checksum to check); checking 3 whole episodes"), err
 
 
-def test_a_later_whole_record_is_found_past_a_length_that_runs_off_the_end(coord, tmp_path, capsys, monkeypatch):
+def test_a_later_whole_record_is_found_past_a_length_that_runs_off_the_end(coord, tmp_path, arena_cli, monkeypatch):
     """A damaged length that claims more bytes than the file has looks like a tail cut short;
     the whole records after it show it is not. Small scan chunks check the chunked scan."""
     data = bytearray(coord.read_bytes())
@@ -112,7 +103,7 @@ def test_a_later_whole_record_is_found_past_a_length_that_runs_off_the_end(coord
     records, torn = read_records(bytes(data))
     assert len(records) == 2 and torn.damaged and torn.offset == middle
     assert f"a whole record follows at byte {rep.index[2].offset}" in torn.reason
-    code, out, _ = _run(["replay", "verify", str(path)], capsys)
+    code, out, _ = arena_cli("replay", "verify", str(path)).lines()
     assert code == 1 and any(f"damaged at byte {middle}" in line for line in out)
 
 
@@ -134,7 +125,7 @@ def test_the_scan_past_bad_bytes_checksums_few_candidates(monkeypatch):
     assert len(calls) < 20
 
 
-def test_a_footer_promising_more_episodes_than_survive_fails(coord, tmp_path, capsys):
+def test_a_footer_promising_more_episodes_than_survive_fails(coord, tmp_path, arena_cli):
     data = coord.read_bytes()
     rep = open_replay(coord)
     # episode 1's whole frame removed and the footer's sha256 made right for what is left, so
@@ -144,14 +135,14 @@ def test_a_footer_promising_more_episodes_than_survive_fails(coord, tmp_path, ca
     path.write_bytes(_with_footer(body, rep.footer))
     dropped = open_replay(path)
     assert dropped.checksum_ok and len(dropped.index) == 2
-    code, out, _ = _run(["replay", "verify", str(path)], capsys)
+    code, out, _ = arena_cli("replay", "verify", str(path)).lines()
     footer_at = len(body)
     assert code == 1
     assert any(f"damaged at byte {footer_at} of {path.stat().st_size}: the footer promises 3 episodes, the file holds 2" in line
                for line in out), out
     # records after the footer are damage too
     path.write_bytes(data + frame({"type": "episode"}))
-    code, out, _ = _run(["replay", "verify", str(path)], capsys)
+    code, out, _ = arena_cli("replay", "verify", str(path)).lines()
     assert code == 1 and any(f"damaged at byte {len(data)}" in line and "after the footer" in line for line in out)
 
 
@@ -189,7 +180,7 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
-def test_hostile_array_maps_are_one_line_for_every_command(coord, tmp_path, capsys, case):
+def test_hostile_array_maps_are_one_line_for_every_command(coord, tmp_path, arena_cli, case):
     edit, message = HOSTILE[case]
     path = _hostile(coord, tmp_path / "hostile.replay", edit)
     rep = open_replay(path)
@@ -197,7 +188,7 @@ def test_hostile_array_maps_are_one_line_for_every_command(coord, tmp_path, caps
     for argv in (["replay", "info", str(path)], ["replay", "verify", str(path)],
                  ["replay", "export", str(path), "--gif", str(tmp_path / "out.gif")],
                  ["view", str(path), "--frames", "2"]):
-        code, out, err = _run(argv, capsys)
+        code, out, err = arena_cli(*argv).lines()
         assert code == 1 and out == [] and len(err) == 1, (argv[:2], out, err)
         assert err[0].startswith(f"error: {path}: episode record 0 at byte {rep.index[0].offset} is malformed"), err
         assert message in err[0], err
@@ -240,15 +231,15 @@ def _with_header(src, out, edit):
     return out
 
 
-def test_replays_record_jax_and_jaxmarl_and_verify_warns_when_they_differ(coord, tmp_path, capsys):
+def test_replays_record_jax_and_jaxmarl_and_verify_warns_when_they_differ(coord, tmp_path, arena_cli):
     jax_now, jaxmarl_now = importlib.metadata.version("jax"), importlib.metadata.version("jaxmarl")
     header = open_replay(coord).header
     assert header["jax_version"] == jax_now and header["jaxmarl_version"] == jaxmarl_now
-    code, out, err = _run(["replay", "verify", str(coord)], capsys)
+    code, out, err = arena_cli("replay", "verify", str(coord)).lines()
     assert code == 0 and err == []
 
     other = _with_header(coord, tmp_path / "other.replay", lambda h: h.update(jax_version="0.3.0"))
-    code, out, err = _run(["replay", "verify", str(other)], capsys)
+    code, out, err = arena_cli("replay", "verify", str(other)).lines()
     assert code == 0 and out[-1].startswith("ok: 3 episodes"), (out, err)
     assert err == [f"warning: recorded with jax 0.3.0 (installed {jax_now}): re-simulation is bit-exact only under "
                    "the versions that recorded it"]
@@ -257,7 +248,7 @@ def test_replays_record_jax_and_jaxmarl_and_verify_warns_when_they_differ(coord,
 
     # replays written before the fields existed open, verify, and warn about nothing
     old = _with_header(coord, tmp_path / "old.replay", lambda h: [h.pop(k) for k in ("jax_version", "jaxmarl_version")])
-    code, out, err = _run(["replay", "verify", str(old)], capsys)
+    code, out, err = arena_cli("replay", "verify", str(old)).lines()
     assert code == 0 and err == [] and out[-1].startswith("ok: 3 episodes")
 
 

@@ -4,14 +4,15 @@ determinism, the store, reports and the CLI's bad-spec errors.
 Cheap agents (scripted, random) on short matrix games keep compiles small; fixtures are
 module-scoped so compiled population calls are shared between tests.
 """
+import csv
 import json
+import re
 import struct
 
 import numpy as np
 import pytest
 
 from arena.checkpoint import new_agent, save_checkpoint
-from arena.cli import main
 from arena.tournaments.spec import make_spec, spec_from_toml
 from arena.tournaments.stored import show_tournament
 from arena.tournaments.tournament import prepare, run_tournament
@@ -174,33 +175,24 @@ def test_spec_toml_and_id_by_content(coord, tmp_path):
     assert info.cells_run == 0 and report == coord["report"]
 
 
-def run_cli(args, capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(args)
-        raise SystemExit(0)
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
-
-
-def test_cli_run_show_list_and_outputs(coord, tmp_path, capsys):
+def test_cli_run_show_list_and_outputs(coord, tmp_path, arena_cli):
     db = str(tmp_path / "cli.sqlite")
-    code, out, err = run_cli(["tournament", "--mode", "crossplay", *coord["refs"], "--env-kw", "rounds=1",
-                              "--episodes", "4", "--db", db, "--json", "--out", str(tmp_path / "out")], capsys)
-    assert code == 0, err
-    report = json.loads(out)
+    run = arena_cli("tournament", "--mode", "crossplay", *coord["refs"], "--env-kw", "rounds=1",
+                    "--episodes", "4", "--db", db, "--json", "--out", tmp_path / "out")
+    assert run.code == 0, run.err
+    report = json.loads(run.out)
     assert report == {**coord["report"], "finished": report["finished"]}
     assert {p.name for p in (tmp_path / "out").iterdir()} == {"report.json", "cells.csv", "heatmap.png"}
     csv_lines = (tmp_path / "out" / "cells.csv").read_text().splitlines()
     assert csv_lines[0].startswith("tournament,cell,replicate,match_seed,agent_row,agent_col") and len(csv_lines) == 5
-    code, out, _ = run_cli(["tournament", "show", report["id"][:6], "--db", db, "--json"], capsys)
-    assert code == 0 and json.loads(out) == report
-    code, out, _ = run_cli(["tournament", "show", report["id"], "--db", db], capsys)
-    assert code == 0 and "cross-play matrix" in out and "1.00 ±0.00" in out
-    code, out, _ = run_cli(["tournament", "list", "--db", db, "--json"], capsys)
-    rows = json.loads(out)
+    run = arena_cli("tournament", "show", report["id"][:6], "--db", db, "--json")
+    assert run.code == 0 and json.loads(run.out) == report
+    run = arena_cli("tournament", "show", report["id"], "--db", db)
+    assert run.code == 0 and "cross-play matrix" in run.out and "1.00 ±0.00" in run.out
+    rows = json.loads(arena_cli("tournament", "list", "--db", db, "--json").out)
     assert [(r["id"], r["done"], r["cells"]) for r in rows] == [(report["id"], 4, 4)]
-    code, out, _ = run_cli(["tournament", "list", "--db", db], capsys)
-    assert code == 0 and report["id"] in out
+    run = arena_cli("tournament", "list", "--db", db)
+    assert run.code == 0 and report["id"] in run.out
 
 
 @pytest.fixture(scope="module")
@@ -210,7 +202,7 @@ def predator(agents_dir):
 
 @pytest.mark.parametrize("case", ["missing_file", "incompatible_env", "incompatible_side", "empty_pool",
                                   "empty_pool_folder", "bad_mode", "unknown_id", "bad_toml"])
-def test_bad_specs_fail_with_one_line_and_exit_2(case, coord, predator, tmp_path, capsys):
+def test_bad_specs_fail_with_one_line_and_exit_2(case, coord, predator, tmp_path, arena_cli):
     left, right = coord["refs"]
     db = ["--db", str(tmp_path / "bad.sqlite")]
     (tmp_path / "empty").mkdir()
@@ -225,11 +217,11 @@ def test_bad_specs_fail_with_one_line_and_exit_2(case, coord, predator, tmp_path
         "unknown_id": ["tournament", "show", "ffffffff"],
         "bad_toml": ["tournament", "run", "--spec", str(tmp_path / "bad.toml")],
     }[case]
-    code, out, err = run_cli(args + db, capsys)
-    assert code == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err + out
+    run = arena_cli(*args, *db)
+    assert run.code == 2
+    lines = run.err_lines
+    assert len(lines) == 1 and lines[0].startswith("error: "), run.err
+    assert "Traceback" not in run.err + run.out
 
 
 @pytest.mark.slow
@@ -266,3 +258,146 @@ def test_resume_after_the_process_is_killed(random_pop, tmp_path):
     resumed, again = run_tournament(spec, db=str(db), chunk=1)
     assert again.cells_run < info.cells_total
     assert resumed == full
+
+
+# ---------------------------------------------------------------- issue 10: numbers that mislead
+
+
+def test_mpe_tag_rates_each_role_within_itself(agents_dir, tmp_path):
+    """Head to head the prey lose every episode (each capture pays the predators and costs the
+    prey), so prey were rated by nothing. Per role, the trained prey beats a prey that runs off
+    the arena and the trained predators beat random ones, with intervals apart."""
+    runaway = ckpt(agents_dir, "scripted", "mpe_tag", "runaway", {"rule": "constant", "action": 2}, side="prey")
+    rand = ckpt(agents_dir, "random", "mpe_tag", "rand-pred", side="predators")
+    spec = make_spec("roundrobin", ["zoo:ppo-tag-s0-predators", rand, "zoo:ppo-tag-s0-prey", runaway], env="mpe_tag",
+                     episodes=64)
+    report, _ = run_tournament(spec, db=str(tmp_path / "tag.sqlite"))
+    rr = report["roundrobin"]
+    assert rr["rated_per_role"] and "predators vs predators on the same prey (higher captures wins)" in rr["win_rule"]
+    by = {r["agent"]: r for r in rr["ratings"]}
+    assert {a: r["role"] for a, r in by.items()} == {"ppo-tag-s0-predators": "predators", "rand-pred": "predators",
+                                                     "ppo-tag-s0-prey": "prey", "runaway": "prey"}
+    assert by["ppo-tag-s0-predators"]["low"] > by["rand-pred"]["high"]
+    assert by["ppo-tag-s0-prey"]["low"] > by["runaway"]["high"]
+    assert by["ppo-tag-s0-prey"]["mu"] > by["runaway"]["mu"]
+    # Each role is its own ladder centred at 1500: predators are never put on the prey's scale.
+    for role in ("predators", "prey"):
+        assert np.mean([r["elo"] for r in rr["ratings"] if r["role"] == role]) == pytest.approx(1500)
+    assert rr["prior_dominated"] == []
+
+
+def test_a_separated_roundrobin_says_its_ratings_are_prior_dominated(agents_dir, tmp_path, arena_cli):
+    tft = ckpt(agents_dir, "scripted", "ipd", "tft", {"rule": "tit_for_tat"})
+    alld = ckpt(agents_dir, "scripted", "ipd", "alld", {"rule": "always_defect"})
+    db = str(tmp_path / "t.sqlite")
+    code, out, err = arena_cli(*["tournament", "--mode", "roundrobin", tft, alld, "--env", "ipd", "--env-kw", "rounds=10",
+                              "--episodes", "8", "--db", db, "--json", "--no-progress"])
+    assert code == 0, err
+    report = json.loads(out)
+    rr = report["roundrobin"]
+    assert not rr["rated_per_role"] and rr["prior_dominated"] == ["all"]  # AllD wins every episode
+    assert all(r["prior_dominated"] and r["low"] is None and r["high"] is None for r in rr["ratings"])
+    code, out, _ = arena_cli(*["tournament", "show", report["id"], "--db", db])
+    assert code == 0 and "n/a: prior-dominated" in out and "ratings are prior-dominated" in out
+    assert not re.search(r"\[(\d+), \1\]", out)  # no [2094, 2094]
+
+
+def test_two_seeds_give_no_interval_over_seeds(agents_dir, tmp_path, arena_cli):
+    pair = [ckpt(agents_dir, "random", "coord_game", f"duo-s{s}", seed=s) for s in range(2)]
+    db = str(tmp_path / "t.sqlite")
+    code, out, err = arena_cli(*["tournament", "--mode", "crossplay", *pair, "--env-kw", "rounds=4", "--episodes", "8",
+                              "--db", db, "--json", "--no-progress"])
+    assert code == 0, err
+    report = json.loads(out)
+    (group,) = report["crossplay"]["groups"]
+    assert group["members"] == 2
+    for key in ("sp", "xp", "gap"):
+        assert group[key]["low"] is None and group[key]["high"] is None and group[key]["n"] == 2
+    code, out, _ = arena_cli(*["tournament", "show", report["id"], "--db", db])
+    table = out[out.index("seed groups"):].split("\n", 1)[1]  # below the title, which explains ±
+    assert "n/a (2 seeds)" in table and "±" not in table
+
+
+def test_one_agent_given_twice_is_refused(coord, tmp_path, arena_cli):
+    left, right = coord["refs"]
+    import shutil
+
+    copy = shutil.copy(left, tmp_path / "copy.ckpt")
+    for args, says in (([left, right, left], f"{left} is given twice"),
+                       ([left, str(copy)], "are the same agent (same manifest and params)")):
+        code, out, err = arena_cli(*["tournament", "--mode", "crossplay", *args, "--env-kw", "rounds=1", "--episodes", "4",
+                                  "--db", str(tmp_path / "t.sqlite")])
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], err
+
+
+def test_distinct_agents_sharing_a_name_are_told_apart(tmp_path, arena_cli):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    left = ckpt(tmp_path / "a", "scripted", "coord_game", "model", {"rule": "constant", "action": 0})
+    right = ckpt(tmp_path / "b", "scripted", "coord_game", "model", {"rule": "constant", "action": 1})
+    out_dir = tmp_path / "out"
+    code, out, err = arena_cli(*["tournament", "--mode", "crossplay", left, right, "--env-kw", "rounds=1", "--episodes", "4",
+                              "--db", str(tmp_path / "t.sqlite"), "--json", "--out", str(out_dir), "--no-progress"])
+    assert code == 0, err
+    report = json.loads(out)
+    names = report["crossplay"]["agents_order"]
+    assert len(set(names)) == 2 and all(re.fullmatch(r"model@[0-9a-f]{6}", n) for n in names)
+    assert [a["name"] for a in report["agents"]] == names and {a["manifest_name"] for a in report["agents"]} == {"model"}
+    assert {tuple(c["lineup"]) for c in report["cells"]} == {(a, b) for a in names for b in names}
+    assert np.diag(means(report["crossplay"]["matrix"])).tolist() == [1.0, 1.0]
+    rows = (out_dir / "cells.csv").read_text().splitlines()[1:]
+    assert {tuple(r.split(",")[4:6]) for r in rows} == {(a, b) for a in names for b in names}
+    code, out, _ = arena_cli(*["tournament", "show", report["id"], "--db", str(tmp_path / "t.sqlite")])
+    assert all(n in out for n in names)
+
+
+def test_export_writes_one_row_per_episode(coord, tmp_path, arena_cli):
+    from arena.tournaments.store import Store
+
+    path = tmp_path / "episodes.csv"
+    code, out, err = arena_cli(*["tournament", "export", coord["info"].id[:6], "--episodes", str(path), "--db", coord["db"]])
+    assert code == 0 and f"wrote 16 episode(s) of tournament {coord['info'].id}" in out, err
+    rows = list(csv.DictReader(path.read_text().splitlines()))
+    assert list(rows[0]) == ["tournament", "cell", "replicate", "match_seed", "agent_row", "agent_col", "episode",
+                             "length", "return_row", "return_col", "agreement"]
+    assert len(rows) == 4 * 4  # 4 cells x 4 episodes
+    store = Store(coord["db"])
+    cells = {c.index: c for c in store.cells(coord["info"].id)}
+    store.close()
+    for r in rows:
+        c = cells[int(r["cell"])]
+        e = int(r["episode"])
+        assert int(r["match_seed"]) == c.match_seed and int(r["length"]) == int(c.length[e])
+        assert [float(r["return_row"]), float(r["return_col"])] == c.returns[e].tolist()
+        assert float(r["agreement"]) == float(c.metrics["agreement"][e])
+    # Left with left agrees every round; left with right never.
+    by_lineup = {(r["agent_row"], r["agent_col"]): float(r["agreement"]) for r in rows}
+    assert by_lineup[("left", "left")] == 1.0 and by_lineup[("left", "right")] == 0.0
+    code, _, err = arena_cli(*["tournament", "export", "ffffff", "--episodes", str(path), "--db", coord["db"]])
+    assert code == 2 and err.strip().startswith("error: no tournament") and len(err.strip().splitlines()) == 1
+
+
+def test_zeroshot_says_a_missing_reference_and_can_measure_self_play(agents_dir, tmp_path, arena_cli):
+    focal = ckpt(agents_dir, "scripted", "coord_game", "ref-focal", {"rule": "constant", "action": 0})
+    left = ckpt(agents_dir, "scripted", "coord_game", "ref-left", {"rule": "constant", "action": 0})
+    right = ckpt(agents_dir, "scripted", "coord_game", "ref-right", {"rule": "constant", "action": 1})
+    db = str(tmp_path / "z.sqlite")
+    base = ["tournament", "--mode", "zeroshot", focal, "--pool", left, "--pool", right, "--env-kw", "rounds=2",
+            "--episodes", "4", "--db", db, "--no-progress"]
+    code, out, err = arena_cli(*base)
+    assert code == 0, err
+    lines = [ln for ln in out.splitlines() if ln.startswith("no reference return")]
+    assert lines == ["no reference return for 2 partner(s) (ref-left, ref-right): no provenance.best_return in its "
+                     "manifest; --reference selfplay measures one; their normalised scores are '-'"]
+    code, out, err = arena_cli(*base, "--reference", "selfplay", "--json")
+    assert code == 0, err
+    zs = json.loads(out)["zeroshot"]
+    assert zs["reference"] == "selfplay" and zs["missing_reference"] == []
+    assert {k: v["mean"] for k, v in zs["self_play"].items()} == {"ref-left": 2.0, "ref-right": 2.0}
+    by = {p["partner"]: p for p in zs["focal"][0]["partners"]}
+    assert (by["ref-left"]["best_return"], by["ref-left"]["normalised"]) == (2.0, 1.0)
+    assert (by["ref-right"]["best_return"], by["ref-right"]["normalised"]) == (2.0, 0.0)
+    code, out, err = arena_cli(*["tournament", "--mode", "crossplay", left, right, "--reference", "selfplay",
+                              "--db", db])
+    assert code == 2 and err.strip() == "error: --reference is for zeroshot tournaments, not crossplay"

@@ -214,11 +214,32 @@ def test_cli_trains_and_reports(ppo_run, tmp_path, capsys):
     out = tmp_path / "cli.ckpt"
     sets = [x for k, v in PPO_SET.items() for x in ("--set", f"{k}={v}")]
     main(["train", "ppo", "--env", "coord_game", "--env-kw", "rounds=16", "--seed", "3", "--steps", str(PPO_STEPS),
-          "--checkpoint-every", "5", "--quiet", "--json", "-o", str(out), *sets])
+          "--checkpoint-every", "5", "--quiet", "--json", "-o", str(out), "--name", "ppo-coord-s3", *sets])
     summary = json.loads(capsys.readouterr().out)
     assert summary["checkpoints"] == [str(out)] and summary["updates"] == 20
-    # Same seed and settings as the library call: the same agent.
+    # Same seed and settings as the library call: the same agent, under the name given.
     assert load_agent(out).manifest.params.sha256 == load_agent(ppo_run[0]).manifest.params.sha256
+    assert load_agent(out).name == "ppo-coord-s3" and load_agent(ppo_run[0]).name == "coord"
+
+
+def test_a_finished_run_records_its_self_play_reference(ppo_run):
+    """Zero-shot scores are normalised by a partner's provenance.best_return: a finished run
+    writes it (self-play, 256 episodes, seed 0), and rewriting provenance leaves params alone."""
+    from arena.agents.trainers.reference import REFERENCE_EPISODES
+
+    path, result = ppo_run
+    prov = load_agent(path).manifest.provenance
+    assert (prov["best_return_episodes"], prov["best_return_seed"]) == (REFERENCE_EPISODES, 0) == (256, 0)
+    report, _ = play_match([str(path), str(path)], episodes=256, seed=0, swap=False)
+    sides = report["orders"][0]["sides"]
+    assert prov["best_return"] == pytest.approx(np.mean([s["return"]["mean"] for s in sides]), abs=1e-4)
+    assert prov["best_return"] > 8  # a random pair agrees on half of the 16 rounds
+    # The params hash the manifest holds is still the params' own.
+    from arena.checkpoint import params_to_bytes, read_checkpoint, sha256_hex
+
+    manifest, params, _ = read_checkpoint(path)
+    assert sha256_hex(params_to_bytes(params)) == manifest.params.sha256
+    assert result.outputs == [path]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -231,14 +252,11 @@ def test_cli_trains_and_reports(ppo_run, tmp_path, capsys):
     (["train", "coala", "--env", "ipd", "-o", "x.ckpt", "--set", "lanes=3", "--set", "units=3"], "divisible by num_minibatches"),
     (["train", "coala", "--env", "ipd", "-o", "x.ckpt", "--set", "nope=1"], "bad COALA-PG setting"),
 ])
-def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, monkeypatch, capsys):
-    from arena.cli import main
-
+def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, monkeypatch, arena_cli):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err.strip()
+    run = arena_cli(*argv)
+    assert run.code == 2
+    err = run.err.strip()
     assert err.startswith("error: ") and message in err and "\n" not in err
 
 

@@ -313,7 +313,7 @@ def test_live_match_streams_episode_zero_as_recorded(make_ckpt):
     assert live.report["episodes"] == 3
 
 
-def test_cli_view_export_and_bad_input(coord_trace, tmp_path):
+def test_cli_view_export_and_bad_input(coord_trace, tmp_path, arena_cli):
     from click.testing import CliRunner
 
     from arena.cli import cli
@@ -330,13 +330,9 @@ def test_cli_view_export_and_bad_input(coord_trace, tmp_path):
     assert out.exists() and '"frames": 7' in res.output
     bad = tmp_path / "bad.replay"
     bad.write_bytes(b"not a replay at all")
-    from arena.cli import main
-
     for argv in (["view", str(bad)], ["replay", "export", str(path), "--gif", str(tmp_path / "x.png")],
                  ["view", str(path), "--episode", "9"]):
-        with pytest.raises(SystemExit) as exc:
-            main(argv)
-        assert exc.value.code == 2
+        assert arena_cli(*argv).code == 2
 
 
 def test_panels_take_action_labels_from_the_trace_and_fall_back_to_the_env(coord_trace):

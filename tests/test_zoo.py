@@ -33,8 +33,10 @@ def test_zoo_checkpoint_loads_and_matches_its_sha256(name):
     assert sha256_hex(raw["params"]) == loaded.manifest.params.sha256 == raw["manifest"]["params"]["sha256"]
     prov = loaded.manifest.provenance
     for field in ("algorithm", "seed", "steps", "wall_time_s", "hyperparameters", "reward_shaping",
-                  "final_training_return"):
+                  "final_training_return", "best_return", "best_return_episodes"):
         assert field in prov, f"{name}: provenance lacks {field}"
+    # The zero-shot reference: self-play measured over 256 episodes (build.py --references).
+    assert isinstance(prov["best_return"], float) and prov["best_return_episodes"] == 256
     assert prov["steps"] == prov["planned_steps"], f"{name} is a partial run"
 
 

@@ -5,10 +5,10 @@ viewer when a display exists.
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
+from arena import numfmt
 from arena.agents.zoo import zoo_names
 from arena.checkpoint import read_checkpoint
 from arena.errors import UserError
@@ -58,7 +58,7 @@ def run_demo(out_dir: str | os.PathLike = "arena-demo", *, episodes: int = 64, s
     out.mkdir(parents=True, exist_ok=True)
     spec = make_spec("crossplay", agents=agents, env=DEMO_ENV, episodes=episodes, seed=seed)
     report, info = run_tournament(spec, db=str(out / "results.sqlite"), progress=progress)
-    atomic_write(out / "crossplay.json", json.dumps(report, indent=2, default=float).encode())
+    atomic_write(out / "crossplay.json", numfmt.dumps(report).encode())
     atomic_write(out / "crossplay.csv", cells_csv(report).encode())
     heatmap = out / "crossplay.png"
     write_heatmap(report, heatmap)

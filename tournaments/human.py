@@ -92,24 +92,35 @@ def run_human_series(spec: TournamentSpec, *, play_game: PlayGame, announce: Ann
 
 def _rate_late(prep: Prepared, store: Store, unrated: list[dict], ask_rating: AskRating) -> bool:
     """Ask for the ratings of stored games the player left unrated; False if they stop again."""
-    noun = _noun(prep.env)
+    noun = noun_of(prep.env)
     cells = {c.index: c for c in prep.cells}
     for g in unrated:
         said = f"you stopped before rating game {g['cell'] + 1} of {len(prep.cells)}, with {noun} {g['letter']}"
-        rating = ask_rating(cells[g["cell"]], *_rating_question(noun, g["letter"], said), False)
+        rating = ask_rating(cells[g["cell"]], *rating_question(noun, g["letter"], said), False)
         if rating is None:
             return False
         store.rate(prep.id, g["cell"], rating)
     return True
 
 
-def _rating_question(noun: str, letter: str, said: str) -> tuple[str, list[str]]:
+def rating_question(noun: str, letter: str, said: str) -> tuple[str, list[str]]:
     """The title and lines that ask for the 1-5 rating of the agent shown as `letter`."""
     return f"how good a {noun} was {letter}?", [said, "1 poor · 2 · 3 · 4 · 5 excellent",
                                                  "press 1 to 5 · Esc: stop here without rating"]
 
 
-def _noun(env) -> str:
+def game_title(game_no: int, total: int, noun: str, letter: str) -> str:
+    return f"game {game_no} of {total}: your {noun} is {letter}"
+
+
+def announce_lines(agents: int, noun: str, seat: int, seat_name: str, player: str, resume: str) -> list[str]:
+    """The lines of the box before a game; `resume` says how the player goes on after Esc."""
+    return [f"{agents} {noun}s, shown only as letters; after each game you rate the one you played.",
+            f"you are seat {seat} ({seat_name}) · {player}",
+            f"space: start · Esc: stop here ({resume})"]
+
+
+def noun_of(env) -> str:
     return "partner" if env.spec.cooperative else "opponent"
 
 
@@ -117,7 +128,7 @@ def _play_games(prep: Prepared, store: Store, todo: list[Cell], letters: list[st
                 announce: Announce, ask_rating: AskRating) -> tuple[int, bool]:
     """Play `todo` in order until the player stops: (games stored, whether they stopped)."""
     spec, env = prep.spec, prep.env
-    noun = _noun(env)
+    noun = noun_of(env)
     sides = [s["seats"] for s in prep.env_info["sides"]]
     total = len(prep.cells)
     played = 0
@@ -125,17 +136,14 @@ def _play_games(prep: Prepared, store: Store, todo: list[Cell], letters: list[st
         agent = next(i for i in cell.lineup if i != HUMAN)
         letter = letters[agent]
         game_no = cell.index + 1
-        title = f"game {game_no} of {total}: your {noun} is {letter}"
-        if not announce(cell, title, [
-            f"{len(letters)} {noun}s, shown only as letters; after each game you rate the one you played.",
-            f"you are seat {spec.seat} ({env.spec.seats[spec.seat]}) · {spec.player}",
-            "space: start · Esc: stop here (the same command resumes the series)",
-        ]):
+        title = game_title(game_no, total, noun, letter)
+        if not announce(cell, title, announce_lines(len(letters), noun, spec.seat, env.spec.seats[spec.seat], spec.player,
+                                                    "the same command resumes the series")):
             break
         request = GameRequest(
             cell=cell, title=title, agent=spec.agents[agent], env_id=env.spec.id,
             env_kwargs=dict(prep.env_info["kwargs"]), seat=spec.seat, seed=cell.match_seed,
-            replay_path=_unused(data_dir() / "human" / prep.id / f"game-{game_no:02d}-{letter}"),
+            replay_path=unused_path(data_dir() / "human" / prep.id / f"game-{game_no:02d}-{letter}"),
             partner_label=f"{noun} {letter}")
         start = time.perf_counter()
         row = play_game(request)
@@ -150,8 +158,8 @@ def _play_games(prep: Prepared, store: Store, todo: list[Cell], letters: list[st
             "replay": row["replay"], "mean_reaction_ms": row["mean_reaction_ms"] or None,
             "finished_utc": row["finished_utc"]})
         played += 1
-        said = f"game {game_no} of {total} is stored: your return {row['human_return']:+.1f}, {_metrics_text(metrics)}"
-        rating = ask_rating(cell, *_rating_question(noun, letter, said), True)
+        said = f"game {game_no} of {total} is stored: your return {row['human_return']:+.1f}, {metrics_text(metrics)}"
+        rating = ask_rating(cell, *rating_question(noun, letter, said), True)
         if rating is None:
             break
         store.rate(prep.id, cell.index, rating)
@@ -160,7 +168,7 @@ def _play_games(prep: Prepared, store: Store, todo: list[Cell], letters: list[st
     return played, True
 
 
-def _unused(stem: Path) -> Path:
+def unused_path(stem: Path) -> Path:
     """stem.replay, or stem-2.replay, ... when a game was cut short there before: it stays."""
     path, k = stem.with_name(stem.name + ".replay"), 1
     while path.exists():
@@ -169,5 +177,5 @@ def _unused(stem: Path) -> Path:
     return path
 
 
-def _metrics_text(metrics: dict) -> str:
+def metrics_text(metrics: dict) -> str:
     return ", ".join(f"{k} {v:g}" for k, v in sorted(metrics.items())) or "no metrics"

@@ -7,6 +7,11 @@
   uncertainty sigma) for teams, fed game by game in a fixed interleaved order.
 
 A game is (i, j, outcome) with outcome 1 when i won, 0 when j won and 1/2 for a draw.
+
+When the results separate the players perfectly (some group of them never lost a game to the
+rest: a deterministic game, or a role that always wins) the maximum-likelihood ratings are
+infinite and the finite numbers shown are set by the prior alone; `elo_ratings` says so
+(`prior_dominated`) and gives no interval, since every bootstrap resample is separated too.
 """
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+
+from arena.stats import MIN_UNITS
 
 ELO_SCALE = 400.0 / math.log(10.0)
 ELO_BASE = 1500.0
@@ -71,15 +78,37 @@ def to_elo(r: np.ndarray) -> np.ndarray:
     return ELO_BASE + ELO_SCALE * np.asarray(r)
 
 
+def separated(wins: np.ndarray) -> bool:
+    """Whether the players who played split into a group that never lost to the rest: the
+    "beat at least once" graph is not strongly connected, and the Bradley–Terry MLE is not
+    finite (Zermelo's condition). Draws count as a half win both ways."""
+    w = np.asarray(wins, dtype=np.float64)
+    played = np.flatnonzero((w + w.T).sum(axis=1) > 0)
+    if played.size < 2:
+        return False
+    reach = w[np.ix_(played, played)] > 0
+    reach |= np.eye(played.size, dtype=bool)
+    for _ in range(int(np.ceil(np.log2(played.size))) + 1):
+        reach = reach | ((reach.astype(np.int64) @ reach.astype(np.int64)) > 0)
+    return not bool(reach.all())
+
+
 def elo_ratings(games: Games, n: int, *, l2: float = 0.01, n_boot: int = 200, seed: int = 0,
                 confidence: float = 0.95) -> list[dict]:
-    """Per player: Elo (Bradley–Terry fit) with a bootstrap interval over episodes."""
-    elo = to_elo(bradley_terry(games.win_matrix(n), l2=l2))
+    """Per player: Elo (Bradley–Terry fit) with a bootstrap interval over episodes. A player
+    with fewer than MIN_UNITS games, or every player of a separated fit (`prior_dominated`),
+    gets no interval (low = high = None)."""
+    wins = games.win_matrix(n)
+    elo = to_elo(bradley_terry(wins, l2=l2))
     rng = np.random.default_rng(seed)
     boots = np.array([to_elo(bradley_terry(games.win_matrix(n, rng), l2=l2)) for _ in range(n_boot)])
     alpha = (1 - confidence) / 2
     low, high = np.quantile(boots, [alpha, 1 - alpha], axis=0)
-    return [{"elo": float(elo[i]), "low": float(low[i]), "high": float(high[i])} for i in range(n)]
+    prior = separated(wins)
+    n_games = (wins + wins.T).sum(axis=1)
+    bare = [prior or n_games[i] < MIN_UNITS for i in range(n)]
+    return [{"elo": float(elo[i]), "low": None if bare[i] else float(low[i]),
+             "high": None if bare[i] else float(high[i]), "prior_dominated": prior} for i in range(n)]
 
 
 def openskill_ratings(games: Games, names: Sequence[str], teams: Sequence[Sequence[int]] | None = None) -> list[dict]:

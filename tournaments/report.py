@@ -13,8 +13,9 @@ from collections import defaultdict
 
 import numpy as np
 
-from arena import stats
+from arena import numfmt, stats
 from arena.fileio import atomic_write
+from arena.tournaments.outcomes import describe, head_to_head, role_games, roles
 from arena.tournaments.ratings import Games, elo_ratings, openskill_ratings
 from arena.tournaments.spec import HUMAN
 
@@ -32,6 +33,25 @@ def seed_groups(agents: list[dict]) -> dict[str, list[int]]:
         if name:
             groups[str(name)].append(i)
     return {g: m for g, m in groups.items() if len(m) >= 2}
+
+
+def display_names(agents: list[dict]) -> list[str]:
+    """How every table, CSV and JSON names the agents: the manifest name, and for a name that
+    different agents share, `name@` and the first hex digits of the content id that tell them
+    apart (6, more if those collide), so no two rows read the same."""
+    by_name: dict[str, list[int]] = defaultdict(list)
+    for i, a in enumerate(agents):
+        by_name[a["name"]].append(i)
+    out = [a["name"] for a in agents]
+    for name, members in by_name.items():
+        if len(members) < 2:
+            continue
+        width = 6
+        while len({agents[i]["id"][:width] for i in members}) < len(members) and width < 64:
+            width += 2
+        for i in members:
+            out[i] = f"{name}@{agents[i]['id'][:width]}"
+    return out
 
 
 def _est(e: stats.Estimate) -> dict:
@@ -73,7 +93,7 @@ def build_report(t: dict, cells) -> dict:
     info = t["env_info"]
     sides = [s["seats"] for s in info["sides"]]
     agents = t["agents"]
-    names = [a["name"] for a in agents]
+    names = display_names(agents)
     data = _Cells(cells, sides)
     seed = t["spec"].get("seed", 0)
     # Seed groups change the CI unit of the SP/XP summaries; round-robin ratings ignore them.
@@ -83,7 +103,8 @@ def build_report(t: dict, cells) -> dict:
         "cooperative": info["cooperative"], "sides": [s["name"] for s in info["sides"]],
         "episodes": t["spec"]["episodes"], "seeds": t["spec"]["seeds"], "seed": seed,
         "cells_total": t["n_cells"], "cells_done": len(cells), "finished": t["finished"] is not None,
-        "agents": [{"name": a["name"], "id": a["id"], "arch": a["arch"], "source": a["source"]} for a in agents],
+        "agents": [{"name": names[i], "manifest_name": a["name"], "id": a["id"], "arch": a["arch"], "source": a["source"]}
+                   for i, a in enumerate(agents)],
         "ci_unit": "training seed" if groups else "episode",
         "groups": {g: [names[i] for i in m] for g, m in groups.items()},
         "cells": [_cell_row(c, names, sides) for c in sorted(cells, key=lambda c: c.index)],
@@ -186,6 +207,8 @@ def _group_crossplay(data, groups, seed) -> list[dict]:
 def _zeroshot(t, data, names, groups, seed) -> dict:
     agents = t["agents"]
     n_focal = t["n_focal"]
+    reference = t["spec"].get("reference", "provenance")
+    references = _references(agents, data, n_focal, reference)
     focal_rows, matrix = [], []
     member_series = {}
     for f in range(n_focal):
@@ -196,8 +219,8 @@ def _zeroshot(t, data, names, groups, seed) -> dict:
                 row_cells.append(None)
                 continue
             prov = agents[p]["manifest"].get("provenance", {}) or {}
-            best = prov.get("best_return")
-            trained_with = names[f] in [str(v) for v in (prov.get("partners") or [])]
+            best = references[p]
+            trained_with = agents[f]["name"] in [str(v) for v in (prov.get("partners") or [])]
             est = stats.bootstrap_ci(x, seed=seed)
             norm = min(1.0, est.mean / best) if isinstance(best, (int, float)) and best > 0 else None
             partners.append({"partner": names[p], "score": _est(est), "best_return": best,
@@ -217,13 +240,29 @@ def _zeroshot(t, data, names, groups, seed) -> dict:
         if normalised:
             row["normalised_iqm"] = _est(stats.iqm_ci(np.array(normalised), seed=seed))
         focal_rows.append(row)
-    out = {"focal": focal_rows, "pool": names[n_focal:], "matrix": matrix}
+    out = {"focal": focal_rows, "pool": names[n_focal:], "matrix": matrix, "reference": reference,
+           "self_play": {names[p]: _est(stats.bootstrap_ci(data.team((p, p)), seed=seed))
+                         for p in range(n_focal, len(names)) if (p, p) in data},
+           "missing_reference": [names[p] for p in range(n_focal, len(names)) if references[p] is None]}
     if groups:
         out["groups"] = [
             {"group": g, "members": len(m),
              "mean": _est(stats.bootstrap_groups_ci([member_series[i] for i in m if i in member_series], seed=seed))}
             for g, m in groups.items()
         ]
+    return out
+
+
+def _references(agents, data, n_focal: int, reference: str) -> dict[int, float | None]:
+    """Each pool partner's reference return: its self-play in this tournament (`selfplay`)
+    or its manifest's provenance.best_return; None when there is none."""
+    out: dict[int, float | None] = {}
+    for p in range(n_focal, len(agents)):
+        if reference == "selfplay":
+            out[p] = float(data.team((p, p)).mean()) if (p, p) in data else None
+        else:
+            best = (agents[p]["manifest"].get("provenance", {}) or {}).get("best_return")
+            out[p] = float(best) if isinstance(best, (int, float)) and not isinstance(best, bool) else None
     return out
 
 
@@ -244,27 +283,35 @@ def _roundrobin(t, data, names, groups, seed) -> dict:
                 "metrics": {m: _est(stats.bootstrap_ci(data.metric((a, b), m), seed=seed)) for m in metric_names},
             })
         payoff.append(line)
-    # Each episode is a game: the side with the higher mean return wins; equal is a draw.
-    first, second, outcomes = [], [], []
-    for a, b in lineups:
-        if a == b:
-            continue
-        r0, r1 = data.side((a, b), 0), data.side((a, b), 1)
-        first.append(a)
-        second.append(b)
-        outcomes.append(np.where(r0 > r1, 1.0, np.where(r0 == r1, 0.5, 0.0)))
-    games = Games(tuple(first), tuple(second), tuple(outcomes))
-    players = sorted(set(first) | set(second))
+    # Head to head, or within each role when no agent plays both sides (outcomes.py).
+    info = t["env_info"]
+    role_of = roles(lineups)
+    side_names = [sd["name"] for sd in info["sides"]]
+    if role_of is None:
+        played = [lu for lu in lineups if lu[0] != lu[1]]
+        leagues = [([a for a, _ in played], [b for _, b in played],
+                    [head_to_head([data.side(lu, 0), data.side(lu, 1)]) for lu in played])]
+    else:
+        def score(lineup, side, metric):
+            return data.side(lineup, side) if metric == "return" else data.metric(lineup, metric)
+
+        leagues = role_games(info, lineups, role_of, score)
     ratings = []
-    if players:
-        elo = elo_ratings(games, len(names), seed=seed)
-        skill = openskill_ratings(games, names)
-        for i in players:
-            ratings.append({"agent": names[i], **elo[i], **skill[i],
-                            "games": int(sum(len(o) for f, s, o in zip(first, second, outcomes) if i in (f, s)))})
-        ratings.sort(key=lambda r: -r["elo"])
+    for k, (first, second, outcomes) in enumerate(leagues):
+        players = sorted(set(first) | set(second))
+        if not players:
+            continue
+        local = {p: x for x, p in enumerate(players)}  # each league is fitted on its own players
+        games = Games(tuple(local[i] for i in first), tuple(local[j] for j in second), tuple(outcomes))
+        elo = elo_ratings(games, len(players), seed=seed)
+        skill = openskill_ratings(games, [names[i] for i in players])
+        for x, i in enumerate(players):
+            ratings.append({"agent": names[i], **({"role": side_names[k]} if role_of else {}), **elo[x], **skill[x],
+                            "games": int(sum(len(o) for f, s2, o in zip(first, second, outcomes) if i in (f, s2)))})
+    ratings.sort(key=lambda r: (side_names.index(r["role"]) if role_of else 0, -r["elo"]))
     return {"rows": [names[a] for a in rows], "cols": [names[b] for b in cols], "payoff": payoff,
-            "ratings": ratings, "win_rule": "higher mean side return wins the episode; equal is a draw"}
+            "ratings": ratings, "win_rule": describe(info, role_of is not None), "rated_per_role": role_of is not None,
+            "prior_dominated": sorted({r["role"] if role_of else "all" for r in ratings if r["prior_dominated"]})}
 
 
 def _human(t, data, names, groups, seed) -> dict:
@@ -352,8 +399,7 @@ def write_heatmap(report: dict, path, dpi: int = 100) -> bool:
             if c is None:
                 continue
             # CI width written as +- half-width: what a reader compares between cells.
-            half = (c["high"] - c["low"]) / 2
-            ax.text(j, i, f"{c['mean']:.2f}\n±{half:.2f}", ha="center", va="center", fontsize=8,
+            ax.text(j, i, numfmt.plus_minus(c).replace(" ", "\n", 1), ha="center", va="center", fontsize=8,
                     color="black" if c["mean"] > mid else "white")
     ax.set_xticks(range(len(cols)), labels=cols, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(rows)), labels=rows, fontsize=8)
@@ -377,14 +423,19 @@ def cells_csv(report: dict) -> str:
                 *[f"return_{s}" for s in sides], *metric_names])
     for c in report["cells"]:
         w.writerow([report["id"], c["cell"], c["replicate"], c["match_seed"], *c["lineup"],
-                    *[f"{v:.6g}" for v in c["side_returns"]], *[f"{c['metrics'][k]:.6g}" for k in metric_names]])
+                    *[numfmt.float32_round(v) for v in c["side_returns"]],
+                *[numfmt.float32_round(c["metrics"][k]) for k in metric_names]])
     return out.getvalue()
 
 
-def _fmt(e: dict | None, digits: int = 2) -> str:
-    if not e:
-        return "-"
-    return f"{e['mean']:.{digits}f} ±{(e['high'] - e['low']) / 2:.{digits}f}"
+def _fmt(e: dict | None, unit: str = "episode") -> str:
+    return numfmt.plus_minus(e, unit)
+
+
+def _elo_interval(r: dict) -> str:
+    if r["low"] is not None:
+        return f"[{r['low']:.0f}, {r['high']:.0f}]"
+    return "n/a: prior-dominated" if r["prior_dominated"] else f"n/a ({r['games']} games)"
 
 
 def print_report(report: dict, console=None) -> None:
@@ -427,16 +478,23 @@ def print_report(report: dict, console=None) -> None:
         table("per agent", ["agent", "self-play", "mean XP (off-diagonal)", "XP IQM", "SP - XP gap",
                             f"P({best['agent'] if best else '-'} > agent)"],
               [[r["agent"], _fmt(r["sp"]), _fmt(r["xp"]), _fmt(r["xp_iqm"]), _fmt(r["gap"]),
-                f"{poi[r['agent']]:.2f}" if r["agent"] in poi else "-"] for r in x["per_agent"]])
+                numfmt.sig(poi[r["agent"]]) if r["agent"] in poi else "-"] for r in x["per_agent"]])
     if mode == "zeroshot":
         for r in x["focal"]:
             flagged = f" (flagged, excluded from aggregates: {', '.join(r['flagged'])})" if r["flagged"] else ""
-            table(f"zero-shot: {r['agent']}{flagged}", ["partner", "J_XP", "best return", "normalised", "trained with"],
-                  [[p["partner"], _fmt(p["score"]), "-" if p["best_return"] is None else f"{p['best_return']:g}",
-                    "-" if p["normalised"] is None else f"{p['normalised']:.2f}", "YES" if p["trained_with"] else ""]
+            ref_col = "self-play return" if x.get("reference") == "selfplay" else "best return"
+            table(f"zero-shot: {r['agent']}{flagged}", ["partner", "J_XP", ref_col, "normalised", "trained with"],
+                  [[p["partner"], _fmt(p["score"]), numfmt.sig(p["best_return"]),
+                    numfmt.sig(p["normalised"]), "YES" if p["trained_with"] else ""]
                    for p in r["partners"]])
         table("zero-shot summary (held-out partners)", ["agent", "mean J_XP", "normalised IQM (over partners)"],
-              [[r["agent"], _fmt(r.get("mean")), _fmt(r.get("normalised_iqm"))] for r in x["focal"]])
+              [[r["agent"], _fmt(r.get("mean")), _fmt(r.get("normalised_iqm"), "partner")] for r in x["focal"]])
+        missing = x.get("missing_reference")
+        if missing:
+            where = ("no self-play cell" if x.get("reference") == "selfplay"
+                     else "no provenance.best_return in its manifest; --reference selfplay measures one")
+            console.print(f"no reference return for {len(missing)} partner(s) ({', '.join(missing)}): {where}; "
+                          "their normalised scores are '-'", soft_wrap=True, markup=False)
     if mode == "roundrobin":
         metric = next(iter(x["payoff"][0][0]["metrics"]), None) if x["payoff"] and x["payoff"][0][0] else None
         side0, side1 = report["sides"]
@@ -445,18 +503,28 @@ def print_report(report: dict, console=None) -> None:
               [[x["rows"][i], *["-" if c is None else " / ".join(
                   [_fmt(c["returns"][0]), _fmt(c["returns"][1])] + ([_fmt(c["metrics"][metric])] if metric else []))
                   for c in line]] for i, line in enumerate(x["payoff"])])
-        table("ratings (Elo: Bradley-Terry MLE over all episodes, 95% bootstrap CI; Weng-Lin mu, sigma)",
-              ["agent", "Elo", "Elo CI", "mu", "sigma", "ordinal", "games"],
-              [[r["agent"], f"{r['elo']:.0f}", f"[{r['low']:.0f}, {r['high']:.0f}]", f"{r['mu']:.2f}",
-                f"{r['sigma']:.2f}", f"{r['ordinal']:.2f}", str(r["games"])] for r in x["ratings"]])
+        console.print(f"an episode is won by: {x['win_rule']}", soft_wrap=True, markup=False)
+        per_role = x.get("rated_per_role")
+        table("ratings (Elo: Bradley-Terry MLE over all episodes, 95% bootstrap CI; Weng-Lin mu, sigma)"
+              + ("; each role rated within itself, centred at 1500" if per_role else ""),
+              ["agent", *(["role"] if per_role else []), "Elo", "Elo CI", "mu", "sigma", "ordinal", "games"],
+              [[r["agent"], *([r["role"]] if per_role else []), f"{r['elo']:.0f}", _elo_interval(r),
+                numfmt.sig(r["mu"]), numfmt.sig(r["sigma"]), numfmt.sig(r["ordinal"]), str(r["games"])]
+               for r in x["ratings"]])
+        if x.get("prior_dominated"):
+            which = "" if x["prior_dominated"] == ["all"] else f" ({', '.join(x['prior_dominated'])})"
+            console.print(f"ratings{which} are prior-dominated: the results separate the agents perfectly (some never "
+                          "lost to the others), so the maximum-likelihood Elo is infinite and the values shown are set "
+                          "by the prior; no interval is given", soft_wrap=True, markup=False)
     if mode == "human":
         # In a cooperative game the agent's return is the player's: one column says it all.
         theirs = [] if report["cooperative"] else ["agent's return"]
         table(f"human series: {x['player']} on seat {x['seat']} ({x['side']}); agents shown by letter only",
               ["as", "agent", "games", "your return", *theirs, "rating 1-5 (n)", "reaction"],
-              [[r["letter"] or "-", r["agent"], str(r["games"]), _fmt(r["human_return"]),
-                *([_fmt(r["agent_return"])] if theirs else []),
-                f"{_fmt(r['rating'])} ({r['ratings']})" if r["rating"] else "-",
+              [[r["letter"] or "-", r["agent"], str(r["games"]), _fmt(r["human_return"], "game"),
+                *([_fmt(r["agent_return"], "game")] if theirs else []),
+                (f"{_fmt(r['rating'], 'game')} ({r['ratings']})" if r["rating"]["low"] is not None
+                 else _fmt(r["rating"], "rating")) if r["rating"] else "-",
                 "-" if r["reaction_ms"] is None else f"{r['reaction_ms']:.0f} ms"] for r in x["partners"]])
         table("games in play order", ["game", "as", "agent", "your return", *theirs, "rating"],
               [[str(g["game"]), g["letter"] or "-", g["agent"], f"{g['human_return']:+.2f}",
@@ -465,4 +533,31 @@ def print_report(report: dict, console=None) -> None:
     if x.get("groups"):
         cols = sorted({k for g in x["groups"] for k in g if k not in ("group", "members")})
         table("seed groups (± = 95% bootstrap CI over training seeds)", ["group", "seeds", *cols],
-              [[g["group"], str(g["members"]), *[_fmt(g.get(c)) for c in cols]] for g in x["groups"]])
+              [[g["group"], str(g["members"]), *[_fmt(g.get(c), "seed") for c in cols]] for g in x["groups"]])
+
+
+def pool_human(reports: list[dict], seed: int = 0) -> dict:
+    """The human series of several players (each `build_report`'s, mode human) pooled per
+    agent: the players' returns, the agent's, the 1-5 ratings (bootstrap CIs over all games),
+    and how often each agent was met at each position of a round (the balance of the order)."""
+    games: dict[str, list[dict]] = defaultdict(list)
+    n = max((len(r["agents"]) for r in reports), default=0)
+    positions: dict[str, list[int]] = defaultdict(lambda: [0] * n)
+    for r in reports:
+        for g in r["human"]["games"]:
+            games[g["agent"]].append(g)
+            positions[g["agent"]][(g["game"] - 1) % n] += 1
+    rows = []
+    for agent, mine in sorted(games.items()):
+        ratings = np.array([g["rating"] for g in mine if g["rating"] is not None], float)
+        reaction = [g["reaction_ms"] for g in mine if g["reaction_ms"] is not None]
+        rows.append({
+            "agent": agent, "games": len(mine), "players": sum(any(g["agent"] == agent for g in r["human"]["games"]) for r in reports),
+            "human_return": _est(stats.bootstrap_ci(np.array([g["human_return"] for g in mine]), seed=seed)),
+            "agent_return": _est(stats.bootstrap_ci(np.array([g["agent_return"] for g in mine]), seed=seed)),
+            "rating": _est(stats.bootstrap_ci(ratings, seed=seed)) if ratings.size else None,
+            "ratings": int(ratings.size),
+            "reaction_ms": float(np.mean(reaction)) if reaction else None,
+            "positions": positions[agent],
+        })
+    return {"players": len(reports), "games": sum(len(r["human"]["games"]) for r in reports), "agents": rows}

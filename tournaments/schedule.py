@@ -45,8 +45,9 @@ def _require_playable(loaded, env, indices, side_numbers) -> None:
                 )
 
 
-def lineups(mode: str, loaded: Sequence, env, n_focal: int) -> list[tuple[int, ...]]:
-    """The lineups of a mode; loaded = focal agents then (zeroshot) the pool."""
+def lineups(mode: str, loaded: Sequence, env, n_focal: int, reference: str = "provenance") -> list[tuple[int, ...]]:
+    """The lineups of a mode; loaded = focal agents then (zeroshot) the pool. A zeroshot with a
+    self-play reference also plays each partner with itself."""
     spec = env.spec
     sides = spec.sides
     n = len(loaded)
@@ -64,7 +65,8 @@ def lineups(mode: str, loaded: Sequence, env, n_focal: int) -> list[tuple[int, .
         if mode == "crossplay":
             return [(a, b) for a in range(n) for b in range(n)]
         pool = range(n_focal, n)
-        return [pair for f in range(n_focal) for p in pool for pair in ((f, p), (p, f))]
+        own = [(p, p) for p in pool] if reference == "selfplay" else []
+        return [pair for f in range(n_focal) for p in pool for pair in ((f, p), (p, f))] + own
     if mode == "roundrobin":
         if len(sides) != 2:
             raise UserError(f"roundrobin needs an env with two sides; {spec.id} has {len(sides)}")
@@ -84,10 +86,10 @@ def lineups(mode: str, loaded: Sequence, env, n_focal: int) -> list[tuple[int, .
 
 
 def schedule(mode: str, loaded: Sequence, agent_ids: Sequence[str], env, n_focal: int, seeds: int, seed: int,
-             pairs: Sequence[tuple[int, int]] = ()) -> list[Cell]:
+             pairs: Sequence[tuple[int, int]] = (), reference: str = "provenance") -> list[Cell]:
     """Every cell of the tournament, in a fixed order (lineup-major, then replicate); with
     `pairs`, only the lineups of those pairs (in either seat order)."""
-    chosen = lineups(mode, loaded, env, n_focal)
+    chosen = lineups(mode, loaded, env, n_focal, reference)
     if pairs:
         wanted = {frozenset(p) for p in pairs}
         chosen = [lu for lu in chosen if frozenset(lu) in wanted and lu[0] != lu[1]]
@@ -134,17 +136,17 @@ def blind_letters(n: int, seed: int, player: str) -> list[str]:
 
 
 def human_schedule(loaded: Sequence, agent_ids: Sequence[str], env, seat: int, games: int, seed: int,
-                   player: str) -> list[Cell]:
+                   player: str, row: int | None = None) -> list[Cell]:
     """The games of a human series in play order: `games` rounds, each agent once a round (on
     every side but the human's), rounds following successive rows of a Williams design that
-    start at a row drawn from the player, so over players every agent is played first, second,
-    ... equally often. A game's seed depends on the agent and round, not the player: every
+    start at a row drawn from the player (or at `row`, as a server assigns them), so over
+    players every agent is played first, second, ... equally often. A game's seed depends on the agent and round, not the player: every
     player meets an agent on the same episodes."""
     side = human_side(env, seat, alone=True)
     others = [s for s in range(len(env.spec.sides)) if s != side]
     _require_playable(loaded, env, range(len(loaded)), others)
     rows = williams_rows(len(loaded))
-    start = _player_hash(seed, player) % len(rows)
+    start = (_player_hash(seed, player) if row is None else row) % len(rows)
     cells = []
     for r in range(games):
         for i in rows[(start + r) % len(rows)]:

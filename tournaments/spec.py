@@ -18,6 +18,8 @@ from arena.trees import freeze_kwargs
 # The lineup entry of the human's side in a human series' cells.
 HUMAN = -1
 MODES = ("selfplay", "crossplay", "zeroshot", "roundrobin", "human")
+# zeroshot: where each partner's reference return comes from (what scores are normalised by).
+REFERENCES = ("provenance", "selfplay")
 SPEC_VERSION = 1
 
 
@@ -45,9 +47,15 @@ class TournamentSpec:
     # human only: who plays (their series is their own tournament) and the seat they take.
     player: str = ""
     seat: int = 0
+    # human only: the Williams row the first round follows (taken modulo the rows); None draws
+    # it from the player. A server hands rows out in join order, so its players stay balanced.
+    row: int | None = None
     # roundrobin / crossplay only: play just these agent pairs (indices into `agents`), each in
     # both seat orders where both agents can take either side; a ladder's rounds are such.
     pairs: tuple[tuple[int, int], ...] = ()
+    # zeroshot only: "provenance" normalises by each partner's manifest `provenance.best_return`;
+    # "selfplay" plays each partner with itself in this tournament and normalises by that.
+    reference: str = "provenance"
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -58,6 +66,10 @@ class TournamentSpec:
             raise FieldError("zeroshot needs a held-out partner pool (`pool` FILE_OR_FOLDER), and it is empty")
         if self.mode != "zeroshot" and self.pool:
             raise FieldError(f"`pool` is for zeroshot tournaments, not {self.mode}")
+        if self.reference not in REFERENCES:
+            raise FieldError(f"unknown `reference` {self.reference!r}; references: {', '.join(REFERENCES)}")
+        if self.reference != "provenance" and self.mode != "zeroshot":
+            raise FieldError(f"`reference` is for zeroshot tournaments, not {self.mode}")
         if self.mode in ("crossplay", "roundrobin") and len(self.agents) < 2:
             raise UserError(f"a {self.mode} tournament needs at least two agents")
         for name in ("episodes", "seeds"):
@@ -73,8 +85,10 @@ class TournamentSpec:
                 raise FieldError("a human series needs the player's name (`player` NAME)")
             if isinstance(self.seat, bool) or not isinstance(self.seat, int) or self.seat < 0:
                 raise FieldError(f"`seat` must be a non-negative integer, got {self.seat!r}")
-        elif self.player or self.seat:
-            raise FieldError(f"`player` and `seat` are for human series (`mode` human), not {self.mode}")
+            if self.row is not None and (isinstance(self.row, bool) or not isinstance(self.row, int) or self.row < 0):
+                raise FieldError(f"`row` must be a non-negative integer, got {self.row!r}")
+        elif self.player or self.seat or self.row is not None:
+            raise FieldError(f"`player`, `seat` and `row` are for human series (`mode` human), not {self.mode}")
         if self.pairs:
             if self.mode not in ("roundrobin", "crossplay"):
                 raise FieldError(f"`pairs` restrict a roundrobin or crossplay tournament, not {self.mode}")
@@ -97,7 +111,10 @@ class TournamentSpec:
             "seed": self.seed,
             # Only a human series has a player and a seat: the ids of other modes stay as they were.
             **({"player": self.player, "seat": self.seat} if self.mode == "human" else {}),
+            **({"row": self.row} if self.row is not None else {}),  # ids of series without one stay as they were
             **({"pairs": [list(p) for p in self.pairs]} if self.pairs else {}),
+            # Only a self-play reference changes what is played: other ids stay as they were.
+            **({"reference": self.reference} if self.reference != "provenance" else {}),
         }
 
     def to_dict(self) -> dict:
@@ -161,7 +178,7 @@ def spec_from_toml(path: str | Path, **overrides) -> TournamentSpec:
 
 
 def make_spec(mode: str = "crossplay", agents=(), pool=(), env=None, env_kwargs=None, episodes=None, seeds=1, seed=0,
-              player="", seat=0, pairs=()) -> TournamentSpec:
+              player="", seat=0, pairs=(), row=None, reference="provenance") -> TournamentSpec:
     """A spec from loose values (lists, dicts); folders in `agents`/`pool` are expanded.
     Episodes default to 64 a cell (1 in a human series: a game is one episode)."""
     return TournamentSpec(
@@ -176,4 +193,6 @@ def make_spec(mode: str = "crossplay", agents=(), pool=(), env=None, env_kwargs=
         player=str(player),
         seat=seat,
         pairs=tuple(tuple(p) for p in pairs),
+        row=row,
+        reference=str(reference),
     )

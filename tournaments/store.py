@@ -114,12 +114,16 @@ class Store:
         """A finished game of a human series: its cell and its human_games row (keys as in the
         table; no rating yet), in one transaction."""
         with self.db:
-            self.insert_cell(tid, result, agent_ids, sides)
-            self.db.execute(
-                "INSERT OR REPLACE INTO human_games VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                (tid, result.cell.index, game["player"], game["seat"], game["agent"], game["letter"], game["replay"],
-                 game.get("mean_reaction_ms"), game["finished_utc"]),
-            )
+            self.insert_human_game(tid, result, agent_ids, sides, game)
+
+    def insert_human_game(self, tid: str, result, agent_ids: list[str], sides: list[list[int]], game: dict) -> None:
+        """add_human_game inside the caller's transaction (`with store.db:`)."""
+        self.insert_cell(tid, result, agent_ids, sides)
+        self.db.execute(
+            "INSERT OR REPLACE INTO human_games VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            (tid, result.cell.index, game["player"], game["seat"], game["agent"], game["letter"], game["replay"],
+             game.get("mean_reaction_ms"), game["finished_utc"]),
+        )
 
     def rate(self, tid: str, cell: int, rating: int) -> None:
         """The player's 1-5 rating of the agent in a stored human game."""

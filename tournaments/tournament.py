@@ -29,6 +29,17 @@ def agent_id(loaded) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def refuse_duplicates(refs, ids: list[str]) -> None:
+    """One agent given twice (the same file, or a copy with the same manifest and params)
+    would give two identical rows that nothing tells apart: refuse it."""
+    first: dict[str, str] = {}
+    for ref, aid in zip(refs, ids):
+        if aid in first:
+            same = "is given twice" if first[aid] == ref else f"and {first[aid]} are the same agent (same manifest and params)"
+            raise UserError(f"{ref} {same}: give each agent once")
+        first[aid] = ref
+
+
 @dataclasses.dataclass
 class Prepared:
     spec: TournamentSpec
@@ -44,18 +55,20 @@ class Prepared:
         s = self.env.spec
         return {"id": s.id, "kwargs": dict(s.kwargs), "cooperative": s.cooperative,
                 "sides": [{"name": side.name, "seats": list(side.seats)} for side in s.sides],
-                "metrics": [m.name for m in s.metrics]}
+                "metrics": [m.name for m in s.metrics], "seats": list(s.seats),
+                "scores": [x.to_dict() for x in s.scores]}
 
 
 def prepare(spec: TournamentSpec) -> Prepared:
     """Load every agent, resolve the env, check the lineups and schedule the cells."""
     loaded = [load_agent(r) for r in spec.agents + spec.pool]
     ids = [agent_id(a) for a in loaded]
+    refuse_duplicates(spec.agents + spec.pool, ids)
     env = resolve_env(loaded, spec.env, dict(spec.env_kwargs))
     if spec.mode == "human":
-        cells = human_schedule(loaded, ids, env, spec.seat, spec.seeds, spec.seed, spec.player)
+        cells = human_schedule(loaded, ids, env, spec.seat, spec.seeds, spec.seed, spec.player, spec.row)
     else:
-        cells = schedule(spec.mode, loaded, ids, env, len(spec.agents), spec.seeds, spec.seed, spec.pairs)
+        cells = schedule(spec.mode, loaded, ids, env, len(spec.agents), spec.seeds, spec.seed, spec.pairs, spec.reference)
     canonical = spec.canonical(ids[: len(spec.agents)], ids[len(spec.agents):])
     canonical["env"], canonical["env_kwargs"] = env.spec.id, {k: v for k, v in env.spec.kwargs}
     return Prepared(spec, spec_id(canonical), loaded, ids, env, cells, canonical)

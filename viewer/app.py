@@ -13,13 +13,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pygame
 
 from arena.envs import make
 from arena.viewer import style
+from arena.viewer.export import frame_size, video_paths, write_videos
+from arena.viewer.files import save_png, unused_name
 from arena.viewer.panels import SeatPanel, Timeline, panel_grid
 from arena.viewer.scenes import Scene, scene_for
 
@@ -206,22 +208,18 @@ class Viewer:
         return f"arena-{tr.env_id.replace('/', '-')}-seed{tr.seed}-ep{tr.episode}"
 
     def screenshot(self, path: str | os.PathLike | None = None) -> Path:
-        """Save the current frame as PNG (temp name, then rename)."""
-        path = Path(path) if path else Path(self.config.out_dir) / f"{self._stem()}-t{self.t}.png"
+        """Save the current frame, without the window's chrome, as PNG; by default under a
+        name no earlier screenshot has (a second one of the same step gets -2, -3...)."""
+        path = Path(path) if path else unused_name(Path(self.config.out_dir) / f"{self._stem()}-t{self.t}.png")
         surf = pygame.Surface(self.surface_size())
-        self.draw(surf)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.png")
-        pygame.image.save(surf, str(tmp))
-        os.replace(tmp, path)
+        self.draw(surf, clean=True)
+        save_png(surf, path)
         self.say(f"saved {path}")
         return path
 
     def export(self, path: str | os.PathLike | None = None) -> Path:
         """Export the current episode (as far as it has been played) to a GIF or MP4."""
-        from arena.viewer.export import export_episode
-
-        path = Path(path) if path else Path(self.config.out_dir) / f"{self._stem()}.gif"
+        path = Path(path) if path else unused_name(Path(self.config.out_dir) / f"{self._stem()}.gif")
         self.say(f"exporting {path}…")
         self._flip_now()
         export_episode(self.trace, path, viewer=self)
@@ -238,8 +236,11 @@ class Viewer:
             self.draw(surf)
             pygame.display.flip()
 
-    def draw(self, surf: pygame.Surface, trace=None, t: int | None = None) -> None:
-        """Draw one whole frame of `trace` (default: the current episode) at step t."""
+    def draw(self, surf: pygame.Surface, trace=None, t: int | None = None, *, clean: bool = False) -> None:
+        """Draw one whole frame of `trace` (default: the current episode) at step t.
+
+        `clean` (screenshots, exports) leaves out what belongs to the window rather than to the
+        episode: the playback state, key hints (footer, a human's keys), toast and help."""
         trace = trace if trace is not None else self.trace
         t = self.t if t is None else t
         lay = make_layout(surf.get_size(), len(trace.seats), len(trace.sides))
@@ -254,7 +255,9 @@ class Viewer:
         state = "▶" if self.playing else "❚❚"
         live = "  ● live" if self.live and not getattr(trace, "finished", True) else ""
         info = (f"episode {self.episode + 1}/{len(self.traces)} (#{trace.episode}, seed {trace.seed})   "
-                f"step {t}/{trace.length}   " + (self.status or f"{state} {self.speed:g}x") + live)
+                f"step {t}/{trace.length}")
+        if not clean:
+            info += "   " + (self.status or f"{state} {self.speed:g}x") + live
         style.blit_text(surf, info, (lay.header.right, lay.header.centery), size=14, color=style.TEXT, anchor="midright")
         # Scene and its caption.
         scene_rect = lay.scene.inflate(-24, -48).move(0, -8)
@@ -266,9 +269,11 @@ class Viewer:
             style.blit_text(surf, line, (lay.scene.x + 12, lay.scene.y + 10 + 18 * k), size=13, color=style.ACCENT)
         for panel, rect in zip(self.panels(trace), lay.panels):
             panel.draw(surf, rect, trace, t, pending=self.pending.get(panel.seat), chrome=False,
-                       notes=self.notes.get(panel.seat, ()), internals=panel.seat not in self.hidden)
+                       notes=() if clean else self.notes.get(panel.seat, ()), internals=panel.seat not in self.hidden)
         self.timeline.draw(surf, lay.timeline, trace, t, scene.events(trace, trace.length), chrome=False,
                            colors=[p.color for p in self.panels(trace)])
+        if clean:
+            return
         style.blit_text(surf, self.footer, (lay.footer.centerx, lay.footer.centery), size=12, color=style.MUTED, anchor="center",
                         max_width=lay.footer.width)
         if self.toast and time.monotonic() < self.toast[1]:
@@ -318,10 +323,19 @@ class Viewer:
     def open_window(self) -> pygame.Surface:
         return open_window(self.config.size, self.config.title)
 
+    def at_end(self) -> bool:
+        """Nothing more will be shown without a key: paused, or at the end of a finished episode."""
+        return not self.playing or (self.t >= self.trace.length and getattr(self.trace, "finished", True))
+
     def run(self, max_frames: int | None = None, on_frame: Callable[[Viewer], None] | None = None) -> None:
         """The window loop: events, playback, draw, flip, at `config.fps`. `max_frames` bounds it
-        (tests, benchmarks); `on_frame` is called once per frame before drawing."""
+        (tests, benchmarks); `on_frame` is called once per frame before drawing.
+
+        Headless (see `headless()`) with no `on_frame` to script input, nobody can press a key:
+        playback advances one step per frame and the loop ends once `at_end()`, after drawing
+        that frame."""
         screen = self.open_window()
+        unattended = headless() and on_frame is None
         clock = pygame.time.Clock()
         last = time.perf_counter()
         last_sig = None
@@ -329,7 +343,8 @@ class Viewer:
             for ev in pygame.event.get():
                 self.handle_event(ev)
             now = time.perf_counter()
-            self.update(now - last)
+            if not unattended:
+                self.update(now - last)
             last = now
             if on_frame is not None:
                 on_frame(self)
@@ -342,7 +357,17 @@ class Viewer:
                 last_sig = sig
                 self.drawn += 1
             self.frames += 1
+            if unattended:
+                if self.at_end():
+                    break
+                self.cursor = float(min(self.trace.length, self.t + 1))  # a live trace may not have it yet
             clock.tick(self.config.fps)
+
+
+def headless() -> bool:
+    """True when pygame draws to no screen (SDL_VIDEODRIVER=dummy or offscreen, which
+    `open_window` accepts only when asked for): windows must then end by themselves."""
+    return os.environ.get("SDL_VIDEODRIVER", "") in ("offscreen", "dummy")
 
 
 def open_window(size: tuple[int, int], title: str = "arena") -> pygame.Surface:
@@ -362,3 +387,54 @@ def view_traces(traces: Sequence, config: ViewerConfig | None = None, *, live: b
     viewer = Viewer(traces, config, live=live)
     viewer.run(max_frames=max_frames)
     return viewer
+
+
+# ---------------------------------------------------------------------- off-screen export
+# Frames drawn without the window's chrome (no playback state, key hints, toast or help), each
+# once onto one Surface; `arena.viewer.export` streams them to ffmpeg.
+
+
+def ghost_viewer(trace, size: tuple[int, int], viewer: Viewer | None = None) -> Viewer:
+    """A Viewer that draws `trace` off screen; `viewer` lends its warm scene caches."""
+    ghost = Viewer([trace], ViewerConfig(size=size, autoplay=False))
+    if viewer is not None:
+        ghost._scenes, ghost._panels = viewer._scenes, viewer._panels
+    return ghost
+
+
+def export_videos(trace, paths: Sequence[str | os.PathLike], *, size: tuple[int, int] = (960, 576),
+                  fps: float | None = None, viewer: Viewer | None = None, progress: bool = False) -> list[Path]:
+    """Write every step of `trace` (as far as it goes) to each of `paths` (.gif or .mp4) in one
+    drawing pass; returns the paths. `fps` defaults to the scene's 1x playback rate."""
+    outs = video_paths(paths)
+    size = frame_size(size)
+    ghost = ghost_viewer(trace, size, viewer)
+    surf = pygame.Surface(size)
+
+    def frames() -> Iterator[bytes]:
+        steps: Iterable[int] = range(trace.length + 1)
+        if progress:
+            from rich.progress import track
+
+            steps = track(steps, description=f"exporting {', '.join(p.name for p in outs)}", transient=True)
+        for t in steps:
+            ghost.draw(surf, trace, t, clean=True)
+            yield pygame.image.tobytes(surf, "RGB")
+
+    return write_videos(outs, frames(), size, float(fps or ghost.scene(trace).steps_per_second))
+
+
+def export_episode(trace, path: str | os.PathLike, *, size: tuple[int, int] = (960, 576), fps: float | None = None,
+                   viewer: Viewer | None = None, progress: bool = False) -> Path:
+    """Write every step of `trace` to `path` (.gif or .mp4); returns the path."""
+    return export_videos(trace, [path], size=size, fps=fps, viewer=viewer, progress=progress)[0]
+
+
+def export_png(trace, path: str | os.PathLike, step: int, *, size: tuple[int, int] = (960, 576),
+               viewer: Viewer | None = None) -> Path:
+    """Write the frame of `trace` at `step` (scene, panels, timeline) to `path` as PNG."""
+    if not 0 <= step <= trace.length:
+        raise ValueError(f"step {step}: the episode has steps 0..{trace.length}")
+    surf = pygame.Surface((int(size[0]), int(size[1])))
+    ghost_viewer(trace, surf.get_size(), viewer).draw(surf, trace, step, clean=True)
+    return save_png(surf, path)

@@ -25,7 +25,6 @@ import jax
 import numpy as np
 import pygame
 
-from arena.agents import build_agent
 from arena.checkpoint import load_agent
 from arena.errors import UserError
 from arena.human_results import append_result
@@ -33,9 +32,9 @@ from arena.keys import reset_key, seed_episode_key, step_key
 from arena.lineup import human_lineup
 from arena.paths import data_dir
 from arena.replay import ReplayWriter
-from arena.runner import episode_start, play_step
+from arena.runner import episode_start, human_match_agents, play_step, reduce_metrics
 from arena.trace import SideInfo, side_infos
-from arena.viewer.app import Viewer, ViewerConfig
+from arena.viewer.app import Viewer, ViewerConfig, headless
 from arena.viewer.dialogs import show
 from arena.viewer.keys import PLAYBACK_KEYS, key_map, legend, noop_action
 from arena.viewer.live import GrowingTrace
@@ -55,7 +54,7 @@ class PlayConfig:
     size: tuple[int, int] = (1280, 760)
     fps: int = 60
     replay_path: Path | None = None  # None: data_dir()/human/<time>-<env>-seed<k>.replay
-    close_at_end: bool = False  # leave the window when the episode ends (tests, scripts)
+    close_at_end: bool = False  # leave the window when the episode ends (always when headless)
     # Blind play (human series): every agent is shown as this label, its internals hidden;
     # the replay and the CSV row still name it.
     partner_label: str | None = None
@@ -80,11 +79,7 @@ class HumanGame:
         self.labels = tuple(team.action_labels) or tuple(str(a) for a in range(team.num_actions))
         self.keys = key_map(self.labels)
         self.noop = noop_action(self.labels)
-        # The human's side runs a random agent whose choice `override` replaces: the step
-        # function stays the runner's, and that agent costs nothing.
-        stand_in = build_agent("random", {}, team.obs_shape, team.obs_dtype, team.num_actions)
-        agents = tuple(stand_in if a is None else a.agent for a in lineup)
-        self.params = tuple(stand_in.init_params(jax.random.PRNGKey(0)) if a is None else a.params for a in lineup)
+        agents, self.params = human_match_agents(line)  # a stand-in on the human's side
         self.ep_key = ep_key = seed_episode_key(config.seed, 0)
         self._start = jax.jit(lambda params, key: episode_start(env, agents, params, key))
         self._step = jax.jit(lambda params, carry, key, mask, acts: play_step(env, agents, params, carry, key, (mask, acts)))
@@ -189,7 +184,7 @@ class HumanGame:
                 if self.trace.finished:
                     row = self.finish()
                     viewer.say(f"game over: your return {row['human_return']:+.1f} · saved {self.replay_path.name}", 3600)
-                    if cfg.close_at_end:
+                    if cfg.close_at_end or headless():  # headless: nobody is there to close it
                         viewer.running = False
             viewer.cursor = float(self.trace.length)
             screen = pygame.display.get_surface() or screen
@@ -250,9 +245,7 @@ class HumanGame:
     def _metrics(self, trace) -> dict:
         """This episode's metrics, reduced as the runner reduces them: the episode carry sums
         each metric while the episode runs."""
-        length = max(trace.length, 1)
-        return {m.name: float(self.carry.metrics[m.name]) / (length if m.reduce == "mean" else 1.0)
-                for m in self.env.spec.metrics}
+        return {k: float(v) for k, v in reduce_metrics(self.env, self.carry.metrics, trace.length).items()}
 
 
 def play_game(refs: Sequence[str], *, env_id: str | None = None, env_kwargs: dict | None = None,

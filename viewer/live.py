@@ -4,7 +4,8 @@
 and filled one step at a time; `length` counts the steps filled so far, so the viewer reads it
 exactly as it reads a finished trace (everything up to `length`). `LiveMatch` runs
 `arena.match.play_match` in a background thread with the runner's `observer` hook filling a
-GrowingTrace with episode 0 as the compiled scan plays it. Host side, numpy only.
+GrowingTrace with episode 0 as the compiled scan plays it. The traces are host-side numpy;
+only LiveMatch and `initial_state` touch the env and the compiled match.
 """
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from typing import Any
 import numpy as np
 
 from arena import keys
+from arena.checkpoint import load_agent
+from arena.match import check_lineup, play_match, resolve_env
 from arena.states import state_leaves
 from arena.trace import EpisodeTrace, SideInfo, side_infos
 from arena.trees import thaw
+from arena.viewer.app import Viewer, ViewerConfig
 
 
 @dataclasses.dataclass
@@ -112,9 +116,6 @@ class LiveMatch:
 
     def __init__(self, refs: Sequence[str], *, env_id=None, env_kwargs=None, episodes=256, seed=0, swap=None,
                  on_done=None, **match_kwargs):
-        from arena.checkpoint import load_agent
-        from arena.match import check_lineup, resolve_env
-
         lineup = [load_agent(r) for r in refs]
         self.env = resolve_env(lineup, env_id, env_kwargs)
         check_lineup(lineup, self.env)  # fail here, on the main thread, with a clear message
@@ -132,8 +133,6 @@ class LiveMatch:
         self.trace.append(rec)
 
     def _run(self) -> None:
-        from arena.match import play_match
-
         try:
             self.report, self.results = play_match(
                 self.refs, env_id=self.env_id, env_kwargs=self.env_kwargs, episodes=self.episodes,
@@ -164,8 +163,6 @@ def watch_match(refs: Sequence[str], *, size=(1280, 760), max_frames: int | None
     """Play a match with episode 0 drawn live in the viewer; returns (report, results) once
     both the match and the window are done. `on_done(live_match)` runs as soon as the match
     ends (the CLI prints the statistics then, while the window stays open)."""
-    from arena.viewer.app import Viewer, ViewerConfig
-
     live = LiveMatch(refs, on_done=on_done, **match_kwargs)
     viewer = Viewer([live.trace], ViewerConfig(size=size, title="arena match (live)"), live=True)
     live.start()

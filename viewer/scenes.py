@@ -20,6 +20,7 @@ import pygame
 
 from arena.envs import make
 from arena.envs.jaxmarl_import import jaxmarl_module
+from arena.paths import enable_compilation_cache
 from arena.states import state_tree
 from arena.viewer import style
 
@@ -102,8 +103,11 @@ _V2_VIZ = []
 
 def _v2_visualizer():
     """One shared JaxMARL v2 visualizer: its renderer is jitted with the instance as a static
-    argument, so a new instance would compile again (seconds)."""
+    argument, so a new instance would compile again (seconds). The persistent compilation
+    cache is turned on first: a later process (the next export) loads the compiled renderer
+    instead of compiling it again, which saves seconds and the compiler's memory."""
     if not _V2_VIZ:
+        enable_compilation_cache()
         _V2_VIZ.append(jaxmarl_module("jaxmarl.viz.overcooked_v2_visualizer").OvercookedV2Visualizer())
     return _V2_VIZ[0]
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import numpy as np
 
-from arena.agents.trainers import runfiles
+from arena.agents.trainers import reference, runfiles
 from arena.agents.trainers.contract import Output, Trainer
 from arena.cache import CompileCache
 from arena.checkpoint import manifest_for, params_to_bytes, save_checkpoint
@@ -82,18 +82,20 @@ def _rows(metrics: dict, first_update: int, steps_per_update: int) -> list[dict]
     return rows
 
 
-def run(
-    trainer: Trainer,
-    kind: str,
-    spec: RunSpec,
-    *,
-    resume: bool = False,
-    chunk: int = 10,
-    checkpoint_every: int = 50,
-    progress: bool = True,
-) -> RunResult:
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How a run is driven; none of it changes what is trained (see `run.train`)."""
+
+    resume: bool  # continue from the state file beside the run's out path
+    chunk: int  # updates per compiled call
+    checkpoint_every: int  # updates between checkpoints, rounded to whole chunks
+    progress: bool  # draw a progress bar
+
+
+def run(trainer: Trainer, kind: str, spec: RunSpec, schedule: Schedule) -> RunResult:
     """Run `trainer` (built from `spec`) to `trainer.num_updates`, checkpointing every
-    `checkpoint_every` updates; with `resume`, continue from the state file beside `spec.out`.
+    `schedule.checkpoint_every` updates; with `schedule.resume`, continue from the state file
+    beside `spec.out`.
 
     The state file's meta is `spec.meta(kind)` plus the update counter and wall time. Ctrl-C
     stops between chunks and leaves the last checkpoint in place (RunResult.interrupted).
@@ -105,10 +107,10 @@ def run(
     env_id = trainer.env.spec.id
     teams = trainer.env.spec.teams
     meta = spec.meta(kind)
-    chunk = max(1, min(chunk, checkpoint_every))
-    checkpoint_every = max(chunk, checkpoint_every // chunk * chunk)  # checkpoints fall on chunk ends
+    chunk = max(1, min(schedule.chunk, schedule.checkpoint_every))
+    checkpoint_every = max(chunk, schedule.checkpoint_every // chunk * chunk)  # checkpoints fall on chunk ends
     wall_before = 0.0
-    if resume:
+    if schedule.resume:
         saved_meta, data = runfiles.read_state(files.state)
         # Only the tree's structure, shapes and dtypes are needed: nothing is computed.
         template = jax.eval_shape(trainer.init, jax.random.PRNGKey(spec.seed))
@@ -159,7 +161,7 @@ def run(
                                  f"{trainer.algorithm} on {env_id}, seed {spec.seed}")
 
     interrupted = False
-    bar = _progress(progress)
+    bar = _progress(schedule.progress)
     try:
         with bar:
             task = bar.add_task(f"{trainer.algorithm} {env_id}", total=trainer.num_updates, completed=update, info="")
@@ -182,6 +184,10 @@ def run(
                     save(state, final)
     except KeyboardInterrupt:
         interrupted = True
+    if not interrupted and update >= trainer.num_updates:
+        # The zero-shot reference: self-play measured by arena, written into the checkpoints.
+        with runfiles.deferred_sigint():
+            reference.record([o.path for o in outs], env_kwargs=dict(spec.env_kwargs))
     return RunResult(
         outputs=[o.path for o in outs],
         updates=runfiles.saved_update(files.state) if interrupted else int(state.update),

@@ -16,7 +16,7 @@ from pathlib import Path
 from arena.agents import ArchError
 from arena.agents.trainers import coala, iop, ppo, runfiles
 from arena.agents.trainers.contract import PolicyGradientConfig, Trainer
-from arena.agents.trainers.driver import RunResult, run
+from arena.agents.trainers.driver import RunResult, Schedule, run
 from arena.envs import make
 from arena.errors import UserError
 from arena.trees import plain
@@ -155,4 +155,4 @@ def train(
             raise UserError(f"{runfiles.state_path_for(spec.out)} records another run ({', '.join(differ)} {verb}); "
                             "resume it as recorded, or delete it to start over")
     trainer = build_trainer(kind, spec)
-    return run(trainer, kind, spec, resume=resume, chunk=chunk, checkpoint_every=checkpoint_every, progress=progress)
+    return run(trainer, kind, spec, Schedule(resume, chunk, checkpoint_every, progress))

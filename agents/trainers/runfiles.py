@@ -155,8 +155,32 @@ def truncate_metrics(path: Path, upto: int) -> list[dict]:
     return rows
 
 
-def plot_curves(path: Path, rows: Sequence[dict], keys: Sequence[str], title: str) -> None:
-    """Training curves against env steps, one panel per metric, written atomically."""
+# Metric families whose members (`name/0`, `name/1`...) are shares of one whole: drawn as one
+# stacked panel, so a share that swallows the others (routing collapse) is seen at a glance.
+SHARES = ("expert_usage",)
+
+
+def curve_panels(keys: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """(panel title, its metric keys) in the order of `keys`; the members of a SHARES family
+    share one panel, placed where its first member was."""
+    panels: list[tuple[str, list[str]]] = []
+    families: dict[str, list[str]] = {}
+    for k in keys:
+        family, _, index = k.rpartition("/")
+        if family in SHARES and index.isdigit():
+            if family not in families:
+                families[family] = []
+                panels.append((family, families[family]))
+            families[family].append(k)
+        else:
+            panels.append((k, [k]))
+    return panels
+
+
+def curves_figure(rows: Sequence[dict], keys: Sequence[str], title: str):
+    """The training curves as a matplotlib Figure (None when no key has data): one panel per
+    metric against env steps, the title above them all. A run of few updates draws its points
+    as dots (a one-point line is invisible)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,16 +188,41 @@ def plot_curves(path: Path, rows: Sequence[dict], keys: Sequence[str], title: st
 
     keys = [k for k in keys if rows and k in rows[0]]
     if not keys:
-        return
-    fig, axes = plt.subplots(len(keys), 1, figsize=(7, 2.2 * len(keys)), sharex=True, squeeze=False)
-    steps = [r["env_steps"] for r in rows]
-    for ax, k in zip(axes[:, 0], keys):
-        ax.plot(steps, [r[k] for r in rows], lw=1)
-        ax.set_ylabel(k, fontsize=8)
+        return None
+    panels = curve_panels(keys)
+    # constrained layout leaves room for the suptitle (tight_layout let it cover the first panel).
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 0.6 + 2.0 * len(panels)), sharex=True, squeeze=False,
+                             layout="constrained")
+    steps = np.array([r["env_steps"] for r in rows], float)
+    marker = "o" if len(rows) <= 20 else None
+    for ax, (name, members) in zip(axes[:, 0], panels):
+        if len(members) == 1:
+            ax.plot(steps, [r[name] for r in rows], lw=1, marker=marker, ms=4)
+        else:
+            shares = np.array([[r[k] for r in rows] for k in members], float)
+            labels = [f"expert {k.rpartition('/')[2]}" for k in members]
+            if len(rows) == 1:  # an area of one point has no width: a stacked bar instead
+                bottoms = np.concatenate([[0.0], np.cumsum(shares[:, 0])[:-1]])
+                for share, bottom, label in zip(shares[:, 0], bottoms, labels):
+                    ax.bar(steps[0], share, bottom=bottom, width=max(1.0, 0.05 * steps[0]), label=label)
+            else:
+                ax.stackplot(steps, shares, labels=labels)
+            ax.set_ylim(0, max(1.0, float(shares.sum(axis=0).max())))
+            ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
+        ax.set_ylabel(name, fontsize=8)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("env steps")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    return fig
+
+
+def plot_curves(path: Path, rows: Sequence[dict], keys: Sequence[str], title: str) -> None:
+    """Training curves (`curves_figure`) written atomically as PNG; nothing without data."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(rows, keys, title)
+    if fig is None:
+        return
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
     plt.close(fig)

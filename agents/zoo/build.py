@@ -3,6 +3,7 @@
     python -m arena.agents.zoo.build                 # everything, one run after another
     python -m arena.agents.zoo.build ppo-cramped-s1  # just these
     python -m arena.agents.zoo.build --list
+    python -m arena.agents.zoo.build --references    # (re)measure provenance.best_return, params untouched
 
 Each run writes its by-products (metrics, curves, resumable state) to a work folder
 (default: arena's cache dir, `zoo-build/`) and copies the finished checkpoint(s) into this
@@ -18,7 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from arena.agents.trainers import RunSpec, train
+from arena.agents.trainers import RunSpec, reference, train
 from arena.agents.trainers.runfiles import state_path_for
 from arena.agents.zoo import ZOO_DIR, zoo_names
 from arena.checkpoint import load_agent
@@ -171,6 +172,20 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def record_references(zoo: Path = ZOO_DIR, names: list[str] | None = None) -> dict[str, float]:
+    """Write provenance.best_return into the shipped checkpoints (what `arena train` now records
+    at the end of a run), measured by self-play as trainers/reference.py does; no retraining,
+    params byte for byte unchanged. {checkpoint name: best_return}."""
+    out: dict[str, float] = {}
+    for r in RECIPES:
+        if names and r.name not in names:
+            continue
+        paths = [zoo / f"{f}.ckpt" for f in r.files]
+        if all(p.is_file() for p in paths):
+            out.update(zip(r.files, reference.record(paths)))
+    return out
+
+
 def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m arena.agents.zoo.build", description=__doc__.splitlines()[0])
@@ -178,6 +193,8 @@ def main(argv=None) -> int:
     parser.add_argument("--list", action="store_true", help="print the recipes as arena train commands")
     parser.add_argument("--table", action="store_true", help="measure the zoo (256 episodes each) and print the README tables")
     parser.add_argument("--work", type=Path, default=None, help="folder for metrics, curves and state files")
+    parser.add_argument("--references", action="store_true",
+                        help="measure each shipped agent's self-play and write it as provenance.best_return (no training)")
     args = parser.parse_args(argv)
     known = {r.name: r for r in RECIPES}
     if args.list:
@@ -192,6 +209,11 @@ def main(argv=None) -> int:
     if unknown:
         print(f"error: unknown recipe(s) {', '.join(unknown)}; known: {', '.join(known)}", file=sys.stderr)
         return 2
+    if args.references:
+        enable_compilation_cache()
+        for name, value in record_references(names=args.names or None).items():
+            print(f"{name}: best_return {value:.4g} (self-play, {reference.REFERENCE_EPISODES} episodes)", flush=True)
+        return 0
     enable_compilation_cache()
     work = args.work or cache_dir() / "zoo-build"
     for r in [known[n] for n in args.names] if args.names else RECIPES:

@@ -5,9 +5,7 @@ from pathlib import Path
 
 import click
 
-from arena.commands.options import json_option
-
-CTX = {"help_option_names": ["-h", "--help"]}
+from arena.commands.options import CTX, json_option
 
 
 @click.command("new-agent", context_settings=CTX)

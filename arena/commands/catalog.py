@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import json_option
-
-CTX = {"help_option_names": ["-h", "--help"]}
+from arena.commands.options import CTX, json_option
 
 
 @click.command(context_settings=CTX)

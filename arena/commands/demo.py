@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import json_option
+from arena.commands.options import CTX, json_option
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CTX)
 @click.option("-o", "--out", "out_dir", default="arena-demo", show_default=True, type=click.Path(file_okay=False),
               help="Folder for the results, heatmap and replay.")
 @click.option("--episodes", default=64, show_default=True, type=int, help="Episodes per cross-play cell.")

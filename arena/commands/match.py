@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
+from arena.commands.options import CTX, json_option, lineup_options, parse_env_kwargs
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("agents", nargs=-1, required=True)
-@click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
-@env_kwargs_option
+@click.command(context_settings=CTX)
+@lineup_options()
 @click.option("--episodes", default=256, show_default=True, type=int, help="Episodes played at once (vmapped).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same numbers.")
 @click.option("--swap/--no-swap", default=None, help="Also play the reversed seat order and report J_XP (default: on for cooperative two-seat games).")
@@ -21,7 +19,9 @@ from arena.commands.options import env_kwargs_option, json_option, parse_env_kwa
 @click.option("--lanes", default=1, show_default=True, type=int,
               help="Meta-episodes: coupled episodes per inner episode, seen together by each agent (a learner's batch).")
 @click.option("--view", is_flag=True, help="Watch episode 0 live in the viewer while the match runs.")
-@click.option("--view-frames", default=None, type=int, hidden=True, help="Close the live view after this many frames (tests).")
+@click.option("--frames", "--view-frames", "view_frames", default=None, type=int,
+              help="Close the --view window after this many frames. Headless (SDL_VIDEODRIVER=dummy) it closes "
+                   "when episode 0 ends.")
 @json_option
 def match(agents, env_id, env_kw, episodes, seed, swap, record_path, record_episodes, inner, lanes, view, view_frames,
           as_json):

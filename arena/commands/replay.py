@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from arena.commands.options import json_option
+from arena.commands.options import CTX, json_option
 
 # name -> (module, attribute, one-line help) of subcommands defined elsewhere, imported on use.
 # `arena replay export` (the viewer's GIF/MP4 export) plugs in here with one entry, e.g.
@@ -39,7 +39,7 @@ class _ReplayGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=_ReplayGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_ReplayGroup, context_settings=CTX)
 def replay():
     """Inspect and check recorded replays (`arena match ... --record out.replay` writes one).
 
@@ -122,7 +122,7 @@ def _status_line(info: dict) -> str:
     return "[red]complete, but the sha256 checksum does not match: the file was changed after it was written[/red]"
 
 
-@replay.command(context_settings={"help_option_names": ["-h", "--help"]})
+@replay.command(context_settings=CTX)
 @click.argument("file")
 @json_option
 def info(file, as_json):
@@ -181,7 +181,7 @@ def info(file, as_json):
         sys.exit(1)
 
 
-@replay.command(context_settings={"help_option_names": ["-h", "--help"]})
+@replay.command(context_settings=CTX)
 @click.argument("file")
 @json_option
 def verify(file, as_json):

@@ -1,17 +1,14 @@
 """Terminal and JSON rendering of reports; all formatting lives here, no computing."""
 from __future__ import annotations
 
-import json
-
 import click
 
-
-def fmt_estimate(e: dict, digits: int = 2) -> str:
-    return f"{e['mean']:.{digits}f} [{e['low']:.{digits}f}, {e['high']:.{digits}f}]"
+from arena.numfmt import dumps, interval
 
 
 def print_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, default=float))
+    """JSON on stdout, floats at float32 precision."""
+    click.echo(dumps(data))
 
 
 def print_match_report(report: dict, as_json: bool = False) -> None:
@@ -33,12 +30,12 @@ def print_match_report(report: dict, as_json: bool = False) -> None:
         for col in ("side", "team", "seats", "agent", "return (mean [95% CI])"):
             table.add_column(col)
         for s in order["sides"]:
-            table.add_row(s["side"], s["team"], ", ".join(s["seats"]), s["agent"], fmt_estimate(s["return"]))
+            table.add_row(s["side"], s["team"], ", ".join(s["seats"]), s["agent"], interval(s["return"]))
         console.print(table)
-        metrics = "  ".join(f"{name}: {fmt_estimate(e)}" for name, e in order["metrics"].items())
+        metrics = "  ".join(f"{name}: {interval(e)}" for name, e in order["metrics"].items())
         compile_note = f", compiled in {order['compile_seconds']:.1f}s" if order["compile_seconds"] else ""
         console.print(
             f"  per episode: {metrics}  |  {order['steps_per_second']:,.0f} env steps/s{compile_note}"
         )
     if report.get("xp"):
-        console.print(f"[bold]J_XP[/bold] = 1/2 (J(a,b) + J(b,a)) = {fmt_estimate(report['xp'])}")
+        console.print(f"[bold]J_XP[/bold] = 1/2 (J(a,b) + J(b,a)) = {interval(report['xp'])}")

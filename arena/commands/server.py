@@ -10,10 +10,9 @@ from pathlib import Path
 import click
 
 from arena.agents.zoo import zoo_path
-from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
+from arena.commands.options import CTX, json_option, parse_env_kwargs, spec_options
 from arena.errors import UserError
 
-CTX = {"help_option_names": ["-h", "--help"]}
 server_option = click.option("--server", default=None, metavar="URL",
                              help="The server [default: $ARENA_SERVER, else http://127.0.0.1:8765].")
 AGENT_ID = re.compile(r"^[0-9a-f]{12,64}$")
@@ -134,21 +133,17 @@ def remote():
 
 
 @remote.command(name="run", context_settings=CTX)
-@click.argument("agents", nargs=-1)
-@click.option("--mode", default=None, metavar="MODE", help="selfplay, crossplay, zeroshot or roundrobin [default: crossplay].")
-@click.option("--spec", "spec_file", default=None, metavar="FILE.toml", help="Read the spec from a TOML file; flags override it.")
-@click.option("--pool", multiple=True, metavar="AGENT", help="zeroshot: a partner (repeatable).")
-@click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
-@env_kwargs_option
-@click.option("--episodes", default=None, type=int, help="Episodes per cell and seed [default: 64].")
-@click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell [default: 1].")
-@click.option("--seed", default=None, type=int, help="Tournament seed [default: 0].")
+@spec_options(mode_help="selfplay, crossplay, zeroshot, roundrobin, or human (people play it: `arena play --server`) "
+                        "[default: crossplay].",
+              pool_metavar="AGENT", pool_help="zeroshot: a partner (repeatable).")
+@click.option("--seat", default=None, type=int, help="human: the seat the players take [default: 0].")
 @click.option("--on-agent-failure", default="void", show_default=True, type=click.Choice(["void", "forfeit"]),
               help="A match an agent breaks: void (not counted) or forfeit (lost by that agent).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for the result and print it.")
 @server_option
 @json_option
-def remote_run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, on_agent_failure, wait, server, as_json):
+def remote_run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, seat, on_agent_failure, wait, server,
+               as_json):
     """Run a tournament on the server. Each AGENT is a .ckpt file (uploaded first), an agent
     id the server knows, or zoo:NAME; the same spec twice is the same tournament.
 
@@ -156,11 +151,24 @@ def remote_run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, s
     Examples:
       arena remote run --mode crossplay a.ckpt b.ckpt --env overcooked_v2/cramped_room
       arena remote run --mode roundrobin 3f2a9c81d0e4 zoo:ppo-tag-s0-prey --env mpe_tag
+      arena remote run --mode human a.ckpt b.ckpt --env coord_game --seeds 2     # then: arena play --server
+
+    A human series is not waited for: people play it, each with `arena play --server URL
+    --player NAME SERIES_ID`.
     """
     from arena.server.client import Client
 
     client = Client(server)
     request = _remote_request(client, agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed)
+    if request.get("mode") == "human":
+        if seat is not None:
+            request["seat"] = seat
+        out = client.post_json("/api/v1/tournaments", request)
+        _print(out, as_json, f"human series {out['id']}  {out['status']}: players join with "
+                             f"`arena play --server {client.url} --player NAME {out['id']}`")
+        return
+    if seat is not None:
+        raise UserError("--seat is for human series (--mode human)")
     request["on_agent_failure"] = on_agent_failure
     out = client.post_json("/api/v1/tournaments", request)
     if not wait:
@@ -236,6 +244,14 @@ def _show_status(view: dict, as_json: bool) -> None:
         from arena.tournaments.report import print_report
 
         print_report(view["report"])
+    for p in view.get("players", []):  # a human series: each player's series, as `tournament show` prints it
+        from arena.tournaments.report import print_report
+
+        print_report(p["report"])
+    for a in (view.get("human") or {}).get("agents", []):
+        click.echo(f"  {a['agent']}: {a['games']} game(s) by {a['players']} player(s), players' return "
+                   f"{a['human_return']['mean']:.2f}, rating {a['rating']['mean']:.2f} ({a['ratings']})" if a["rating"] else
+                   f"  {a['agent']}: {a['games']} game(s) by {a['players']} player(s), players' return {a['human_return']['mean']:.2f}")
     click.echo(f"{view['id']}  {view['status']}: {view['cells_done']}/{view['cells_total']} cells stored"
                + (f", {view['cells_failed']} failed by an agent ({view['on_agent_failure']})" if view["cells_failed"] else "")
                + (f"; error: {view['error']}" if view.get("error") else ""))
@@ -291,9 +307,12 @@ def leaderboard(env, server, as_json):
     for row in board["rows"]:
         flag = "*" if row["provisional"] else " "
         click.echo(f"{row['rank']:>4} {row['rank_ub']:>3}  {row['name'][:22]:<22} {row['rating']:>9.1f}{flag} "
-                   f"[{row['low']:>7.1f}, {row['high']:>7.1f}] {row['matches']:>7} {row['episodes']:>8}")
+                   f"{_ci(row):>17} {row['matches']:>7} {row['episodes']:>8}")
     if any(row["provisional"] for row in board["rows"]):
         click.echo("* provisional: few matches yet, or a wide interval")
+    if any(row.get("prior_dominated") for row in board["rows"]):
+        click.echo("prior-dominated: the results separate the agents perfectly, so the ratings are set by the prior "
+                   "and have no interval")
     if board.get("waiting"):
         click.echo(f"not played yet: {', '.join(board['waiting'])}")
     if not board["rows"]:
@@ -313,3 +332,9 @@ def _print(obj, as_json: bool, line: str) -> None:
         print_json(obj)
     else:
         click.echo(line)
+
+
+def _ci(row: dict) -> str:
+    if row["low"] is None or row["high"] is None:
+        return "n/a: prior" if row.get("prior_dominated") else "n/a"
+    return f"[{row['low']:>7.1f}, {row['high']:>7.1f}]"

@@ -9,7 +9,7 @@ from datetime import UTC
 
 import click
 
-from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
+from arena.commands.options import CTX, json_option, parse_env_kwargs, spec_options
 
 db_option = click.option("--db", default=None, metavar="PATH",
                          help="Results database (default: tournaments.sqlite in the arena data dir).")
@@ -24,7 +24,7 @@ class _DefaultRun(click.Group):
         return super().parse_args(ctx, args)
 
 
-@click.group(cls=_DefaultRun, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_DefaultRun, context_settings=CTX)
 def tournament():
     """Self-play, cross-play, zero-shot, round-robin and human tournaments, stored and resumable.
 
@@ -37,20 +37,16 @@ def tournament():
       arena tournament run --spec tournament.toml
       arena tournament list
       arena tournament show 3f2a9c
+      arena tournament export 3f2a9c --episodes episodes.csv
     """
 
 
-@tournament.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("agents", nargs=-1)
-@click.option("--mode", default=None, metavar="MODE",
-              help="selfplay, crossplay, zeroshot, roundrobin, or human (you play them, blind) [default: crossplay].")
-@click.option("--spec", "spec_file", default=None, metavar="FILE.toml", help="Read the spec from a TOML file; flags given here override it.")
-@click.option("--pool", multiple=True, metavar="PATH", help="zeroshot: a partner checkpoint or a folder of them (repeatable).")
-@click.option("--env", "env_id", default=None, help="Env id; defaults to the one the first manifest names.")
-@env_kwargs_option
-@click.option("--episodes", default=None, type=int, help="Episodes per cell and seed [default: 64].")
-@click.option("--seeds", default=None, type=int, help="Match seeds (replicates) per cell; human: games with each agent [default: 1].")
-@click.option("--seed", default=None, type=int, help="Tournament seed; every match key derives from it [default: 0].")
+@tournament.command(context_settings=CTX)
+@spec_options(mode_help="selfplay, crossplay, zeroshot, roundrobin, or human (you play them, blind) [default: crossplay].",
+              pool_metavar="PATH", pool_help="zeroshot: a partner checkpoint or a folder of them (repeatable).")
+@click.option("--reference", default=None, type=click.Choice(["provenance", "selfplay"]),
+              help="zeroshot: normalise by each partner's provenance.best_return, or by its self-play measured in this "
+                   "tournament [default: provenance].")
 @click.option("--chunk", default=None, type=int, help="Cells per compiled call (default: as many as fit 8192 episodes).")
 @click.option("--out", "out_dir", default=None, metavar="DIR", help="Also write report.json, cells.csv and heatmap.png here.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
@@ -61,7 +57,7 @@ def tournament():
 @click.option("--size", default="1280x760", show_default=True, help="human: initial window size.")
 @db_option
 @json_option
-def run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, chunk, out_dir, progress, player, seat,
+def run(agents, mode, spec_file, pool, reference, env_id, env_kw, episodes, seeds, seed, chunk, out_dir, progress, player, seat,
         tick_hz, countdown, size, db, as_json):
     """Run a tournament of AGENTS (or finish one: the same spec resumes where it stopped).
 
@@ -88,10 +84,10 @@ def run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, ch
     if chunk is not None and chunk < 1:
         raise UserError("--chunk must be at least 1")
     if mode == "human" and player is None:
-        player = _user_name()
+        player = user_name()
     given = {"mode": mode, "agents": list(agents), "pool": list(pool), "env": env_id,
              "env_kwargs": parse_env_kwargs(env_kw) or None, "episodes": episodes, "seeds": seeds, "seed": seed,
-             "player": player, "seat": seat}
+             "player": player, "seat": seat, "reference": reference}
     if spec_file:
         spec = spec_from_toml(spec_file, **given)
     else:
@@ -112,7 +108,7 @@ def run(agents, mode, spec_file, pool, env_id, env_kw, episodes, seeds, seed, ch
         )
 
 
-@tournament.command(context_settings={"help_option_names": ["-h", "--help"]})
+@tournament.command(context_settings=CTX)
 @click.argument("tournament_id")
 @click.option("--out", "out_dir", default=None, metavar="DIR", help="Also write report.json, cells.csv and heatmap.png here.")
 @db_option
@@ -130,7 +126,28 @@ def show(tournament_id, out_dir, db, as_json):
     _emit(show_tournament(tournament_id, db), as_json, out_dir)
 
 
-@tournament.command(name="list", context_settings={"help_option_names": ["-h", "--help"]})
+@tournament.command(context_settings=CTX)
+@click.argument("tournament_id")
+@click.option("--episodes", "episodes_path", required=True, metavar="FILE.csv",
+              help="Write one row per episode: cell, replicate, match seed, the agent on each side, episode, length, "
+                   "the return of every seat and every metric.")
+@db_option
+def export(tournament_id, episodes_path, db):
+    """Export a stored tournament's per-episode results (TOURNAMENT_ID or a unique prefix).
+
+    \b
+    Examples:
+      arena tournament export 3f2a9c --episodes episodes.csv
+    """
+    from arena.fileio import atomic_write
+    from arena.tournaments.export import export_episodes
+
+    tid, episodes, text = export_episodes(tournament_id, db)
+    atomic_write(episodes_path, text.encode())
+    click.echo(f"wrote {episodes} episode(s) of tournament {tid} to {episodes_path}")
+
+
+@tournament.command(name="list", context_settings=CTX)
 @db_option
 @json_option
 def list_(db, as_json):
@@ -162,7 +179,7 @@ def list_(db, as_json):
                    f"{r['agents']:>6}  {r['env']}")
 
 
-def _user_name() -> str:
+def user_name() -> str:
     import getpass
 
     try:
@@ -232,13 +249,13 @@ def _emit(report: dict, as_json: bool, out_dir: str | None) -> None:
 
 def _write_outputs(report: dict, out_dir: str) -> bool:
     """report.json, cells.csv and (for a mode with a matrix) heatmap.png; whether it drew one."""
-    import json
     from pathlib import Path
 
     from arena.fileio import atomic_write
+    from arena.numfmt import dumps
     from arena.tournaments.report import cells_csv, write_heatmap
 
     out = Path(out_dir)
-    atomic_write(out / "report.json", json.dumps(report, indent=2, default=float).encode())
+    atomic_write(out / "report.json", dumps(report).encode())
     atomic_write(out / "cells.csv", cells_csv(report).encode())
     return write_heatmap(report, out / "heatmap.png")

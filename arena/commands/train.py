@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import env_kwargs_option, json_option, parse_env_kwargs
-
-CTX = {"help_option_names": ["-h", "--help"]}
+from arena.commands.options import CTX, env_kwargs_option, json_option, parse_env_kwargs
 
 
 def _common(fn):
@@ -19,6 +17,9 @@ def _common(fn):
         click.option("-o", "--out", default=None, type=click.Path(dir_okay=False),
                      help="Checkpoint to write (X.ckpt; team games write X-<team>.ckpt). Metrics, curves and the "
                           "resumable state go beside it."),
+        click.option("--name", default=None, metavar="NAME",
+                     help="Agent name in the manifest, as tables show it (default: the stem of -o; team games "
+                          "add -<team>)."),
         click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
                      help="Trainer hyperparameter, e.g. --set lr=3e-4 --set num_envs=32 (repeatable)."),
         click.option("--arch-kw", "arch_kw", multiple=True, metavar="KEY=VALUE",
@@ -35,7 +36,7 @@ def _common(fn):
     return fn
 
 
-def _run(kind: str, env_id, env_kw, seed, steps, out, settings, arch_kw, checkpoint_every, resume, quiet, as_json,
+def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, checkpoint_every, resume, quiet, as_json,
          arch: str = ""):
     from arena.agents.trainers import RunSpec, recorded_spec, train
     from arena.errors import UserError
@@ -53,8 +54,10 @@ def _run(kind: str, env_id, env_kw, seed, steps, out, settings, arch_kw, checkpo
         config = parse_env_kwargs(settings)
         if steps is not None:
             config["total_steps"] = steps
+        if name is not None and not name.strip():
+            raise UserError("--name must not be empty")
         spec = RunSpec(env=env_id, out=out, seed=seed, arch=arch, arch_config=parse_env_kwargs(arch_kw),
-                       env_kwargs=parse_env_kwargs(env_kw), config=config)
+                       env_kwargs=parse_env_kwargs(env_kw), config=config, name=(name or "").strip())
     enable_compilation_cache()
     result = train(kind, spec, resume=resume is not None, checkpoint_every=checkpoint_every, progress=not quiet)
     summary = {

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from arena.commands.options import json_option
+from arena.commands.options import CTX, json_option
 
 
 def parse_size(value: str) -> tuple[int, int]:
@@ -44,13 +44,15 @@ def load_episodes(path):
     return rep.episodes
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CTX)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--episode", default=0, show_default=True, type=int, help="Episode to open first (0-based position in the file).")
 @click.option("--size", default="1280x760", show_default=True, help="Initial window size (the window is resizable).")
 @click.option("--out-dir", default=".", show_default=True, type=click.Path(file_okay=False), help="Where S (screenshot) and E (export) write.")
 @click.option("--paused", is_flag=True, help="Open paused at step 0.")
-@click.option("--frames", default=None, type=int, hidden=True, help="Quit after this many frames (scripts, tests).")
+@click.option("--frames", default=None, type=int,
+              help="Quit after this many frames. Headless (SDL_VIDEODRIVER=dummy) the viewer plays one step per "
+                   "frame and quits at the end of the episode (at once with --paused).")
 def view(file, episode, size, out_dir, paused, frames):
     """Open a replay in the viewer: the scene, and per seat what the agent emitted when it
     acted (action probabilities, value, expert routing, belief), with a timeline of rewards
@@ -80,22 +82,25 @@ def view(file, episode, size, out_dir, paused, frames):
     open_window_or_explain(lambda: viewer.run(max_frames=frames))
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(context_settings=CTX)
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--gif", "gif_out", default=None, type=click.Path(dir_okay=False), help="Write a GIF here.")
 @click.option("--mp4", "mp4_out", default=None, type=click.Path(dir_okay=False), help="Write an MP4 (H.264) here.")
+@click.option("--png", "png_out", default=None, type=click.Path(dir_okay=False), help="Write the frame of --step here.")
+@click.option("--step", default=None, type=int, help="The step --png shows (default: the last).")
 @click.option("--episode", default=0, show_default=True, type=int, help="Episode to export (0-based position in the file).")
-@click.option("--size", default="960x576", show_default=True, help="Frame size (rounded down to multiples of 16).")
+@click.option("--size", default="960x576", show_default=True, help="Frame size (GIF and MP4: rounded down to multiples of 16).")
 @click.option("--fps", default=None, type=float, help="Frames (steps) per second; default: the viewer's 1x speed.")
 @json_option
-def export(file, gif_out, mp4_out, episode, size, fps, as_json):
-    """Render one episode of a replay, as the viewer draws it, to a GIF and/or an MP4.
-    Runs without a display.
+def export(file, gif_out, mp4_out, png_out, step, episode, size, fps, as_json):
+    """Render one episode of a replay, as the viewer draws it (without playback state or key
+    hints), to a GIF and/or an MP4, or one step of it to a PNG. Runs without a display.
 
     \b
     Examples:
       arena replay export out.replay --gif out.gif
       arena replay export out.replay --mp4 ep3.mp4 --episode 3 --size 1280x768
+      arena replay export out.replay --png step40.png --step 40
     """
     import os
     from pathlib import Path
@@ -103,25 +108,34 @@ def export(file, gif_out, mp4_out, episode, size, fps, as_json):
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # frames are drawn off screen
     from arena.commands.report import print_json
     from arena.errors import UserError
-    from arena.viewer.export import export_episode
+    from arena.viewer.app import export_png, export_videos
 
-    if not gif_out and not mp4_out:
-        raise UserError("give --gif OUT.gif and/or --mp4 OUT.mp4")
-    for opt, out, ext in (("--gif", gif_out, ".gif"), ("--mp4", mp4_out, ".mp4")):
+    if not gif_out and not mp4_out and not png_out:
+        raise UserError("give --gif OUT.gif, --mp4 OUT.mp4 and/or --png OUT.png")
+    for opt, out, ext in (("--gif", gif_out, ".gif"), ("--mp4", mp4_out, ".mp4"), ("--png", png_out, ".png")):
         if out and Path(out).suffix.lower() != ext:
             raise UserError(f"{opt} {out}: the file name must end in {ext}")
+    if step is not None and not png_out:
+        raise UserError("--step picks the frame of --png OUT.png")
     frame = parse_size(size)
     episodes = load_episodes(file)
     if not 0 <= episode < len(episodes):
         raise UserError(f"--episode {episode}: the replay has episodes 0..{len(episodes) - 1}")
     trace = episodes[episode]
+    step = trace.length if step is None else step
+    if not 0 <= step <= trace.length:
+        raise UserError(f"--step {step}: episode {episode} has steps 0..{trace.length}")
     written = []
-    for out in (gif_out, mp4_out):
-        if out:
-            path = export_episode(trace, out, size=frame, fps=fps, progress=not as_json)
+    videos = [out for out in (gif_out, mp4_out) if out]
+    if videos:
+        for path in export_videos(trace, videos, size=frame, fps=fps, progress=not as_json):
             written.append({"path": str(path), "bytes": path.stat().st_size, "frames": trace.length + 1})
+    if png_out:
+        path = export_png(trace, png_out, step, size=frame)
+        written.append({"path": str(path), "bytes": path.stat().st_size, "frames": 1, "step": step})
     if as_json:
         print_json({"replay": str(file), "episode": episode, "files": written})
     else:
         for w in written:
-            click.echo(f"wrote {w['path']} ({w['frames']} frames, {w['bytes']:,} bytes)")
+            what = f"step {w['step']}" if "step" in w else f"{w['frames']} frames"
+            click.echo(f"wrote {w['path']} ({what}, {w['bytes']:,} bytes)")

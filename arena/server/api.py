@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, File, Header, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, Header, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -15,17 +16,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from arena.errors import CheckpointError, IncompatibleAgents, UserError
 from arena.server.errors import BadRequest, Conflict, NotFound
+from arena.server.human import check_rating
 from arena.server.ladder import LadderConfig
 from arena.server.pages import pages_router
 from arena.server.service import Service
 from arena.server.submissions import InvalidAgent, NotACheckpoint
 from arena.server.tokens import SCOPES
+from arena.tournaments.human_check import InvalidGame, NotAReplay
 
 log = logging.getLogger("arena.server")
 VERSION = "1"
 # Bytes a request other than an upload may carry.
 SMALL_BODY = 1 << 20
-_STATUS = [(NotFound, 404), (Conflict, 409), (NotACheckpoint, 415), (InvalidAgent, 422), (BadRequest, 400),
+# A played game's replay is an upload too (the agents' limit).
+GAME_POST = re.compile(r"^/api/v1/tournaments/[^/]+/players/[^/]+/games/[^/]+/?$")
+_STATUS = [(NotFound, 404), (Conflict, 409), (NotACheckpoint, 415), (InvalidAgent, 422), (NotAReplay, 415),
+           (InvalidGame, 422), (BadRequest, 400),
            (IncompatibleAgents, 400), (CheckpointError, 400), (UserError, 400)]
 
 
@@ -48,7 +54,8 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         if self.state.shutting_down:
             return await error(503, "the server is shutting down; retry in a moment")(scope, receive, send)
-        upload = scope["path"].rstrip("/") == "/api/v1/agents" and scope["method"] == "POST"
+        upload = scope["method"] == "POST" and (scope["path"].rstrip("/") == "/api/v1/agents"
+                                                or GAME_POST.match(scope["path"]) is not None)
         limit = self.upload_limit + (64 << 10 if upload else 0) if upload else SMALL_BODY
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -164,6 +171,43 @@ def create_app(service: Service) -> FastAPI:
     @app.delete("/api/v1/tournaments/{tournament_id}", tags=["tournaments"], dependencies=[token("submit")])
     def cancel_tournament(tournament_id: str):
         return service.cancel(tournament_id)
+
+    @app.get("/api/v1/agents/{agent_id}/checkpoint", tags=["agents"], response_class=FileResponse)
+    def get_agent_file(agent_id: str):
+        """The agent's .ckpt file (a human series' client plays it in its own window)."""
+        return FileResponse(service.agent_file(agent_id), media_type="application/x-arena-checkpoint",
+                            filename=f"{agent_id[:12]}.ckpt")
+
+    @app.get("/api/v1/human-series", tags=["human series"])
+    def list_human_series():
+        return {"series": service.humans.listing()}
+
+    @app.post("/api/v1/tournaments/{tournament_id}/players/{player}/next", tags=["human series"],
+              dependencies=[token("submit")])
+    async def next_game(tournament_id: str, player: str):
+        """The player's next game of a human series (their first request joins them): its
+        number, the letter the agent is shown as, the agent's id to download, env, seat and seed."""
+        return await run_in_threadpool(service.humans.next_game, tournament_id, player)
+
+    @app.post("/api/v1/tournaments/{tournament_id}/players/{player}/games/{number}", status_code=201,
+              tags=["human series"], dependencies=[token("submit")])
+    async def post_game(tournament_id: str, player: str, number: int,
+                        file: Annotated[UploadFile, File(description="the game's replay, as arena wrote it")],
+                        rating: Annotated[int | None, Form(description="1-5; or later, by the rating route")] = None):
+        """A played game: re-simulated and re-enacted with the server's agent before it counts;
+        201 with the re-simulated returns, 200 when the same replay was stored before."""
+        data = await file.read()
+        view, created = await run_in_threadpool(service.humans.post_game, tournament_id, player, number, data, rating)
+        return JSONResponse(view, status_code=201 if created else 200)
+
+    @app.post("/api/v1/tournaments/{tournament_id}/players/{player}/games/{number}/rating", tags=["human series"],
+              dependencies=[token("submit")])
+    async def rate_game(tournament_id: str, player: str, number: int, request: Request):
+        """The player's 1-5 rating of a stored game's agent: `{"rating": 4}`."""
+        body = _json_body(await request.body())
+        rating = body.get("rating") if isinstance(body, dict) else None
+        check_rating(rating)
+        return await run_in_threadpool(service.humans.rate, tournament_id, player, number, rating)
 
     @app.get("/api/v1/leaderboard", tags=["ladders"])
     def get_leaderboard(env: str):

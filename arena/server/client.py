@@ -62,14 +62,24 @@ class Client:
                             headers=headers, auth=True)
 
     def upload(self, path: Path) -> dict:
+        return self.post_file("/api/v1/agents", path, "agent.ckpt")
+
+    def post_file(self, route: str, path: Path, filename: str, fields: dict | None = None) -> dict:
+        """POST one file (multipart field `file`) and small text `fields`, with the token."""
         try:
             data = Path(path).read_bytes()
         except OSError as err:
             raise UserError(f"{path}: cannot read it: {err.strerror}") from None
         boundary = "arena" + secrets.token_hex(12)
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"agent.ckpt\"\r\n"
-                "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-        return self.request("POST", "/api/v1/agents", body=body, content_type=f"multipart/form-data; boundary={boundary}", auth=True)
+        parts = [f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+                 for k, v in (fields or {}).items()]
+        body = b"".join(parts) + (
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        return self.request("POST", route, body=body, content_type=f"multipart/form-data; boundary={boundary}", auth=True)
+
+    def download(self, route: str) -> bytes:
+        return self.request("GET", route, raw=True)
 
 
 def _message(data: bytes) -> str:

@@ -64,15 +64,9 @@ class Jobs:
         """Queue a tournament's jobs (signature, cells) unless it is known; True when new."""
         now = time.time()
         with self.db:
-            known = self.db.execute("SELECT status FROM server_tournaments WHERE id = ?", (tid,)).fetchone()
-            if known and known[0] != "cancelled":
+            if not self._insert(tid, "queued", request, on_agent_failure, ladder, idempotency_key):
                 return False
-            self.db.execute("DELETE FROM server_tournaments WHERE id = ?", (tid,))
             self.db.execute("DELETE FROM jobs WHERE tournament = ? AND status != 'done'", (tid,))
-            self.db.execute(
-                "INSERT INTO server_tournaments VALUES (?, 'queued', ?, ?, ?, ?, NULL, ?, ?)",
-                (tid, json.dumps(request), on_agent_failure, ladder, idempotency_key, now, now),
-            )
             done = {c for (cells,) in self.db.execute("SELECT cells FROM jobs WHERE tournament = ?", (tid,))
                     for c in json.loads(cells)}
             for signature, cells in batches:
@@ -81,6 +75,24 @@ class Jobs:
                     self.db.execute("INSERT INTO jobs (tournament, cells, signature, status, created) VALUES (?, ?, ?, 'queued', ?)",
                                     (tid, json.dumps(todo), signature, now))
         self.refresh(tid)
+        return True
+
+    def add_series(self, sid: str, request: dict, on_agent_failure: str, kind: str, idempotency_key: str | None = None) -> bool:
+        """A series (`kind`: sprt, human) that holds no jobs of its own, as 'running', unless it is
+        known and not cancelled; True when new."""
+        with self.db:
+            return self._insert(sid, "running", request, on_agent_failure, kind, idempotency_key)
+
+    def _insert(self, tid: str, status: str, request: dict, on_agent_failure: str, ladder: str | None,
+                idempotency_key: str | None) -> bool:
+        """Inside the caller's transaction: the row, unless it is known and not cancelled."""
+        known = self.db.execute("SELECT status FROM server_tournaments WHERE id = ?", (tid,)).fetchone()
+        if known and known[0] != "cancelled":
+            return False
+        now = time.time()
+        self.db.execute("DELETE FROM server_tournaments WHERE id = ?", (tid,))
+        self.db.execute("INSERT INTO server_tournaments VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+                        (tid, status, json.dumps(request), on_agent_failure, ladder, idempotency_key, now, now))
         return True
 
     def by_idempotency_key(self, key: str) -> str | None:

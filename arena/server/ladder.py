@@ -196,7 +196,8 @@ class Ladders:
             scores = _crossplay_scores(p.team, n)
         else:
             scores = elo_ratings(p.games, n, seed=0) if n else []
-            scores = [{"rating": s["elo"], "low": s["low"], "high": s["high"]} for s in scores]
+            scores = [{"rating": s["elo"], "low": s["low"], "high": s["high"], "prior_dominated": s["prior_dominated"]}
+                      for s in scores]
         rows = []
         for i, a in enumerate(p.members):
             if p.matches[i] == 0:

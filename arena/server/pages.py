@@ -15,6 +15,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
+from arena import numfmt
 from arena.errors import UserError
 from arena.replay import open_replay
 from arena.server.errors import NotFound
@@ -35,11 +36,11 @@ templates = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"
                                trim_blocks=True, lstrip_blocks=True)
 
 
-def _est(e: dict | None, digits: int = 2) -> str:
-    """mean ±half-width of a 95% CI, as the CLI's tables print it."""
+def _est(e: dict | None) -> str:
+    """mean ±half-width of a 95% CI, as the CLI's tables print it (n/a under 3 units)."""
     if not e:
         return "–"
-    return f"{e['mean']:.{digits}f} ±{(e['high'] - e['low']) / 2:.{digits}f}"
+    return numfmt.plus_minus(e)
 
 
 def _when(ts: float | None) -> str:
@@ -50,7 +51,15 @@ def _num(x: float | None, digits: int = 1) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
-templates.filters.update(est=_est, when=_when, num=_num, short=lambda s: str(s)[:12])
+def _elo_ci(r: dict) -> str:
+    """A rating's interval; none from a separated (prior-dominated) fit or too few games."""
+    if r.get("low") is None or r.get("high") is None:
+        return "n/a: prior-dominated" if r.get("prior_dominated") else "n/a"
+    return f"[{r['low']:.0f}, {r['high']:.0f}]"
+
+
+templates.filters.update(est=_est, when=_when, num=_num, short=lambda s: str(s)[:12], elo_ci=_elo_ci,
+                         interval=numfmt.interval)
 
 
 def render(name: str, code: int = 200, **context) -> HTMLResponse:
@@ -95,9 +104,10 @@ def heatmap(report: dict) -> dict | None:
                 continue
             t = (c["mean"] - lo) / (hi - lo) if hi > lo else 0.5
             rgb = _viridis(t)
-            row.append({"mean": f"{c['mean']:.2f}", "half": f"±{(c['high'] - c['low']) / 2:.2f}",
+            mean, _, half = numfmt.plus_minus(c).partition(" ")
+            row.append({"mean": mean, "half": half,
                         "style": f"background: rgb{rgb}; color: {'#000' if t > 0.55 else '#fff'}",
-                        "title": f"{c['mean']:.4g} [{c['low']:.4g}, {c['high']:.4g}], n = {c.get('n', '?')}"})
+                        "title": f"{numfmt.interval(c)}, n = {c.get('n', '?')}"})
         out.append({"label": label, "cells": row})
     return {"title": title, "cols": cols, "rows": out}
 
@@ -142,9 +152,10 @@ def pages_router(service: Service) -> APIRouter:
             refs = row["request"].get("agents") or []
             names = [(service.submissions.get(r) or {}).get("name", r) if not r.startswith("zoo:") else r for r in refs]
             series.append({"id": sid, "status": row["status"], "created": row["created"], "names": names})
+        humans = [{**h, "players": len(h["players"])} for h in reversed(service.humans.listing()[-20:])]
         live = bool(boards) or any(t["status"] not in FINAL for t in tournaments + series)
         return render("index.html", boards=boards, board_error=board_error, tournaments=tournaments, rounds=rounds,
-                      series=series, live=live)
+                      series=series, humans=humans, live=live)
 
     @router.get("/agents/{agent_id}", response_class=HTMLResponse)
     @page
@@ -162,6 +173,8 @@ def pages_router(service: Service) -> APIRouter:
             agents = [{"id": a["id"], "name": a["name"], "page": True} if a else {"id": ref, "name": ref, "page": False}
                       for a, ref in zip(agents, view["agents"])]
             return render("series.html", t=view, agents=agents, final=view["status"] in FINAL)
+        if "players" in view:  # a human series: its players' own series hold the games
+            return render("human.html", t=view, final=view["status"] in FINAL)
         agents = service.store.tournament(view["id"])["agents"]
         report = view.get("report")
         matches = service.matches(tournament=view["id"])

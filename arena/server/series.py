@@ -74,15 +74,8 @@ class Series:
         for ref in spec.agents:
             self.service._ref(ref)  # 400 / 409 for unknown or quarantined agents, before anything is queued
         sid = spec.series_id()
-        db = self.service.store.db
-        known = db.execute("SELECT status FROM server_tournaments WHERE id = ?", (sid,)).fetchone()
-        if known and known[0] != "cancelled":
+        if not self.service.jobs.add_series(sid, request, policy, "sprt", idempotency_key):
             return self.view(sid), False
-        now = time.time()
-        with db:
-            db.execute("DELETE FROM server_tournaments WHERE id = ?", (sid,))
-            db.execute("INSERT INTO server_tournaments VALUES (?, 'running', ?, ?, 'sprt', ?, NULL, ?, ?)",
-                       (sid, json.dumps(request), policy, idempotency_key, now, now))
         self.tick_one(sid)
         return self.view(sid), True
 

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from arena.fileio import atomic_write
+from arena.numfmt import json_ready
 from arena.server.config import ServerConfig
 from arena.server.errors import BadRequest, Conflict, NotFound
+from arena.server.human import HumanSeries
 from arena.server.jobs import Jobs, Lease
 from arena.server.ladder import LadderConfig, Ladders
 from arena.server.series import Series
@@ -21,7 +23,7 @@ from arena.server.submissions import Submissions
 from arena.server.tokens import Tokens
 from arena.tournaments.execute import CellResult, chunk_size, group_cells
 from arena.tournaments.report import build_report
-from arena.tournaments.spec import make_spec
+from arena.tournaments.spec import HUMAN, make_spec
 from arena.tournaments.store import Store
 from arena.tournaments.tournament import Prepared, prepare
 
@@ -43,6 +45,7 @@ class Service:
         self.requeued = self.jobs.requeue_all_leased()
         self.ladders = Ladders(self)
         self.series = Series(self)
+        self.humans = HumanSeries(self)
         for env in config.ladders:
             self.ladders.ensure(LadderConfig(env))
 
@@ -53,29 +56,28 @@ class Service:
 
     # ------------------------------------------------------------ per-thread handles
 
+    def _per_thread(self, name: str, make):
+        """This thread's handle `name`, made by `make()` on first use (SQLite connections
+        belong to the thread that opened them)."""
+        if not hasattr(self._local, name):
+            setattr(self._local, name, make())
+        return getattr(self._local, name)
+
     @property
     def store(self) -> Store:
-        if not hasattr(self._local, "store"):
-            self._local.store = Store(self.config.db)
-        return self._local.store
+        return self._per_thread("store", lambda: Store(self.config.db))
 
     @property
     def jobs(self) -> Jobs:
-        if not hasattr(self._local, "jobs"):
-            self._local.jobs = Jobs(self.store.db)
-        return self._local.jobs
+        return self._per_thread("jobs", lambda: Jobs(self.store.db))
 
     @property
     def tokens(self) -> Tokens:
-        if not hasattr(self._local, "tokens"):
-            self._local.tokens = Tokens(self.store.db)
-        return self._local.tokens
+        return self._per_thread("tokens", lambda: Tokens(self.store.db))
 
     @property
     def submissions(self) -> Submissions:
-        if not hasattr(self._local, "submissions"):
-            self._local.submissions = Submissions(self.store.db, self.config.agents_dir)
-        return self._local.submissions
+        return self._per_thread("submissions", lambda: Submissions(self.store.db, self.config.agents_dir))
 
     # ------------------------------------------------------------ agents
 
@@ -88,6 +90,18 @@ class Service:
         if not agent:
             raise NotFound(f"no agent {aid!r}; `GET /api/v1/agents` lists them")
         return agent
+
+    def agent_file(self, aid: str) -> Path:
+        """The checkpoint of a submitted agent, or of a zoo agent a tournament here has played."""
+        agent = self.submissions.get(aid) if ID.match(aid) else None
+        if agent:
+            return self.submissions.path(agent["id"])
+        row = self.store.db.execute("SELECT source FROM agents WHERE id = ?", (aid,)).fetchone() if ID.match(aid) else None
+        if row and row[0].startswith("zoo:"):
+            from arena.agents.zoo import zoo_path
+
+            return zoo_path(row[0][4:])
+        raise NotFound(f"no agent {aid!r} to download; `GET /api/v1/agents` lists them")
 
     def agent_view(self, aid: str) -> dict:
         agent = self.agent(aid)
@@ -123,7 +137,7 @@ class Service:
         if "env_kwargs" in fields and not isinstance(fields["env_kwargs"], dict):
             raise BadRequest("`env_kwargs` must be an object")
         if fields.get("mode") == "human":
-            raise BadRequest("human series through the server are not available yet; run `arena tournament --mode human` locally")
+            raise BadRequest("a human series is created by `POST /api/v1/tournaments` with `mode` human, not as part of another")
         try:
             return make_spec(**fields)
         except TypeError as err:
@@ -150,6 +164,8 @@ class Service:
                 return self.tournament_view(known), False
         if isinstance(request, dict) and request.get("mode") == "sprt":
             return self.series.create(request, idempotency_key)
+        if isinstance(request, dict) and request.get("mode") == "human":
+            return self.humans.create(request, idempotency_key)
         policy = request.get("on_agent_failure", "void") if isinstance(request, dict) else "void"
         if policy not in POLICIES:
             raise BadRequest(f"`on_agent_failure` must be one of {', '.join(POLICIES)}, got {policy!r}")
@@ -182,17 +198,20 @@ class Service:
             raise NotFound(f"no tournament {tid!r} on this server; `GET /api/v1/tournaments` lists them")
         if server["ladder"] == "sprt":
             return self.series.view(tid)
+        if server["ladder"] == "human":
+            return self.humans.view(tid)
         t = self.store.tournament(tid)
         done = len(self.store.done_cells(tid))
         matches = self.jobs.matches(tid)
         failed = {c: m for c, m in matches.items() if m["status"] != "ok"}
-        out = {"id": tid, "status": self.jobs.refresh(tid), "mode": t["mode"], "env": t["env"],
+        played_by_hand = (server["ladder"] or "").startswith("human:")  # one player's games: no jobs
+        out = {"id": tid, "status": server["status"] if played_by_hand else self.jobs.refresh(tid), "mode": t["mode"], "env": t["env"],
                "cells_done": done, "cells_failed": len(failed), "cells_total": t["n_cells"], "jobs": server["jobs"],
                "on_agent_failure": server["on_agent_failure"], "ladder": server["ladder"], "error": server["error"],
                "agent_failures": [{"match": f"{tid}-{c}", "agent": m["failed_agent"], "status": m["status"],
                                    "error": m["error"]} for c, m in sorted(failed.items())]}
-        if out["status"] == "finished":
-            out["report"] = build_report(t, self.store.cells(tid))
+        if out["status"] == "finished" or played_by_hand:
+            out["report"] = json_ready(build_report(t, self.store.cells(tid)))  # floats as `--json` writes them
         return out
 
     def list_tournaments(self) -> list[dict]:
@@ -201,8 +220,13 @@ class Service:
 
     def cancel(self, tid: str) -> dict:
         view = self.tournament_view(tid)  # 404 when unknown
+        ladder = self.jobs.tournament(view["id"])["ladder"] or ""
         if view["mode"] == "sprt":
             self.series.cancel(tid)
+        elif ladder == "human":
+            self.humans.cancel(tid)
+        elif ladder.startswith("human:"):
+            raise Conflict(f"{tid} is one player's games in human series {ladder[6:]}; cancel the series")
         else:
             self.jobs.cancel(tid)
         return self.tournament_view(tid)
@@ -286,16 +310,16 @@ class Service:
     def matches(self, agent: str | None = None, tournament: str | None = None) -> list[dict]:
         out = []
         for tid in ([tournament] if tournament else self.jobs.tournaments()):
-            if self.jobs.tournament(tid)["ladder"] == "sprt":
-                continue  # an SPRT series has no cells of its own: its batches (listed too) hold the matches
+            if self.jobs.tournament(tid)["ladder"] in ("sprt", "human"):
+                continue  # a series has no cells of its own: its batches or players (listed too) hold the matches
             t = self.store.tournament(tid)
             ids = [a["id"] for a in t["agents"]]
             for index, m in sorted(self.jobs.matches(tid).items()):
-                lineup = [ids[i] for i in m["lineup"]]
+                lineup = [ids[i] if i != HUMAN else "human" for i in m["lineup"]]
                 if agent and agent not in lineup:
                     continue
                 out.append({"id": f"{tid}-{index}", "tournament": tid, "env": t["env"], "agents": lineup,
-                            "names": [t["agents"][i]["name"] for i in m["lineup"]],
+                            "names": [t["agents"][i]["name"] if i != HUMAN else "human" for i in m["lineup"]],
                             "seed": m["match_seed"], "status": m["status"], "failed_agent": m["failed_agent"],
                             "error": m["error"], "replay": f"/api/v1/replays/{tid}-{index}" if m["replay"] else None})
         return out
@@ -316,10 +340,10 @@ class Service:
             t = self.store.tournament(tid)
             c = stored[0]
             out["episodes"] = int(c.returns.shape[0])
-            out["returns"] = [stats.bootstrap_ci(c.returns[:, side["seats"]].mean(axis=1), seed=0).to_dict()
-                              for side in t["env_info"]["sides"]]
+            out["returns"] = json_ready([stats.bootstrap_ci(c.returns[:, side["seats"]].mean(axis=1), seed=0).to_dict()
+                                         for side in t["env_info"]["sides"]])
             out["sides"] = [side["name"] for side in t["env_info"]["sides"]]
-            out["metrics"] = {k: stats.bootstrap_ci(v, seed=0).to_dict() for k, v in c.metrics.items()}
+            out["metrics"] = json_ready({k: stats.bootstrap_ci(v, seed=0).to_dict() for k, v in c.metrics.items()})
         return out
 
     def replay_file(self, match_id: str) -> Path:
@@ -334,8 +358,8 @@ class Service:
     def export(self, env: str | None = None):
         """Every finished match as one JSON object per line: the raw data."""
         for tid in self.jobs.tournaments():
-            if self.jobs.tournament(tid)["ladder"] == "sprt":
-                continue  # a series: its batches hold the matches
+            if self.jobs.tournament(tid)["ladder"] in ("sprt", "human"):
+                continue  # a series: its batches or players hold the matches
             t = self.store.tournament(tid)
             if env and t["env"] != env:
                 continue
@@ -343,7 +367,7 @@ class Service:
             status = self.jobs.matches(tid)
             for c in self.store.cells(tid):
                 yield json.dumps({"match": f"{tid}-{c.index}", "tournament": tid, "mode": t["mode"], "env": t["env"],
-                                  "agents": [ids[i] for i in c.lineup], "sides": [s["name"] for s in t["env_info"]["sides"]],
+                                  "agents": [ids[i] if i != HUMAN else "human" for i in c.lineup], "sides": [s["name"] for s in t["env_info"]["sides"]],
                                   "seed": c.match_seed, "status": status.get(c.index, {}).get("status", "ok"),
                                   "returns": c.returns.tolist(), "length": c.length.tolist(),
                                   "metrics": {k: v.tolist() for k, v in c.metrics.items()}}) + "\n"

@@ -58,7 +58,7 @@ def render(replay: Path, out: Path) -> Path:
     """Export the replay's first whole episode to `out`, as `arena replay export --mp4` does."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # frames are drawn off screen, no window
     from arena.replay import open_replay
-    from arena.viewer.export import export_episode
+    from arena.viewer.app import export_episode
 
     episodes = open_replay(replay).episodes
     if len(episodes) == 0:
