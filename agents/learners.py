@@ -68,8 +68,9 @@ class NaiveLearner(Agent):
 
     def extras(self) -> tuple[ExtraSpec, ...]:
         return (
-            ExtraSpec("probs", (self.num_actions,), ("cooperate", "defect"), "this step's action probabilities"),
-            ExtraSpec("policy", (5,), STATES, "probability of cooperating in each memory-1 state"),
+            ExtraSpec("probs", (self.num_actions,), ("cooperate", "defect")),
+            # p(cooperate) in each memory-1 state: the viewer draws the policy as it learns.
+            ExtraSpec("policy", (5,), STATES),
         )
 
     def validate(self) -> None:

@@ -30,7 +30,7 @@ from arena import keys
 from arena.agent import Feedback
 from arena.cache import CompileCache
 from arena.env import Env
-from arena.runner import CompiledMatch, MatchOutput, MatchResult, StepRecord, _faulty, _shapes, match_result
+from arena.runner import CompiledMatch, MatchOutput, MatchResult, StepRecord, _faulty, _shapes, match_result, reduce_metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,9 +159,7 @@ def meta_match_fn(env: Env, agents: tuple, shape: MetaShape, record: int):
         resets, out = rollout(params, key, env_params)
         rewards = per_episode(out["rewards"])
         length = per_episode(out["live"]).sum(axis=0).astype(jnp.int32)
-        lengthf = jnp.maximum(length, 1).astype(jnp.float32)
-        metrics = {m.name: per_episode(out["metrics"][m.name]).sum(axis=0) / (lengthf if m.reduce == "mean" else 1.0)
-                   for m in env.spec.metrics}
+        metrics = reduce_metrics(env, {k: per_episode(v).sum(axis=0) for k, v in out["metrics"].items()}, length)
         faults = per_episode(out["faults"]).sum(axis=0).astype(jnp.int32)
         initial = steps = None
         if record:

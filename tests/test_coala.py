@@ -121,11 +121,11 @@ def test_the_study_refuses_bad_settings_in_one_line(capsys):
 def test_the_study_reports_every_pairing_with_cis_over_seeds():
     from arena.agents.zoo import coala_study
 
-    result = coala_study.study(seeds=2, updates=1, rounds=2, units=2, lanes=4, inner=2)
+    result = coala_study.study(seeds=3, updates=1, rounds=2, units=2, lanes=4, inner=2)
     assert set(result["pairings"]) == {
         f"{m} vs {o}" for m in ("coala", "unaware") for o in (m, "naive", "tit_for_tat", "always_defect")
     } | {"naive vs naive"}
     ad = result["pairings"]["coala vs always_defect"]
     assert ad["coop_col_first"]["mean"] == 0.0 and ad["reward_col"]["mean"] >= 1.0  # defection pays 1 or 5
     for row in result["pairings"].values():
-        assert row["reward_row"]["n"] == 2 and row["reward_row"]["low"] <= row["reward_row"]["mean"] <= row["reward_row"]["high"]
+        assert row["reward_row"]["n"] == 3 and row["reward_row"]["low"] <= row["reward_row"]["mean"] <= row["reward_row"]["high"]

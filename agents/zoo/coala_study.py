@@ -111,6 +111,8 @@ def study(seeds: int = 5, updates: int = 60, rounds: int = 8, units: int = 8, la
 
 
 def _fmt(e: dict) -> str:
+    if e["low"] is None:  # too few seeds for an interval
+        return f"{e['mean']:.2f}"
     return f"{e['mean']:.2f} [{e['low']:.2f}, {e['high']:.2f}]"
 
 
