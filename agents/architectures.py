@@ -6,5 +6,7 @@
     cnn_actor_critic  JaxMARL IPPO-CNN actor-critic              (actor_critic.py)
     softmoe_gru       Internal Other-Play SoftMoE-GRU            (softmoe_gru.py)
     ensemble          mode-action ensemble of other agents       (ensemble.py)
+    naive_learner     IPD memory-1 policy learning in-match (A2C) (learners.py)
+    history_gru       GRU over a meta-episode's history, COALA-PG  (history_gru.py)
 """
-from arena.agents import actor_critic, basic, ensemble, softmoe_gru  # noqa: F401
+from arena.agents import actor_critic, basic, ensemble, history_gru, learners, softmoe_gru  # noqa: F401

@@ -59,6 +59,8 @@ class ScriptedConfig:
     # The action distribution `stochastic` samples, one probability per action (summing to 1),
     # e.g. [0.1, 0.9] in coord_game is p(right) = 0.9; ignored by the other rules.
     probs: tuple[float, ...] = ()
+    # In a meta-episode (`arena.meta`), `cycle` keeps counting across inner episodes.
+    persist_carry: bool = False
 
 
 @register_arch

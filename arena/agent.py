@@ -7,6 +7,12 @@ count) whose methods are pure functions of arrays:
     init_carry(params, batch) -> carry                       # () if the agent has no memory
     act(params, carry, obs, key) -> (carry, action, extras)  # obs (B, *obs_shape), action (B,)
 
+In a meta-episode (`arena.meta`) two more things hold: a config field `persist_carry = true`
+(in the manifest's architecture config) keeps the carry across inner episodes instead of
+resetting it, and an agent with `wants_feedback` is told, after every step, its rows' rewards
+and the joint action (`feedback(params, carry, Feedback) -> carry`). Agents that ask for
+neither play a meta-episode exactly as they play independent episodes.
+
 Params are arguments, never attributes, so every agent of one architecture and shape shares
 one compiled function; the description itself is the static part of a jit cache key.
 """
@@ -19,6 +25,7 @@ from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 import jax
+from flax import struct
 
 from arena.errors import UserError, did_you_mean
 from arena.trees import freeze
@@ -33,6 +40,16 @@ class ExtraSpec:
     name: str
     shape: tuple[int, ...]
     labels: tuple[str, ...] = ()
+
+
+@struct.dataclass
+class Feedback:
+    """What a step of a meta-episode tells an agent that asks (`Agent.wants_feedback`)."""
+
+    reward: jax.Array  # (B,) float32, each row's reward this step (0 once its episode ended)
+    joint_action: jax.Array  # (B, S) int32, the actions of every seat of the row's episode
+    live: jax.Array  # (B,) bool, the row's episode was running at this step
+    last_step: jax.Array  # () bool, the inner episode's last step: every row's episode is over
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +89,17 @@ class Agent:
         values return one agent, so a tournament stacks them into one compiled call. Most
         architectures' configs fix shapes and return themselves unchanged."""
         return self, params
+
+    # Meta-episodes: see the module docstring.
+    wants_feedback: ClassVar[bool] = False
+
+    @property
+    def persists_carry(self) -> bool:
+        """The manifest asks for the carry to persist across a meta-episode's inner episodes."""
+        return bool(getattr(self.config, "persist_carry", False))
+
+    def feedback(self, params: Any, carry: Any, fb: Feedback) -> Any:
+        return carry
 
     def params_template(self) -> Any:
         """Shapes and dtypes of the params, without computing them."""

@@ -5,6 +5,9 @@ play all call these, so an episode is the same episode wherever it is played.
     episode i        fold_in(match key, i)         (the same at any batch size)
     reset            fold_in(episode key, 0)
     step t (0-based) fold_in(episode key, t + 1), split into the env's key and one per side
+
+A meta-episode (`arena.meta`) numbers its inner episodes into this scheme: inner episode m
+of lane b of meta-episode u is episode (u * M + m) * B + b.
 """
 from __future__ import annotations
 

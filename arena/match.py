@@ -14,6 +14,7 @@ from arena.dataset import check_dataset_path, write_dataset
 from arena.env import Env
 from arena.errors import FieldError
 from arena.lineup import can_play, check_lineup, resolve_env
+from arena.meta import MetaShape, inner_view, run_meta_match
 from arena.replay import check_writable, write_replay
 from arena.runner import MatchResult, run_match
 from arena.stats import bootstrap_ci
@@ -57,6 +58,8 @@ def play_match(
     record_episodes: int = 4,
     force: bool = False,
     dataset_path: str | None = None,
+    inner: int = 1,
+    lanes: int = 1,
 ) -> tuple[dict, list[MatchResult]]:
     """Run a match (both seat orders when swapping) and return (report, raw results).
 
@@ -65,9 +68,18 @@ def play_match(
     its episodes go beside it, to swapped_path(record_path). A replay already there is kept
     (the match is refused before it runs) unless `force`. With `dataset_path`, every
     episode of the first seat order is recorded and written there as an offline dataset (arena.dataset).
+
+
+    With `inner` or `lanes` above 1 the match is `episodes` meta-episodes (`arena.meta`) of
+    `inner` inner episodes in `lanes` coupled lanes; results and the replay then hold every
+    inner episode, and the report adds each side's mean return per inner episode.
     """
     if episodes < 1:
         raise FieldError("`episodes` must be at least 1")
+    if inner < 1 or lanes < 1:
+        raise FieldError("`inner` and `lanes` must be at least 1")
+    shape = MetaShape(units=episodes, inner=inner, lanes=lanes) if inner > 1 or lanes > 1 else None
+    played = shape.episodes if shape is not None else episodes  # episodes in the results
     if record_path is not None:
         if record_episodes < 1:
             raise FieldError("`record_episodes` must be at least 1")
@@ -90,11 +102,15 @@ def play_match(
         taken = [p for p in [Path(record_path), swapped_path(record_path)][: len(orders)] if p.exists()]
         if taken:
             raise FieldError(f"{taken[0]} exists; record to another path, or replace it with `force`")
-    first_record = max(record, min(record_episodes, episodes)) if record_path is not None else record
+    first_record = max(record, min(record_episodes, played)) if record_path is not None else record
     if dataset_path is not None:
-        first_record = episodes
+        first_record = played
     results = []
     for k, order in enumerate(orders):
+        if shape is not None:
+            results.append(run_meta_match(env, [a.agent for a in order], [a.params for a in order], shape, seed=seed,
+                                          record=first_record, agent_names=[a.name for a in order]))
+            continue
         results.append(
             run_match(
                 env,
@@ -108,22 +124,29 @@ def play_match(
                 agent_names=[a.name for a in order],
             )
         )
+    order_reports = [_order_report(env, r, o, seed) for r, o in zip(results, orders)]
     report = {
         "env": env.spec.id,
         "env_kwargs": dict(env.spec.kwargs),
         "cooperative": env.spec.cooperative,
-        "episodes": episodes,
+        "episodes": played,
         "seed": seed,
         "agents": [{"name": a.name, "source": a.source, "arch": a.manifest.arch} for a in lineup],
-        "orders": [_order_report(env, r, o, seed) for r, o in zip(results, orders)],
+        "orders": order_reports,
         "xp": None,
     }
+    if shape is not None:
+        report["meta"] = {"meta_episodes": episodes, "inner": inner, "lanes": lanes}
+        for order_report, r in zip(order_reports, results):
+            per_inner = inner_view(r.side_returns, shape).mean(axis=(0, 2))  # (M, n_sides)
+            for i, side in enumerate(order_report["sides"]):
+                side["return_per_inner_episode"] = [round(float(x), 4) for x in per_inner[:, i]]
     if swap and env.spec.cooperative:
         # J_XP(a, b) = 1/2 (J(a, b) + J(b, a)); episodes are paired by key across orders.
         team = [team_return(r) for r in results]
         report["xp"] = bootstrap_ci(0.5 * (team[0] + team[1]), seed=seed).to_dict()
     if record_path is not None:
-        n = min(record_episodes, episodes)
+        n = min(record_episodes, played)
         report["replay"] = record_replay(record_path, env, results[0], orders[0], n)
         if swap:
             report["replay_swapped"] = record_replay(swapped_path(record_path), env, results[1], orders[1], n)

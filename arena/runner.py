@@ -275,13 +275,20 @@ def run_match(
     compile_seconds = compiled.compile_seconds if built else 0.0
     start = time.perf_counter()
     out = jax.block_until_ready(compiled.fn(params, keys.match_key(seed), env_params))
-    seconds = time.perf_counter() - start
+    return match_result(env, out, seed=seed, agent_names=tuple(agent_names or (a.arch for a in agents)),
+                        seconds=time.perf_counter() - start, compile_seconds=compile_seconds, record=record)
+
+
+def match_result(env: Env, out: MatchOutput, *, seed: int, agent_names: tuple, seconds: float,
+                 compile_seconds: float, record: int) -> MatchResult:
+    """The host-side result of a compiled match call (`out` already computed)."""
+    sides = env.spec.sides
     returns = np.asarray(out.returns)
     side_returns = np.stack([returns[:, list(s.seats)].mean(axis=1) for s in sides], axis=1)
     return MatchResult(
         env_id=env.spec.id,
         side_names=tuple(s.name for s in sides),
-        agent_names=tuple(agent_names or (a.arch for a in agents)),
+        agent_names=agent_names,
         seed=seed,
         returns=returns,
         side_returns=side_returns,

@@ -50,6 +50,8 @@ CASES = [
     # Also mlp_actor_critic with relu on overcooked v2's int32 grid.
     ("ensemble-v2", "ensemble", {"members": ENSEMBLE_MEMBERS}, V2, 6),
     ("ensemble-recurrent-v2", "ensemble", {"members": RECURRENT_MEMBERS}, V2, 6),
+    ("naive-learner", "naive_learner", {}, MATRIX, 2),
+    ("history-gru", "history_gru", {"gru_width": 8, "hidden": 8}, MATRIX, 2),
 ]
 
 # Traced only (jax.eval_shape, nothing compiled): every architecture on every obs kind.
@@ -60,13 +62,19 @@ SHAPE_CONFIGS = {
     "cnn_actor_critic": [{}, {"conv_features": [8, 8], "kernel_sizes": [3, 1], "head_hidden": []}],
     "softmoe_gru": [{}, SMALL_MOE],
     "ensemble": [{"members": ENSEMBLE_MEMBERS}, {"members": RECURRENT_MEMBERS}],
+    "naive_learner": [{}, {"persist_carry": False, "discount": 1.0}],
+    "history_gru": [{}, {"persist_carry": False, "gru_width": 4}],
 }
 OBS_KINDS = {"v1": V1, "v2": V2, "vec": VEC}
+# Architectures that read the matrix games' observation and play only them.
+MATRIX_ONLY = {"naive_learner": 2}
+VECTOR_ONLY = {"history_gru"}
 SHAPE_CASES = [
-    pytest.param(arch, cfg, obs, 6, id=f"{arch}-{i}-{kind}")
+    pytest.param(arch, cfg, obs, MATRIX_ONLY.get(arch, 6), id=f"{arch}-{i}-{kind}")
     for arch, cfgs in SHAPE_CONFIGS.items()
     for i, cfg in enumerate(cfgs)
-    for kind, obs in OBS_KINDS.items()
+    for kind, obs in ({"matrix": MATRIX} if arch in MATRIX_ONLY else {"vec": VEC} if arch in VECTOR_ONLY
+                      else OBS_KINDS).items()
     if not (arch == "cnn_actor_critic" and kind == "vec")
 ]
 

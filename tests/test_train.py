@@ -273,6 +273,9 @@ def test_cli_refuses_to_replace_a_run_unless_forced(ppo_run, tmp_path, capsys):
     (["train", "iop", "--env", "mpe_tag", "-o", "x.ckpt"], "one cooperative team"),
     (["train", "ppo", "--env", "coord_game"], "needs --env and -o"),
     (["train", "ppo", "--resume", "missing.ckpt"], "no training state"),
+    (["train", "coala", "--env", "coord_game", "-o", "x.ckpt"], "not ipd"),
+    (["train", "coala", "--env", "ipd", "-o", "x.ckpt", "--set", "lanes=3", "--set", "units=3"], "divisible by num_minibatches"),
+    (["train", "coala", "--env", "ipd", "-o", "x.ckpt", "--set", "nope=1"], "bad COALA-PG setting"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, monkeypatch, arena_cli):
     monkeypatch.chdir(tmp_path)

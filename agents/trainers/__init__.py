@@ -8,6 +8,7 @@
     driver.py    the one run loop: compiled chunks, progress, checkpoints, resume
     ppo.py       independent PPO in self-play
     iop.py       Internal Other-Play for softmoe_gru
+    coala.py     COALA-PG (batch lambda returns) against in-match naive learners
     run.py       `RunSpec` (what a run's state file records), the trainer kinds, `train`
 """
 from arena.agents.trainers.driver import RunResult

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from arena.agent import dataclass_fields
 from arena.agents import ArchError
-from arena.agents.trainers import iop, ppo, runfiles
+from arena.agents.trainers import coala, iop, ppo, runfiles
 from arena.agents.trainers.contract import PolicyGradientConfig, Trainer
 from arena.agents.trainers.driver import RunResult, Schedule, run
 from arena.envs import make
@@ -71,6 +71,8 @@ class TrainerKind:
 TRAINERS: dict[str, TrainerKind] = {
     "ppo": TrainerKind("PPO", ppo.PPOConfig, "mlp_actor_critic", ppo.build_trainer),
     "iop": TrainerKind("IOP", iop.IOPConfig, "softmoe_gru", iop.build_trainer),
+    # Learning-aware training against in-match naive learners (issue 14, section 1).
+    "coala": TrainerKind("COALA-PG", coala.CoalaConfig, "history_gru", coala.build_trainer),
 }
 
 

@@ -17,13 +17,17 @@ from arena.commands.options import CTX, json_option, lineup_options, parse_env_k
 @click.option("--record-episodes", default=4, show_default=True, type=int, help="How many episodes --record keeps.")
 @click.option("--dataset", "dataset_path", default=None, metavar="DIR",
               help="Also write every episode (first seat order) as an offline dataset folder (see `arena dataset`).")
+@click.option("--inner-episodes", "inner", default=1, show_default=True, type=int,
+              help="Meta-episodes: each of --episodes is this many inner episodes, carries persisting where the manifest asks.")
+@click.option("--lanes", default=1, show_default=True, type=int,
+              help="Meta-episodes: coupled episodes per inner episode, seen together by each agent (a learner's batch).")
 @click.option("--view", is_flag=True, help="Watch episode 0 live in the viewer while the match runs.")
 @click.option("--frames", "--view-frames", "view_frames", default=None, type=int,
               help="Close the --view window after this many frames. Headless (SDL_VIDEODRIVER=dummy) it closes "
                    "when episode 0 ends.")
 @json_option
-def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, record_episodes, dataset_path, view, view_frames,
-          as_json):
+def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, record_episodes, dataset_path, inner, lanes, view,
+          view_frames, as_json):
     """Play AGENTS against (or with) each other over many episodes at once.
 
     Each AGENT is a .ckpt file, a checkpoint folder or zoo:NAME. In an env with one team
@@ -38,6 +42,7 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, reco
       arena match a.ckpt b.ckpt --record out.replay --record-episodes 8
       arena match a.ckpt b.ckpt --episodes 64 --view
       arena match row.ckpt col.ckpt --env coord_game --env-kw rounds=1 --episodes 1000 --dataset data/
+      arena match la-row.ckpt learner.ckpt --env ipd --inner-episodes 16 --lanes 8 --record meta.replay
     """
     from arena.commands.report import print_match_report
     from arena.match import play_match
@@ -46,6 +51,12 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, reco
     enable_compilation_cache()
     kwargs = dict(env_id=env_id, env_kwargs=parse_env_kwargs(env_kw), episodes=episodes, seed=seed, swap=swap,
                   record_path=record_path, record_episodes=record_episodes, force=force, dataset_path=dataset_path)
+    if inner != 1 or lanes != 1:
+        if view:
+            from arena.errors import UserError
+
+            raise UserError("--view shows independent episodes; drop --inner-episodes/--lanes to watch live")
+        kwargs.update(inner=inner, lanes=lanes)
     if view:
         from arena.commands.view import open_window_or_explain
         from arena.viewer.live import watch_match
@@ -56,6 +67,12 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, reco
     else:
         report, _ = play_match(list(agents), **kwargs)
         print_match_report(report, as_json)
+    if "meta" in report and not as_json:
+        for order in report["orders"]:
+            for side in order["sides"]:
+                curve = side["return_per_inner_episode"]
+                click.echo(f"{side['agent']} ({side['side']}) return per inner episode: "
+                           + " ".join(f"{x:.2f}" for x in curve))
     for key in ("replay", "replay_swapped"):
         if report.get(key) and not as_json:
             r = report[key]

@@ -1,4 +1,4 @@
-"""`arena train ppo|iop`: the CLI front of `arena.agents.trainers.train(kind, spec)`."""
+"""`arena train ppo|iop|coala`: the CLI front of `arena.agents.trainers.train(kind, spec)`."""
 from __future__ import annotations
 
 import click
@@ -13,7 +13,7 @@ def _common(fn):
         env_kwargs_option,
         click.option("--seed", default=0, show_default=True, type=int, help="Training seed: same seed, same agent."),
         click.option("--steps", default=None, type=int,
-                     help="Env steps to train for, over all parallel envs (default: ppo 5,000,000, iop 1,000,000)."),
+                     help="Env steps to train for, over all parallel envs (default: ppo 5,000,000, iop 1,000,000, coala 400,000)."),
         click.option("-o", "--out", default=None, type=click.Path(dir_okay=False),
                      help="Checkpoint to write (X.ckpt; team games write X-<team>.ckpt). Metrics, curves and the "
                           "resumable state go beside it."),
@@ -109,12 +109,13 @@ def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, c
 
 @click.group(context_settings=CTX)
 def train():
-    """Train agents with arena's own trainers (PPO self-play, Internal Other-Play).
+    """Train agents with arena's own trainers (PPO self-play, Internal Other-Play, COALA-PG).
 
     \b
     Examples:
       arena train ppo --env overcooked/cramped_room --steps 5000000 -o ppo.ckpt
       arena train iop --env overcooked_v2/cramped_room --steps 1000000 -o iop.ckpt
+      arena train coala --env ipd --env-kw rounds=8 --steps 500000 -o la.ckpt
     """
 
 
@@ -204,3 +205,24 @@ def offline(method, data, out, seed, settings, as_json):
         return
     for p in result.outputs:
         click.echo(f"wrote {p}")
+
+
+@train.command(context_settings=CTX)
+@_common
+def coala(**options):
+    """COALA-PG: a learning-aware history_gru against in-match naive learners (IPD).
+
+    Each update plays --set units=8 meta-episodes of --set inner=16 inner episodes in --set
+    lanes=8 coupled lanes against a fresh naive_learner (tabular memory-1, A2C between inner
+    episodes on the batch of lanes, --set learner_lr=3). The trained agent's whole history
+    is one sequence, scored by the seed's batch lambda returns (Algorithm 1); --set
+    batch_aware=false gives the batch-unaware baseline (plain PPO returns on the same long
+    context). Writes the one trained policy for both seats: X-row.ckpt and X-col.ckpt.
+
+    \b
+    Examples:
+      arena train coala --env ipd --env-kw rounds=8 --steps 500000 -o la.ckpt
+      arena train coala --env ipd --env-kw rounds=8 --steps 500000 --set batch_aware=false -o ppo-la.ckpt
+      arena train coala --resume la.ckpt
+    """
+    _run("coala", **options)
