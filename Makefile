@@ -29,7 +29,7 @@ lint: install
 	$(BIN)/mypy $(wildcard arena/*.py) $(wildcard arena/replay/*.py)
 
 test: install browser
-	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q -m "not slow"
+	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q -n 2 -m "not slow"
 
 test-all: install browser
 	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q

@@ -9,13 +9,17 @@ class UserError(Exception):
     exit_code = 2
 
 
-class CheckpointError(UserError):
-    """A checkpoint or manifest that cannot be loaded. The message starts with the file."""
+class FileError(UserError):
+    """A file arena cannot use. The message starts with the file."""
 
     def __init__(self, path, problem: str):
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+class CheckpointError(FileError):
+    """A checkpoint or manifest that cannot be loaded."""
 
 
 class IncompatibleAgents(UserError):

@@ -388,7 +388,9 @@ print(json.dumps({"loaded": loaded, "ran_init": ran_init,
 
 
 @pytest.mark.parametrize("env_id, family, other", [
-    ("overcooked_v2/cramped_room", "jaxmarl.environments.overcooked_v2", "jaxmarl.environments.mpe"),
+    # The mechanism is one; the second family is the default suite's (10 s a process on 2 cores).
+    pytest.param("overcooked_v2/cramped_room", "jaxmarl.environments.overcooked_v2", "jaxmarl.environments.mpe",
+                 marks=pytest.mark.slow),
     ("mpe_tag", "jaxmarl.environments.mpe", "jaxmarl.environments.overcooked_v2.overcooked"),
 ])
 def test_building_one_family_imports_only_that_family(env_id, family, other):

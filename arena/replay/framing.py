@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import msgpack
 import numpy as np
 
-from arena.errors import UserError
+from arena.errors import FileError
 
 MAGIC = b"ARENARPL"
 U32 = struct.Struct("<I")
@@ -34,13 +34,8 @@ _MAP_START[[0xDE, 0xDF]] = True
 _SCAN_CHUNK = 1 << 20  # offsets tried per vectorised step (bounds the scan's memory)
 
 
-class ReplayError(UserError):
-    """A file that is not a replay this arena can read. The message starts with the file."""
-
-    def __init__(self, path, problem: str):
-        super().__init__(f"{path}: {problem}")
-        self.path = path
-        self.problem = problem
+class ReplayError(FileError):
+    """A file that is not a replay this arena can read."""
 
 
 class ReplayDamaged(ReplayError):
