@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from arena.agents.zoo import zoo_path
 from arena.fileio import atomic_write
 from arena.numfmt import json_ready
 from arena.server.config import ServerConfig
@@ -98,8 +99,6 @@ class Service:
             return self.submissions.path(agent["id"])
         row = self.store.db.execute("SELECT source FROM agents WHERE id = ?", (aid,)).fetchone() if ID.match(aid) else None
         if row and row[0].startswith("zoo:"):
-            from arena.agents.zoo import zoo_path
-
             return zoo_path(row[0][4:])
         raise NotFound(f"no agent {aid!r} to download; `GET /api/v1/agents` lists them")
 
@@ -145,8 +144,6 @@ class Service:
 
     def _ref(self, ref: str) -> str:
         if ref.startswith("zoo:"):
-            from arena.agents.zoo import zoo_path
-
             zoo_path(ref[4:])  # raises a UserError naming the zoo agents
             return ref
         agent = self.submissions.get(ref) if ID.match(ref) else None
