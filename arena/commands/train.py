@@ -109,13 +109,15 @@ def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, c
 
 @click.group(context_settings=CTX)
 def train():
-    """Train agents with arena's own trainers (PPO self-play, Internal Other-Play, COALA-PG).
+    """Train agents with arena's own trainers (PPO self-play, Internal Other-Play, COALA-PG,
+    and offline learners from a dataset).
 
     \b
     Examples:
       arena train ppo --env overcooked/cramped_room --steps 5000000 -o ppo.ckpt
       arena train iop --env overcooked_v2/cramped_room --steps 1000000 -o iop.ckpt
       arena train coala --env ipd --env-kw rounds=8 --steps 500000 -o la.ckpt
+      arena train offline --method iql --data data/ -o iql.ckpt
     """
 
 
