@@ -184,15 +184,18 @@ def build_arrays(env: Env, traces: Sequence[EpisodeTrace], where, chunk: int = 6
     S, T_max = env.spec.num_seats, env.spec.max_steps
     fn = observer(env)
     cols: dict[str, list] = {k: [] for k in SEAT_ARRAYS}
+    size = min(chunk, len(traces))  # every call the same batch size: one compile per export
     for start in range(0, len(traces), chunk):
         batch = traces[start:start + chunk]
-        actions = np.zeros((len(batch), T_max, S), np.int32)
+        actions = np.zeros((size, T_max, S), np.int32)
         for i, tr in enumerate(batch):
             if tr.length > T_max:
                 raise DatasetError(where, f"episode {tr.episode} has {tr.length} steps, more than {env.spec.id}'s "
                                           f"max_steps {T_max}")
             actions[i, :tr.length] = tr.actions
-        ep_keys = jnp.stack([keys.seed_episode_key(tr.seed, tr.episode) for tr in batch])
+        # The last batch is padded with its first episode; the padding's results are never read.
+        padded = [*batch, *[batch[0]] * (size - len(batch))]
+        ep_keys = jnp.stack([keys.seed_episode_key(tr.seed, tr.episode) for tr in padded])
         obs, rew, term, trunc = (np.asarray(x) for x in fn(ep_keys, actions))
         for i, tr in enumerate(batch):
             T = tr.length
