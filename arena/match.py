@@ -58,7 +58,7 @@ def play_match(
     record_episodes: int = 4,
     force: bool = False,
     dataset_path: str | None = None,
-    inner: int = 1,
+    inner_episodes: int = 1,
     lanes: int = 1,
 ) -> tuple[dict, list[MatchResult]]:
     """Run a match (both seat orders when swapping) and return (report, raw results).
@@ -70,15 +70,15 @@ def play_match(
     episode of the first seat order is recorded and written there as an offline dataset (arena.dataset).
 
 
-    With `inner` or `lanes` above 1 the match is `episodes` meta-episodes (`arena.meta`) of
-    `inner` inner episodes in `lanes` coupled lanes; results and the replay then hold every
+    With `inner_episodes` or `lanes` above 1 the match is `episodes` meta-episodes (`arena.meta`)
+    of `inner_episodes` inner episodes in `lanes` coupled lanes; results and the replay then hold every
     inner episode, and the report adds each side's mean return per inner episode.
     """
     if episodes < 1:
         raise FieldError("`episodes` must be at least 1")
-    if inner < 1 or lanes < 1:
-        raise FieldError("`inner` and `lanes` must be at least 1")
-    shape = MetaShape(units=episodes, inner=inner, lanes=lanes) if inner > 1 or lanes > 1 else None
+    if inner_episodes < 1 or lanes < 1:
+        raise FieldError("`inner_episodes` and `lanes` must be at least 1")
+    shape = MetaShape(units=episodes, inner=inner_episodes, lanes=lanes) if inner_episodes > 1 or lanes > 1 else None
     played = shape.episodes if shape is not None else episodes  # episodes in the results
     if record_path is not None:
         if record_episodes < 1:
@@ -136,7 +136,7 @@ def play_match(
         "xp": None,
     }
     if shape is not None:
-        report["meta"] = {"meta_episodes": episodes, "inner": inner, "lanes": lanes}
+        report["meta"] = {"meta_episodes": episodes, "inner": inner_episodes, "lanes": lanes}
         for order_report, r in zip(order_reports, results):
             per_inner = inner_view(r.side_returns, shape).mean(axis=(0, 2))  # (M, n_sides)
             for i, side in enumerate(order_report["sides"]):

@@ -56,7 +56,7 @@ def match(agents, env_id, env_kw, episodes, seed, swap, record_path, force, reco
             from arena.errors import UserError
 
             raise UserError("--view shows independent episodes; drop --inner-episodes/--lanes to watch live")
-        kwargs.update(inner=inner, lanes=lanes)
+        kwargs.update(inner_episodes=inner, lanes=lanes)
     if view:
         from arena.commands.view import open_window_or_explain
         from arena.viewer.live import watch_match
