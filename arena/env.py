@@ -75,6 +75,18 @@ class SideScore:
 
 
 @dataclasses.dataclass(frozen=True)
+class TruthSpec:
+    """A hidden per-episode class an env exposes so beliefs can be scored against it (the
+    prey's secret corner in mpe_tag_intent): the int32 leaf `leaf` of the env state, valued
+    0..len(labels)-1, which agents estimate in their extra named `extra` (shape (len(labels),),
+    the same label order)."""
+
+    leaf: str
+    labels: tuple[str, ...]
+    extra: str = "belief"
+
+
+@dataclasses.dataclass(frozen=True)
 class EnvSpec:
     """Static description of an env: hashable, so it can key compiled functions."""
 
@@ -87,6 +99,7 @@ class EnvSpec:
     # Team games: how each team's episode is scored within its role; a team not listed is
     # scored by its own mean return.
     scores: tuple[SideScore, ...] = ()
+    truth: TruthSpec | None = None  # a hidden class beliefs are scored against, if any
 
     @property
     def cooperative(self) -> bool:
@@ -165,6 +178,10 @@ class Env:
     def step(self, key: jax.Array, state: Any, actions: jax.Array, params: Any = None) -> tuple[Any, TimeStep]:
         """actions: (S,) int32, one per seat in `spec.seats` order; params None = defaults."""
         raise NotImplementedError
+
+    def truth(self, state: Any) -> jax.Array:
+        """() int32: the episode's hidden class (`spec.truth`) read from a state."""
+        raise NotImplementedError(f"env {self.spec.id!r} exposes no truth")
 
     def zero_metrics(self) -> dict:
         return {m.name: jnp.zeros((), jnp.float32) for m in self.spec.metrics}
