@@ -17,6 +17,7 @@ from serving import RULES, Server, mlp_policy
 
 from arena import numfmt
 from arena.checkpoint import new_agent, save_checkpoint
+from arena.server.readcache import Generation
 from arena.tournaments.spec import make_spec
 from arena.tournaments.store import Store
 from arena.tournaments.tournament import run_tournament
@@ -395,3 +396,42 @@ def test_a_bad_agent_is_blamed_forfeits_and_is_quarantined(server, ids, tmp_path
           if fid in m["agents"] and m["status"] == "ok"]
     assert len(ok) == 4 and all(ids["tft"] in m["agents"] for m in ok)
     assert server.http.get("/api/v1/health").json()["status"] == "ok"
+
+
+def test_the_generation_counts_only_commits_that_write(tmp_path):
+    gen = Generation()
+    db = Store(tmp_path / "t.sqlite", factory=gen.connection).db
+    start = gen.value
+    with db:
+        db.execute("UPDATE agents SET name = 'x' WHERE 0")  # as the dispatcher's idle sweep
+    assert gen.value == start
+    with db:
+        db.execute("INSERT INTO agents VALUES ('a', 'a', 'mlp', 'zoo:a', '{}')")
+    assert gen.value == start + 1
+    db.execute("UPDATE agents SET name = 'b'")
+    db.commit()
+    assert gen.value == start + 2
+
+
+def test_reads_are_rendered_once_per_generation_and_never_stale(server, ids, tmp_path):
+    """A polled route answers 304 while nothing was written; a read after a write sees it."""
+    def settled(path):
+        for _ in range(50):  # a job of an earlier test may still be writing: retry until two reads agree
+            first = server.http.get(path)
+            again = server.http.get(path, headers={"If-None-Match": first.headers["etag"]})
+            if again.status_code == 304:
+                assert first.status_code == 200 and again.content == b""
+                return first
+        raise AssertionError(f"{path}: never two reads of one generation")
+
+    before = {path: settled(path) for path in ("/api/v1/agents", "/api/v1/health", "/")}
+    new = server.upload(mlp_policy(tmp_path / "late.ckpt", "late", RULES["rnd"]).read_bytes())
+    assert new.status_code == 201
+    for path, old in before.items():
+        after = server.http.get(path, headers={"If-None-Match": old.headers["etag"]})
+        assert after.status_code == 200 and after.headers["etag"] != old.headers["etag"]
+    listed = server.http.get("/api/v1/agents", headers={"If-None-Match": before["/api/v1/agents"].headers["etag"]})
+    assert new.json()["id"] in [a["id"] for a in listed.json()["agents"]]
+    assert server.http.get("/api/v1/health").json()["agents"] == before["/api/v1/health"].json()["agents"] + 1
+    # Errors are rendered each time, and files are never cached.
+    assert "etag" not in server.http.get("/api/v1/agents/0123456789ab").headers

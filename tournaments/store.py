@@ -74,7 +74,8 @@ def default_db() -> Path:
 class Store:
     """One connection to the results database."""
 
-    def __init__(self, path: str | Path | None = None):
+    def __init__(self, path: str | Path | None = None, *, factory: type[sqlite3.Connection] = sqlite3.Connection):
+        """`factory`: the connection class (the server's counts its commits)."""
         self.path = Path(path) if path else default_db()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,7 @@ class Store:
             # under 002); made here first, it gets the mode any other file would.
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db = sqlite3.connect(self.path, timeout=30, factory=factory)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(SCHEMA)

@@ -19,6 +19,7 @@ from arena.server.errors import BadRequest, Conflict, NotFound
 from arena.server.human import check_rating
 from arena.server.ladder import LadderConfig
 from arena.server.pages import pages_router
+from arena.server.readcache import ReadCache
 from arena.server.service import Service
 from arena.server.submissions import InvalidAgent, NotACheckpoint
 from arena.server.tokens import SCOPES
@@ -97,6 +98,7 @@ def create_app(service: Service) -> FastAPI:
                   "matches and replays. Writes need `Authorization: Bearer TOKEN`.")
     app.state.service = service
     app.state.shutting_down = False
+    app.add_middleware(ReadCache, generation=service.generation)
     app.add_middleware(BodyLimit, upload_limit=service.config.upload_limit, state=app.state)
 
     @app.exception_handler(UserError)

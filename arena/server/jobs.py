@@ -145,7 +145,8 @@ class Jobs:
                 status = "running" if counts.get("done") else "queued"
             else:
                 status = "finished"
-            self.db.execute("UPDATE server_tournaments SET status = ?, updated = ? WHERE id = ?", (status, time.time(), tid))
+            if status != row[0]:  # a read that changes nothing writes nothing (and keeps the read cache)
+                self.db.execute("UPDATE server_tournaments SET status = ?, updated = ? WHERE id = ?", (status, time.time(), tid))
         return status
 
     def set_error(self, tid: str, error: str) -> None:

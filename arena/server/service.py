@@ -19,6 +19,7 @@ from arena.server.errors import BadRequest, Conflict, NotFound
 from arena.server.human import HumanSeries
 from arena.server.jobs import Jobs, Lease
 from arena.server.ladder import LadderConfig, Ladders
+from arena.server.readcache import Generation
 from arena.server.series import Series
 from arena.server.submissions import Submissions
 from arena.server.tokens import Tokens
@@ -40,6 +41,7 @@ class Service:
         for d in (config.data, config.agents_dir, config.replays_dir, config.data / "scratch"):
             d.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self.generation = Generation()  # bumped by every commit that writes; keys the read cache
         self._prepared: dict[str, Prepared] = {}
         self._lock = threading.Lock()  # one completion or submission at a time
         self.admin_token_created = self.tokens.ensure_admin(config.data)
@@ -66,7 +68,7 @@ class Service:
 
     @property
     def store(self) -> Store:
-        return self._per_thread("store", lambda: Store(self.config.db))
+        return self._per_thread("store", lambda: Store(self.config.db, factory=self.generation.connection))
 
     @property
     def jobs(self) -> Jobs:
