@@ -16,6 +16,7 @@ import pytest
 from serving import RULES, Server, mlp_policy
 
 from arena import numfmt
+from arena.agents.zoo import zoo_path
 from arena.checkpoint import new_agent, save_checkpoint
 from arena.server.readcache import Generation
 from arena.tournaments.spec import make_spec
@@ -348,6 +349,67 @@ def test_the_ladder_match_makes_and_ranks(ladder):
     rounds = [t for t in server.http.get("/api/v1/tournaments").json()["tournaments"]]
     assert rounds and all(t["mode"] == "roundrobin" for t in rounds)
     assert one_line_error(server.http.get("/api/v1/leaderboard", params={"env": "mpe_tag"}), 404)
+
+
+def test_leaderboard_numbers_are_float32_rounded(ladder):
+    server, _ = ladder
+    rows = server.http.get("/api/v1/leaderboard", params={"env": "ipd"}).json()["rows"]
+    numbers = [r[k] for r in rows for k in ("rating", "low", "high") if r[k] is not None]
+    assert numbers and all(x == numfmt.float32_round(x) for x in numbers), numbers  # 1623.4568, not 1623.456789012345
+
+
+@pytest.fixture(scope="module")
+def tag_ladder(tmp_path_factory):
+    """A server with an mpe_tag ladder: the zoo's PPO predators and prey, and scripted ones
+    that stand still (and random predators)."""
+    folder = tmp_path_factory.mktemp("tag-agents")
+    paths = [zoo_path("ppo-tag-s0-predators"), zoo_path("ppo-tag-s0-prey")]
+    for name, arch, side, config in (("still-predators", "scripted", "predators", {"rule": "constant", "action": 0}),
+                                     ("still-prey", "scripted", "prey", {"rule": "constant", "action": 0}),
+                                     ("random-predators", "random", "predators", {})):
+        manifest, params = new_agent(arch, "mpe_tag", side=side, config=config, name=name)
+        paths.append(folder / f"{name}.ckpt")
+        save_checkpoint(paths[-1], manifest, params)
+    s = Server(tmp_path_factory.mktemp("tag-ladder"))
+    ids = {}
+    for path in paths:
+        resp = s.upload(path.read_bytes())
+        assert resp.status_code == 201, resp.text
+        ids[resp.json()["name"]] = resp.json()["id"]
+    made = s.http.post("/api/v1/ladders", json={"env": "mpe_tag", "episodes_per_match": 32, "pairs_per_round": 2},
+                       headers=s.auth())
+    assert made.status_code == 201, made.text
+    yield s, ids
+    s.stop()
+
+
+@pytest.mark.slow
+def test_the_mpe_tag_ladder_ranks_each_role_within_itself(tag_ladder):
+    server, ids = tag_ladder
+    role_of = {name: "prey" if name.endswith("prey") else "predators" for name in ids}
+    deadline = time.time() + 400
+    while time.time() < deadline:
+        board = server.http.get("/api/v1/leaderboard", params={"env": "mpe_tag"}).json()
+        if len(board["rows"]) == len(ids) and min(r["matches"] for r in board["rows"]) >= 3:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"the ladder did not play every agent 3 times: {board}")
+    assert board["roles"] == ["predators", "prey"] and "each role ranked within itself" in board["policy"]
+    assert all(r["role"] == role_of[r["name"]] for r in board["rows"])
+    for role in board["roles"]:
+        rows = [r for r in board["rows"] if r["role"] == role]
+        assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+        assert all(1 <= r["rank_ub"] <= r["rank"] for r in rows)
+        only = server.http.get("/api/v1/leaderboard", params={"env": "mpe_tag", "role": role}).json()["rows"]
+        assert [r["id"] for r in only] == [r["id"] for r in rows]
+    rank = {r["name"]: r["rank"] for r in board["rows"]}
+    assert rank["ppo-tag-s0-predators"] < rank["still-predators"]  # trained predators catch more than still ones
+    # Every match is predators (side 0) against prey (side 1): no role ever meets itself.
+    matches = server.http.get("/api/v1/matches").json()["matches"]
+    assert matches and all([role_of[n] for n in m["names"]] == ["predators", "prey"] for m in matches)
+    assert "roles: predators, prey" in one_line_error(
+        server.http.get("/api/v1/leaderboard", params={"env": "mpe_tag", "role": "wolves"}), 400)
 
 
 def test_ladders_are_made_by_admins(ladder):

@@ -281,21 +281,25 @@ def remote_replay(match_id, out, server):
 
 @click.command(context_settings=CTX)
 @click.argument("env")
+@click.option("--role", default=None, help="a ladder by role (mpe_tag): only this role's rows, e.g. predators")
 @server_option
 @json_option
-def leaderboard(env, server, as_json):
-    """The ladder of ENV on the server: rank, rating with CI, matches, provisional.
+def leaderboard(env, role, server, as_json):
+    """The ladder of ENV on the server: rank, rating with CI, matches, provisional. A team
+    game whose roles score differently (mpe_tag) ranks each role within itself.
 
     \b
     Examples:
       arena leaderboard ipd
+      arena leaderboard mpe_tag --role prey
       arena leaderboard overcooked_v2/cramped_room --json
     """
     import urllib.parse
 
     from arena.server.client import Client
 
-    board = Client(server).get(f"/api/v1/leaderboard?env={urllib.parse.quote(env, safe='')}")
+    query = urllib.parse.urlencode({"env": env, **({"role": role} if role else {})})
+    board = Client(server).get(f"/api/v1/leaderboard?{query}")
     if as_json:
         from arena.commands.report import print_json
 
@@ -304,7 +308,9 @@ def leaderboard(env, server, as_json):
     click.echo(textwrap.fill(f"{board['env']}: {board['policy']}", width=80, subsequent_indent="  "))
     score = board["score"]
     click.echo(f"{'rank':>4} {'ub':>3}  {'agent':<22} {score:>10} {'95% CI':>17} {'matches':>7} {'episodes':>8}")
-    for row in board["rows"]:
+    for k, row in enumerate(board["rows"]):
+        if board.get("roles") and (k == 0 or board["rows"][k - 1]["role"] != row["role"]):
+            click.echo(f"-- {row['role']} (ranked among {row['role']})")
         flag = "*" if row["provisional"] else " "
         click.echo(f"{row['rank']:>4} {row['rank_ub']:>3}  {row['name'][:22]:<22} {row['rating']:>9.1f}{flag} "
                    f"{_ci(row):>17} {row['matches']:>7} {row['episodes']:>8}")

@@ -212,8 +212,10 @@ def create_app(service: Service) -> FastAPI:
         return await run_in_threadpool(service.humans.rate, tournament_id, player, number, rating)
 
     @app.get("/api/v1/leaderboard", tags=["ladders"])
-    def get_leaderboard(env: str):
-        return service.ladders.leaderboard(env)
+    def get_leaderboard(env: str, role: str | None = None):
+        """The ladder of an env; a ladder by role (mpe_tag) ranks each role within itself,
+        and `role` keeps one role's rows."""
+        return service.ladders.leaderboard(env, role)
 
     @app.get("/api/v1/ladders", tags=["ladders"])
     def list_ladders():

@@ -18,8 +18,11 @@ import numpy as np
 
 from arena.env import make as make_env
 from arena.errors import UserError
+from arena.numfmt import json_ready
 from arena.server.errors import BadRequest, NotFound
 from arena.tournaments.matchmaking import MatchmakingConfig, crossplay_cells, describe, next_pairs
+from arena.tournaments.outcomes import describe as describe_outcomes
+from arena.tournaments.outcomes import role_games
 from arena.tournaments.ratings import Games, elo_ratings
 
 SCHEMA = """
@@ -79,6 +82,10 @@ class Played:
     games: Games  # competitive: one outcome per episode, from first's view
     team: dict  # cooperative: {(a, b) with a < b: [team return per episode]}
     recent: list[list[tuple[int, int]]]  # the last rounds' pairs, oldest first
+    # Who is rated against whom: (members, their games in indices into that list), one
+    # league of everyone, or in a ladder by role one per side (outcomes.py).
+    leagues: list[tuple[list[int], Games]] = dataclasses.field(default_factory=list)
+    role: list[int] | None = None  # in a ladder by role: each member's side
 
 
 class Ladders:
@@ -131,11 +138,34 @@ class Ladders:
             return (f"cross-play cells chosen unplayed first, then widest CI, then fewest episodes, "
                     f"{config.pairs_per_round} pairs of {config.episodes_per_match} episodes a round; "
                     "score: mean cross-play return with every other member")
+        if self._by_role(config):
+            return ("each role ranked within itself; pairs of one role play the same opponents of the other: "
+                    + describe(config.matchmaking(len(self._members(config.env)))) + f"; {config.episodes_per_match} episodes a match; "
+                    + describe_outcomes(self._role_info(config), True) + "; Bradley–Terry per role with a bootstrap CI over episodes")
         return (describe(config.matchmaking(len(self._members(config.env)))) + f"; {config.episodes_per_match} episodes a match; "
                 "an episode is won by the side with the higher return; Bradley–Terry with a bootstrap CI over episodes")
 
     def _members(self, env: str) -> list[dict]:
         return [a for a in self.service.submissions.all(env) if a["status"] == "active"]
+
+    def _by_role(self, config: LadderConfig) -> bool:
+        """Whether the ladder ranks each role within itself: a team game that declares how
+        each role is scored (mpe_tag: predators by captures, prey by return), whose returns
+        are not on one scale across teams."""
+        spec = self._env(config).spec
+        return bool(spec.scores) and not spec.cooperative
+
+    def _role_info(self, config: LadderConfig) -> dict:
+        """The env's sides and declared scores, as outcomes.py reads them from a tournament."""
+        spec = self._env(config).spec
+        return {"sides": [{"name": s.name} for s in spec.sides], "scores": [s.to_dict() for s in spec.scores]}
+
+    def _role_of(self, config: LadderConfig, members: list[dict]) -> list[int] | None:
+        """In a ladder by role: each member's side, the first its smoke episode played."""
+        if not self._by_role(config):
+            return None
+        sides = [s.name for s in self._env(config).spec.sides]
+        return [sides.index(a["smoke"]["sides"][0]) for a in members]
 
     # ------------------------------------------------------------ results
 
@@ -145,6 +175,8 @@ class Ladders:
         n = len(members)
         pair_episodes, matches = np.zeros((n, n), int), np.zeros(n, int)
         first, second, outcomes, team, recent = [], [], [], {}, []
+        role = self._role_of(config, members)
+        values: dict[tuple[int, int], dict[str, list]] = {}  # by role: (side 0, side 1) member -> what each episode scored
         jobs, store = self.service.jobs, self.service.store
         for tid in jobs.tournaments(ladder=config.env):
             server = jobs.tournament(tid)
@@ -160,12 +192,18 @@ class Ladders:
                     continue
                 r0, r1 = c.returns[:, sides[0]].mean(axis=1), c.returns[:, sides[1]].mean(axis=1)
                 _count(pair_episodes, matches, a, b, len(r0))
-                if a != b:
+                if role is not None:
+                    got = values.setdefault((a, b), {})
+                    for name, x in (("return:0", r0), ("return:1", r1), *c.metrics.items()):
+                        got.setdefault(name, []).append(np.asarray(x))
+                elif a != b:
                     first.append(a)
                     second.append(b)
                     outcomes.append(np.where(r0 > r1, 1.0, np.where(r0 == r1, 0.5, 0.0)))
                     team.setdefault((min(a, b), max(a, b)), []).extend(c.returns.mean(axis=1).tolist())
-            if server["on_agent_failure"] == "forfeit":  # the breaker loses every episode; void counts nothing
+            if server["on_agent_failure"] == "forfeit" and role is None:
+                # The breaker loses every episode; void counts nothing, and so does a forfeit by
+                # role: a role's score (captures, a return) has no value that means "lost".
                 for m in jobs.matches(tid).values():
                     if m["status"] == "forfeit" and m["failed_agent"] in index:
                         lineup = [index.get(ids[k]) for k in m["lineup"]]
@@ -176,8 +214,20 @@ class Ladders:
                             second.append(loser)
                             outcomes.append(np.ones(t["spec"]["episodes"]))
                             _count(pair_episodes, matches, other, loser, t["spec"]["episodes"])
-        return Played(members, pair_episodes, matches, Games(tuple(first), tuple(second), tuple(outcomes)), team,
-                      recent[-RECENT_ROUNDS:])
+        games = Games(tuple(first), tuple(second), tuple(outcomes))
+        if role is None:
+            leagues = [(list(range(n)), games)]
+        else:
+            def score(lineup, side, metric):
+                return np.concatenate(values[lineup][f"return:{side}" if metric == "return" else metric])
+
+            leagues = []
+            by_side = role_games(self._role_info(config), sorted(values), dict(enumerate(role)), score)
+            for side, (f, s, o) in enumerate(by_side):
+                players = [i for i in range(n) if role[i] == side]
+                local = {g: x for x, g in enumerate(players)}
+                leagues.append((players, Games(tuple(local[i] for i in f), tuple(local[j] for j in s), tuple(o))))
+        return Played(members, pair_episodes, matches, games, team, recent[-RECENT_ROUNDS:], leagues, role)
 
     def _stored_cells(self, tid: str, status: str) -> list:
         if tid in self._cells:
@@ -187,36 +237,48 @@ class Ladders:
             self._cells[tid] = cells
         return cells
 
-    def leaderboard(self, env: str) -> dict:
+    def leaderboard(self, env: str, role: str | None = None) -> dict:
+        """The ladder's rows, ranked; in a ladder by role, ranked within each role (`role`
+        keeps one role's rows)."""
         config = self.config(env)
+        sides = [s.name for s in self._env(config).spec.sides]
+        by_role = self._by_role(config)
+        if role is not None and (not by_role or role not in sides):
+            raise BadRequest(f"the {env} ladder has no role {role[:40]!r}; "
+                             + (f"its roles: {', '.join(sides)}" if by_role else "it ranks every agent in one ladder"))
         p = self.played(config)
         n = len(p.members)
         cooperative = self._mode(config) == "crossplay"
         if cooperative:
             scores = _crossplay_scores(p.team, n)
         else:
-            scores = elo_ratings(p.games, n, seed=0) if n else []
-            scores = [{"rating": s["elo"], "low": s["low"], "high": s["high"], "prior_dominated": s["prior_dominated"]}
-                      for s in scores]
+            scores = [None] * n
+            for players, games in p.leagues:  # each league fitted on its own players
+                for i, s in zip(players, elo_ratings(games, len(players), seed=0) if players else []):
+                    scores[i] = {"rating": s["elo"], "low": s["low"], "high": s["high"], "prior_dominated": s["prior_dominated"]}
         rows = []
         for i, a in enumerate(p.members):
-            if p.matches[i] == 0:
+            if p.matches[i] == 0 or (role is not None and sides[p.role[i]] != role):
                 continue
             s = scores[i]
             width = s["high"] - s["low"] if s["low"] is not None else float("inf")
-            rows.append({"id": a["id"], "name": a["name"], "arch": a["arch"], "status": a["status"], **s,
+            rows.append({"id": a["id"], "name": a["name"], "arch": a["arch"], "status": a["status"],
+                         **({"role": sides[p.role[i]]} if by_role else {}), **s,
                          "matches": int(p.matches[i]), "episodes": int(p.pair_episodes[i].sum()),
                          "provisional": bool(p.matches[i] < PROVISIONAL_MATCHES
                                              or (not cooperative and width > PROVISIONAL_WIDTH) or s["low"] is None)})
-        rows.sort(key=lambda r: -(r["rating"] if r["rating"] is not None else -np.inf))
-        for rank, row in enumerate(rows, 1):
-            row["rank"] = rank
+        rows.sort(key=lambda r: (sides.index(r["role"]) if by_role else 0, -(r["rating"] if r["rating"] is not None else -np.inf)))
+        for row in rows:
+            league = [o for o in rows if o.get("role") == row.get("role")]
+            row["rank"] = 1 + league.index(row)
             # Chatbot Arena's rule: 1 + the number of agents statistically better (their low above my high).
-            row["rank_ub"] = 1 + sum(1 for o in rows if o is not row and o["low"] is not None and row["high"] is not None
+            row["rank_ub"] = 1 + sum(1 for o in league if o is not row and o["low"] is not None and row["high"] is not None
                                      and o["low"] > row["high"])
-        return {"env": env, "mode": self._mode(config), "score": "cross-play" if cooperative else "Elo",
-                "policy": self._policy(config), "rounds": self.view(env)["rounds"], "rows": rows,
-                "waiting": [a["name"] for i, a in enumerate(p.members) if p.matches[i] == 0]}
+        # Floats at the float32 precision results are measured in, as the CLI's --json writes them.
+        return json_ready({"env": env, "mode": self._mode(config), "score": "cross-play" if cooperative else "Elo",
+                           "roles": sides if by_role else None, "policy": self._policy(config),
+                           "rounds": self.view(env)["rounds"], "rows": rows,
+                           "waiting": [a["name"] for i, a in enumerate(p.members) if p.matches[i] == 0]})
 
     # ------------------------------------------------------------ scheduling
 
@@ -250,6 +312,8 @@ class Ladders:
                     width[a, b] = width[b, a] = 3.92 * float(np.std(xs)) / np.sqrt(len(xs))
             chosen = [c for c in crossplay_cells(counts, width, 4 * config.pairs_per_round) if allowed(*c)]
             pairs = _dedupe(chosen)[:config.pairs_per_round]
+        elif p.role is not None:
+            pairs = self._role_round(config, p, allowed, rng)
         else:
             wins = p.games.win_matrix(len(members))
             pairs = next_pairs(len(members), wins, p.recent, config.matchmaking(len(members)), rng, allowed=allowed)
@@ -265,6 +329,44 @@ class Ladders:
             db.execute("UPDATE ladders SET rounds = rounds + 1 WHERE env = ?", (config.env,))
         return view["id"]
 
+    def _role_round(self, config: LadderConfig, p: Played, allowed, rng: np.random.Generator) -> list[tuple[int, int]]:
+        """A round of a ladder by role: in each role the pairs whose comparison shrinks that
+        role's rating uncertainty most (as `next_pairs` chooses them), then each pair of one
+        role with a pair of the other, every member of one against every member of the
+        other: a block of up to four matches that compares both pairs on common opponents.
+        A role with fewer pairs lends its least-played member instead. (side 0, side 1) pairs."""
+        role = p.role
+        chosen = []
+        for side, (players, games) in enumerate(p.leagues):
+            local = {g: x for x, g in enumerate(players)}
+            others = [x for x in range(len(role)) if role[x] != side]
+
+            def ok(a: int, b: int, players=players, others=others) -> bool:
+                # Two of a role can be compared while some opponent has room under both their budgets.
+                return any(allowed(players[a], x) and allowed(players[b], x) for x in others)
+
+            recent = [[(local[a], local[b]) for a, b in _shared_opponent_pairs(rnd, role, side)] for rnd in p.recent]
+            pairs = next_pairs(len(players), games.win_matrix(len(players)), recent, config.matchmaking(len(players)),
+                               rng, allowed=ok) if len(players) > 1 else []
+            chosen.append([(players[a], players[b]) for a, b in pairs])
+        cells: list[tuple[int, int]] = []
+        for k in range(max(len(chosen[0]), len(chosen[1]))):
+            groups = [list(chosen[side][k]) if k < len(chosen[side]) else None for side in (0, 1)]
+            for side in (0, 1):
+                if groups[side] is None:
+                    mine = groups[1 - side]
+                    cands = [x for x in range(len(role)) if role[x] == side and all(allowed(x, m) for m in mine)]
+                    if not cands:
+                        groups[side] = []
+                        continue
+                    load = np.array([-p.pair_episodes[x, mine].sum() for x in cands], dtype=float)
+                    groups[side] = [cands[_pick(load, rng)]]
+            for a in groups[0]:
+                for b in groups[1]:
+                    if allowed(a, b) and (a, b) not in cells:
+                        cells.append((a, b))
+        return cells
+
     def _allowed(self, config: LadderConfig, members: list[dict], p: Played):
         sides = [s.name for s in self._env(config).spec.sides]
         plays = [set(a["smoke"]["sides"]) for a in members]
@@ -275,6 +377,22 @@ class Ladders:
             return (sides[0] in plays[i] and sides[1] in plays[j]) or (sides[0] in plays[j] and sides[1] in plays[i])
 
         return allowed
+
+
+def _pick(scores: np.ndarray, rng: np.random.Generator) -> int:
+    """The best score's index, ties broken by rng."""
+    return int(rng.choice(np.flatnonzero(scores == scores.max())))
+
+
+def _shared_opponent_pairs(cells, role: list[int], side: int) -> list[tuple[int, int]]:
+    """The pairs of `side`'s members who met a common opponent among a round's cells: the
+    comparisons that round made."""
+    faced: dict[int, set[int]] = {}
+    for a, b in cells:
+        me, them = (a, b) if role[a] == side else (b, a)
+        if role[me] == side:
+            faced.setdefault(them, set()).add(me)
+    return sorted({(i, j) for group in faced.values() for i in group for j in group if i < j})
 
 
 def _count(pair_episodes: np.ndarray, matches: np.ndarray, a: int, b: int, episodes: int) -> None:
