@@ -47,6 +47,21 @@ def test_games_count_draws_half():
     np.testing.assert_allclose(g.win_matrix(2), [[0, 2.5], [1.5, 0]])
 
 
+def test_a_bootstrap_is_fitted_at_once_with_the_draws_of_one_at_a_time():
+    # The leaderboard's bootstrap: every resample drawn as win_matrix draws it, all fitted in one stack.
+    outcomes = np.random.default_rng(3).integers(0, 3, (5, 12)) / 2
+    # The last pair has no episodes: it draws nothing.
+    g = Games((0, 1, 2, 3, 0, 1), (1, 2, 3, 0, 2, 3), (*outcomes, np.zeros(0)))
+    draws = np.random.default_rng(7)
+    one_by_one = np.stack([g.win_matrix(4, draws) for _ in range(50)])
+    at_once = g.resampled_win_matrices(4, np.random.default_rng(7), 50)
+    np.testing.assert_allclose(at_once, one_by_one)
+    fits = bradley_terry(at_once, l2=0.01)
+    assert fits.shape == (50, 4)
+    np.testing.assert_allclose(fits, [bradley_terry(w, l2=0.01) for w in at_once], atol=1e-9)
+    np.testing.assert_allclose(bradley_terry(at_once[:1], l2=0.0)[0], bradley_terry(at_once[0], l2=0.0), atol=1e-9)
+
+
 def test_elo_ratings_have_intervals_around_the_fit():
     g = Games((0, 1), (1, 0), (np.array([1.0, 1, 1, 0]), np.array([0.0, 0, 1, 0])))
     rows = elo_ratings(g, 2, l2=0.0, n_boot=100)

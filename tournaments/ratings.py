@@ -48,30 +48,54 @@ class Games:
             w[j, i] += out.size - out.sum()
         return w
 
+    def resampled_win_matrices(self, n: int, rng: np.random.Generator, count: int) -> np.ndarray:
+        """(count, n, n): `count` bootstrap resamples, the very draws of `count` calls of
+        win_matrix(n, rng), summed at once (the per-pair sums were most of a bootstrap's time)."""
+        keep = [k for k, out in enumerate(self.outcomes) if np.size(out)]
+        outs = [np.asarray(self.outcomes[k], dtype=np.float64) for k in keep]
+        w = np.zeros((count, n, n))
+        if not keep:
+            return w
+        sizes = np.array([out.size for out in outs])
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        idx = np.array([np.concatenate([rng.integers(0, size, size) for size in sizes]) for _ in range(count)])
+        won = np.add.reduceat(np.concatenate(outs)[idx + np.repeat(starts, sizes)], starts, axis=1)  # (count, K)
+        for x, k in enumerate(keep):
+            i, j = self.first[k], self.second[k]
+            w[:, i, j] += won[:, x]
+            w[:, j, i] += sizes[x] - won[:, x]
+        return w
+
 
 def bradley_terry(wins: np.ndarray, *, l2: float = 0.01, iters: int = 100, tol: float = 1e-10) -> np.ndarray:
     """Maximum-likelihood Bradley–Terry strengths r (N,), centred at mean 0, natural units:
-    P(i beats j) = sigmoid(r_i - r_j). wins (N, N): W[i, j] = times i beat j.
+    P(i beats j) = sigmoid(r_i - r_j). wins (N, N): W[i, j] = times i beat j; or a stack
+    (B, N, N) of win matrices (a bootstrap's resamples), fitted at once: r (B, N).
 
     Maximises sum_ij W_ij log sigmoid(r_i - r_j) - l2/2 |r|^2 by Newton's method; with l2 = 0
     the answer is the exact MLE (e.g. two players, w wins and l losses: r_0 - r_1 = log(w/l)).
     """
     w = np.asarray(wins, dtype=np.float64)
-    n = w.shape[0]
-    games = w + w.T
-    r = np.zeros(n)
+    stack = w.reshape(-1, *w.shape[-2:])  # (B, N, N)
+    n = stack.shape[-1]
+    games = stack + np.swapaxes(stack, 1, 2)
+    eye = np.eye(n)
+    r = np.zeros(stack.shape[:2])
     for _ in range(iters):
-        p = 1.0 / (1.0 + np.exp(-(r[:, None] - r[None, :])))
-        grad = (w - games * p).sum(axis=1) - l2 * r
+        p = 1.0 / (1.0 + np.exp(-(r[:, :, None] - r[:, None, :])))
+        grad = (stack - games * p).sum(axis=2) - l2 * r
         curv = games * p * (1 - p)
-        hess = curv - np.diag(curv.sum(axis=1)) - l2 * np.eye(n)
+        hess = curv - curv.sum(axis=2)[:, :, None] * eye - l2 * eye
         # The likelihood is invariant to a shift of all ratings: the min-norm step ignores it.
-        step = np.linalg.lstsq(hess, grad, rcond=None)[0]
+        # One matrix takes lstsq's step (every rating reported so far is that fit, to the last
+        # bit); a stack takes pinv's, the same min-norm step for every resample at once.
+        step = (np.linalg.lstsq(hess[0], grad[0], rcond=None)[0][None] if len(stack) == 1
+                else (np.linalg.pinv(hess, hermitian=True) @ grad[:, :, None])[:, :, 0])
         r = r - step
-        r -= r.mean()
+        r -= r.mean(axis=1, keepdims=True)
         if np.max(np.abs(step)) < tol:
             break
-    return r
+    return r.reshape(w.shape[:-1])
 
 
 def to_elo(r: np.ndarray) -> np.ndarray:
@@ -101,7 +125,7 @@ def elo_ratings(games: Games, n: int, *, l2: float = 0.01, n_boot: int = 200, se
     wins = games.win_matrix(n)
     elo = to_elo(bradley_terry(wins, l2=l2))
     rng = np.random.default_rng(seed)
-    boots = np.array([to_elo(bradley_terry(games.win_matrix(n, rng), l2=l2)) for _ in range(n_boot)])
+    boots = to_elo(bradley_terry(games.resampled_win_matrices(n, rng, n_boot), l2=l2))
     alpha = (1 - confidence) / 2
     low, high = np.quantile(boots, [alpha, 1 - alpha], axis=0)
     prior = separated(wins)

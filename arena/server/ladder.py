@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import threading
 import time
 
 import numpy as np
@@ -22,7 +23,7 @@ from arena.numfmt import json_ready
 from arena.server.errors import BadRequest, NotFound
 from arena.tournaments.matchmaking import MatchmakingConfig, crossplay_cells, describe, next_pairs
 from arena.tournaments.outcomes import describe as describe_outcomes
-from arena.tournaments.outcomes import role_games
+from arena.tournaments.outcomes import head_to_head, role_games
 from arena.tournaments.ratings import Games, elo_ratings
 
 SCHEMA = """
@@ -98,6 +99,8 @@ class Ladders:
         self._envs: dict[str, object] = {}
         self._cells: dict[str, list] = {}  # finished ladder tournaments' cells, by id (they never change)
         self._resting: dict[str, tuple] = {}  # env -> what it had when it found nothing to play
+        self._boards: dict[str, tuple[int, dict]] = {}  # env -> (store generation, its leaderboard)
+        self._boards_lock = threading.Lock()
 
     # ------------------------------------------------------------ configs
 
@@ -174,7 +177,12 @@ class Ladders:
         index = {a["id"]: i for i, a in enumerate(members)}
         n = len(members)
         pair_episodes, matches = np.zeros((n, n), int), np.zeros(n, int)
-        first, second, outcomes, team, recent = [], [], [], {}, []
+        # Head to head: (first, second) -> outcomes of its episodes, from first's view; one entry
+        # a lineup, however many rounds played it, as a report holds them (and one resample
+        # draw a lineup, not a round, in the bootstrap).
+        h2h: dict[tuple[int, int], list[np.ndarray]] = {}
+        team: dict = {}
+        recent = []
         role = self._role_of(config, members)
         values: dict[tuple[int, int], dict[str, list]] = {}  # by role: (side 0, side 1) member -> what each episode scored
         jobs, store = self.service.jobs, self.service.store
@@ -197,9 +205,7 @@ class Ladders:
                     for name, x in (("return:0", r0), ("return:1", r1), *c.metrics.items()):
                         got.setdefault(name, []).append(np.asarray(x))
                 elif a != b:
-                    first.append(a)
-                    second.append(b)
-                    outcomes.append(np.where(r0 > r1, 1.0, np.where(r0 == r1, 0.5, 0.0)))
+                    h2h.setdefault((a, b), []).append(head_to_head([r0, r1]))
                     team.setdefault((min(a, b), max(a, b)), []).extend(c.returns.mean(axis=1).tolist())
             if server["on_agent_failure"] == "forfeit" and role is None:
                 # The breaker loses every episode; void counts nothing, and so does a forfeit by
@@ -210,11 +216,9 @@ class Ladders:
                         loser = index[m["failed_agent"]]
                         other = next((x for x in lineup if x != loser), None)
                         if other is not None:
-                            first.append(other)
-                            second.append(loser)
-                            outcomes.append(np.ones(t["spec"]["episodes"]))
+                            h2h.setdefault((other, loser), []).append(np.ones(t["spec"]["episodes"]))
                             _count(pair_episodes, matches, other, loser, t["spec"]["episodes"])
-        games = Games(tuple(first), tuple(second), tuple(outcomes))
+        games = Games(tuple(a for a, _ in h2h), tuple(b for _, b in h2h), tuple(np.concatenate(x) for x in h2h.values()))
         if role is None:
             leagues = [(list(range(n)), games)]
         else:
@@ -239,13 +243,25 @@ class Ladders:
 
     def leaderboard(self, env: str, role: str | None = None) -> dict:
         """The ladder's rows, ranked; in a ladder by role, ranked within each role (`role`
-        keeps one role's rows)."""
+        keeps one role's rows). Fitted once per store generation, whichever page asks."""
         config = self.config(env)
+        generation = self.service.generation.value  # read before the store: a board is never newer than its key
+        with self._boards_lock:  # the API, the index page and agent pages share one fit
+            known = self._boards.get(env)
+            if known is None or known[0] != generation:
+                known = self._boards[env] = (generation, self._board(config))
+        board = known[1]
+        if role is None:
+            return board
+        if role not in (board["roles"] or []):
+            raise BadRequest(f"the {env} ladder has no role {role[:40]!r}; "
+                             + (f"its roles: {', '.join(board['roles'])}" if board["roles"] else "it ranks every agent in one ladder"))
+        return {**board, "rows": [r for r in board["rows"] if r["role"] == role]}
+
+    def _board(self, config: LadderConfig) -> dict:
+        env = config.env
         sides = [s.name for s in self._env(config).spec.sides]
         by_role = self._by_role(config)
-        if role is not None and (not by_role or role not in sides):
-            raise BadRequest(f"the {env} ladder has no role {role[:40]!r}; "
-                             + (f"its roles: {', '.join(sides)}" if by_role else "it ranks every agent in one ladder"))
         p = self.played(config)
         n = len(p.members)
         cooperative = self._mode(config) == "crossplay"
@@ -258,7 +274,7 @@ class Ladders:
                     scores[i] = {"rating": s["elo"], "low": s["low"], "high": s["high"], "prior_dominated": s["prior_dominated"]}
         rows = []
         for i, a in enumerate(p.members):
-            if p.matches[i] == 0 or (role is not None and sides[p.role[i]] != role):
+            if p.matches[i] == 0:
                 continue
             s = scores[i]
             width = s["high"] - s["low"] if s["low"] is not None else float("inf")
