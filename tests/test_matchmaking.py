@@ -9,6 +9,7 @@ from arena.tournaments.matchmaking import (
     laplace_covariance,
     next_pairs,
     random_pairs,
+    ranking_information,
     trace_reduction,
 )
 from arena.tournaments.ratings import bradley_terry
@@ -45,6 +46,34 @@ def test_sherman_morrison_score_is_the_trace_drop_by_explicit_inversion():
         assert trace_reduction(cov, r, i, j, games=m) == pytest.approx(explicit, rel=1e-8)
     # The unplayed pair (0, 4) is worth more than a pair that met six times at similar odds.
     assert trace_reduction(cov, r, 0, 4) > trace_reduction(cov, r, 1, 2)
+
+
+def test_the_ranking_objective_is_information_on_undecided_orders_by_explicit_inversion():
+    wins = played(4, [0.0, 0.05, 3.0, -3.0], games=4)  # 0 and 1 neck and neck; 2 far above, 3 far below
+    l2, games = 0.01, 8.0
+    r = bradley_terry(wins, l2=l2)
+    cov = laplace_covariance(wins, r, l2)
+    cands = [(0, 1), (0, 3), (1, 2), (2, 3)]
+    got = ranking_information(cov, r, cands, games)
+    for (i, j), value in zip(cands, got):
+        u = np.zeros(4)
+        u[i], u[j] = 1, -1
+        f = games * (p := 1 / (1 + np.exp(-(r[i] - r[j])))) * (1 - p)
+        after = np.linalg.pinv(np.linalg.pinv(cov, hermitian=True) + f * np.outer(u, u), hermitian=True)
+        explicit = 0.0
+        for k in range(4):
+            for m in range(k + 1, 4):
+                e = np.zeros(4)
+                e[k], e[m] = 1, -1
+                before_var, after_var = e @ cov @ e, e @ after @ e
+                explicit += np.exp(-(r[k] - r[m]) ** 2 / (2 * before_var)) * np.log(before_var / after_var)
+        assert value == pytest.approx(explicit, rel=1e-6)
+    # The trace is shrunk most by a pair whose order is long settled (0 far above 3, but few
+    # games); the ranking objective plays the two whose order is still a coin toss.
+    cfg = MatchmakingConfig(pairs_per_round=1, floor=0, newcomer_boost=1.0, l2=l2, match_games=games)
+    assert next_pairs(4, wins, [], cfg, np.random.default_rng(0)) == [(0, 1)]
+    (by_trace,) = next_pairs(4, wins, [], MatchmakingConfig(**{**cfg.__dict__, "objective": "trace"}), np.random.default_rng(0))
+    assert set(by_trace) != {0, 1}
 
 
 def test_an_unconnected_newcomer_is_chosen_first():
@@ -86,7 +115,7 @@ def test_each_pick_sees_the_information_of_the_picks_before_it():
     for seed in range(12):
         rng = np.random.default_rng(seed)
         wins = rng.integers(0, 4, (6, 6)) * (1 - np.eye(6))
-        cfg = MatchmakingConfig(pairs_per_round=2, floor=0, newcomer_boost=1.0, l2=l2, match_games=games)
+        cfg = MatchmakingConfig(pairs_per_round=2, floor=0, newcomer_boost=1.0, l2=l2, match_games=games, objective="trace")
         first, second = next_pairs(6, wins, [], cfg, np.random.default_rng(0))
         r = bradley_terry(wins, l2=l2)
         cov = laplace_covariance(wins, r, l2)

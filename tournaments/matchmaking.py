@@ -7,7 +7,15 @@ Sherman–Morrison it shrinks the covariance trace by
 
     f |S u|^2 / (1 + f u'S u),     f = games * p_ij (1 - p_ij).
 
-The ladder plays the pairs that shrink it most: close, uncertain pairs, and never twice the
+A ranking is asked of a ladder, not ratings, so by default (`objective="ranking"`) a pick
+is scored by what it tells about the order of every two agents k, l: the information on
+r_k - r_l, log(var before / var after) by the same update, weighted by exp(-d^2 / 2 var) for
+the current gap d, so orders long settled count for nothing (`ranking_information`). On the
+IPD bank of benchmarks/ladder_efficiency.py it reaches Kendall tau 0.95 on 96 episodes where
+the trace needs 112 and random pairing 200 (40 seeds). `objective="trace"` scores by the
+trace drop above.
+
+The ladder plays the pairs that inform most: close, uncertain pairs, and never twice the
 same information in one round (the covariance is updated after each pick). Newcomers are
 boosted, recent repeats damped, and an idle agent is forced in every `floor` rounds so the
 comparison graph stays connected.
@@ -27,6 +35,7 @@ Allowed = Callable[[int, int], bool]
 # Prior precision floor for the covariance: with l2 = 0 an unconnected agent's direction has no
 # curvature at all, and pinv would call it certain; a tiny prior calls it (very) uncertain.
 _MIN_PRIOR = 1e-6
+OBJECTIVES = ("ranking", "trace")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +54,13 @@ class MatchmakingConfig:
     # Games one chosen match adds: the weight of a pick's information (its score and the
     # update after it), e.g. the episodes a match plays.
     match_games: float = 1.0
+    # What a pick should shrink: "trace", the summed variance of the ratings; or "ranking",
+    # the uncertainty of the order of every two agents, weighted by how undecided it is.
+    objective: str = "ranking"
+
+    def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
 
 
 def win_probabilities(ratings: np.ndarray) -> np.ndarray:
@@ -78,6 +94,25 @@ def trace_reduction(cov: np.ndarray, ratings: np.ndarray, i: int, j: int, games:
     f = games * p * (1 - p)
     su = cov[:, i] - cov[:, j]
     return float(f * (su @ su) / (1.0 + f * (su[i] - su[j])))
+
+
+def ranking_information(cov: np.ndarray, ratings: np.ndarray, cands: Sequence[Pair], games: float = 1.0) -> np.ndarray:
+    """(C,) what `games` more games of each candidate pair tell about the ranking: over every
+    two agents k < l, the information gained on r_k - r_l (log of its variance before over
+    after, by Sherman–Morrison), weighted by exp(-d^2 / 2 var), d the current gap: agents
+    whose order is settled count for nothing, neighbours of equal rating count fully."""
+    r = np.asarray(ratings, dtype=np.float64)
+    i, j = np.array(cands).T
+    p = 1.0 / (1.0 + np.exp(-(r[i] - r[j])))
+    f = games * p * (1 - p)
+    su = (cov[:, i] - cov[:, j]).T  # (C, N)
+    coef = f / (1.0 + f * (su[np.arange(len(i)), i] - su[np.arange(len(i)), j]))
+    var = np.diag(cov)[:, None] + np.diag(cov)[None, :] - 2 * cov  # (N, N): of r_k - r_l
+    a, b = np.triu_indices(len(r), 1)  # every two agents
+    v = var[a, b]
+    weight = np.exp(-((r[a] - r[b]) ** 2) / (2 * v))
+    after = v[None, :] - coef[:, None] * (su[:, a] - su[:, b]) ** 2
+    return (weight[None, :] * np.log(v[None, :] / after)).sum(axis=1)
 
 
 def _update(cov: np.ndarray, ratings: np.ndarray, i: int, j: int, games: float) -> np.ndarray:
@@ -170,7 +205,10 @@ def next_pairs(n_agents: int, wins: np.ndarray, recent: Sequence[Sequence[Pair]]
             if not mask.any():  # every pair of this agent is already taken
                 forced.pop(0)
                 continue
-        scores = np.array([trace_reduction(cov, ratings, i, j, config.match_games) for i, j in cands]) * weight
+        if config.objective == "ranking":
+            scores = ranking_information(cov, ratings, cands, config.match_games) * weight
+        else:
+            scores = np.array([trace_reduction(cov, ratings, i, j, config.match_games) for i, j in cands]) * weight
         scores = np.where(mask, scores, -np.inf)
         k = _argmax(scores, rng)
         taken[k] = True
@@ -200,8 +238,10 @@ def crossplay_cells(counts: np.ndarray, ci_width: np.ndarray, k: int) -> list[Pa
 
 def describe(config: MatchmakingConfig) -> str:
     """The policy in words, for the leaderboard."""
-    parts = [f"{config.pairs_per_round} pairs a round, chosen by expected reduction of Bradley–Terry rating "
-             f"uncertainty (trace of the Laplace covariance, l2 prior {config.l2:g})"]
+    what = ("the uncertainty of the ranking (the variance of every two agents' Bradley–Terry difference, "
+            "weighted by how undecided their order is" if config.objective == "ranking"
+            else "Bradley–Terry rating uncertainty (trace of the Laplace covariance")
+    parts = [f"{config.pairs_per_round} pairs a round, chosen by expected reduction of {what}, l2 prior {config.l2:g})"]
     if config.newcomer_boost != 1:
         parts.append(f"agents with fewer than {config.newcomer_games} rated games x{config.newcomer_boost:g}")
     if config.repeat_penalty != 1 and config.recent_window > 0:
