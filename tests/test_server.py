@@ -18,7 +18,9 @@ from serving import RULES, Server, mlp_policy
 from arena import numfmt
 from arena.agents.zoo import zoo_path
 from arena.checkpoint import new_agent, save_checkpoint
+from arena.server.ladder import LadderConfig, Played, role_round
 from arena.server.readcache import Generation
+from arena.tournaments.ratings import Games
 from arena.tournaments.spec import make_spec
 from arena.tournaments.store import Store
 from arena.tournaments.tournament import run_tournament
@@ -356,6 +358,27 @@ def test_leaderboard_numbers_are_float32_rounded(ladder):
     rows = server.http.get("/api/v1/leaderboard", params={"env": "ipd"}).json()["rows"]
     numbers = [r[k] for r in rows for k in ("rating", "low", "high") if r[k] is not None]
     assert numbers and all(x == numfmt.float32_round(x) for x in numbers), numbers  # 1623.4568, not 1623.456789012345
+
+
+def test_a_round_by_role_compares_pairs_of_a_role_on_common_opponents():
+    # Predators 0, 1, 2 and prey 3, 4, nothing played yet; 1 and 4 have used up their budget together.
+    role = [0, 0, 0, 1, 1]
+    budget = np.zeros((5, 5), int)
+    budget[1, 4] = budget[4, 1] = 512
+    played = Played(members=[{}] * 5, pair_episodes=budget, matches=np.zeros(5, int), games=Games((), (), ()), team={},
+                    recent=[], leagues=[([0, 1, 2], Games((), (), ())), ([3, 4], Games((), (), ()))], role=role)
+
+    def allowed(i, j):
+        return role[i] != role[j] and budget[i, j] < 512
+
+    for seed in range(5):
+        cells = role_round(LadderConfig("mpe_tag", pairs_per_round=2), played, allowed, np.random.default_rng(seed))
+        assert cells and len(set(cells)) == len(cells)
+        assert all(role[a] == 0 and role[b] == 1 and allowed(a, b) for a, b in cells)  # predators first, never themselves
+        prey_of = {a: {b for x, b in cells if x == a} for a, _ in cells}
+        together = [(a, b) for a in prey_of for b in prey_of if a < b and prey_of[a] & prey_of[b]]
+        assert together  # two predators met the same prey: the round compares them
+        assert any(prey == {3, 4} for prey in prey_of.values())  # and the two prey met the same predator
 
 
 @pytest.fixture(scope="module")

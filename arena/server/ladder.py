@@ -329,7 +329,7 @@ class Ladders:
             chosen = [c for c in crossplay_cells(counts, width, 4 * config.pairs_per_round) if allowed(*c)]
             pairs = _dedupe(chosen)[:config.pairs_per_round]
         elif p.role is not None:
-            pairs = self._role_round(config, p, allowed, rng)
+            pairs = role_round(config, p, allowed, rng)
         else:
             wins = p.games.win_matrix(len(members))
             pairs = next_pairs(len(members), wins, p.recent, config.matchmaking(len(members)), rng, allowed=allowed)
@@ -345,44 +345,6 @@ class Ladders:
             db.execute("UPDATE ladders SET rounds = rounds + 1 WHERE env = ?", (config.env,))
         return view["id"]
 
-    def _role_round(self, config: LadderConfig, p: Played, allowed, rng: np.random.Generator) -> list[tuple[int, int]]:
-        """A round of a ladder by role: in each role the pairs whose comparison shrinks that
-        role's rating uncertainty most (as `next_pairs` chooses them), then each pair of one
-        role with a pair of the other, every member of one against every member of the
-        other: a block of up to four matches that compares both pairs on common opponents.
-        A role with fewer pairs lends its least-played member instead. (side 0, side 1) pairs."""
-        role = p.role
-        chosen = []
-        for side, (players, games) in enumerate(p.leagues):
-            local = {g: x for x, g in enumerate(players)}
-            others = [x for x in range(len(role)) if role[x] != side]
-
-            def ok(a: int, b: int, players=players, others=others) -> bool:
-                # Two of a role can be compared while some opponent has room under both their budgets.
-                return any(allowed(players[a], x) and allowed(players[b], x) for x in others)
-
-            recent = [[(local[a], local[b]) for a, b in _shared_opponent_pairs(rnd, role, side)] for rnd in p.recent]
-            pairs = next_pairs(len(players), games.win_matrix(len(players)), recent, config.matchmaking(len(players)),
-                               rng, allowed=ok) if len(players) > 1 else []
-            chosen.append([(players[a], players[b]) for a, b in pairs])
-        cells: list[tuple[int, int]] = []
-        for k in range(max(len(chosen[0]), len(chosen[1]))):
-            groups = [list(chosen[side][k]) if k < len(chosen[side]) else None for side in (0, 1)]
-            for side in (0, 1):
-                if groups[side] is None:
-                    mine = groups[1 - side]
-                    cands = [x for x in range(len(role)) if role[x] == side and all(allowed(x, m) for m in mine)]
-                    if not cands:
-                        groups[side] = []
-                        continue
-                    load = np.array([-p.pair_episodes[x, mine].sum() for x in cands], dtype=float)
-                    groups[side] = [cands[_pick(load, rng)]]
-            for a in groups[0]:
-                for b in groups[1]:
-                    if allowed(a, b) and (a, b) not in cells:
-                        cells.append((a, b))
-        return cells
-
     def _allowed(self, config: LadderConfig, members: list[dict], p: Played):
         sides = [s.name for s in self._env(config).spec.sides]
         plays = [set(a["smoke"]["sides"]) for a in members]
@@ -393,6 +355,45 @@ class Ladders:
             return (sides[0] in plays[i] and sides[1] in plays[j]) or (sides[0] in plays[j] and sides[1] in plays[i])
 
         return allowed
+
+
+def role_round(config: LadderConfig, p: Played, allowed, rng: np.random.Generator) -> list[tuple[int, int]]:
+    """A round of a ladder by role: in each role the pairs whose comparison tells most
+    about that role's ranking (as `next_pairs` chooses them), then each pair of one
+    role with a pair of the other, every member of one against every member of the
+    other: a block of up to four matches that compares both pairs on common opponents.
+    A role with fewer pairs lends its least-played member instead. (side 0, side 1) pairs."""
+    role = p.role
+    chosen = []
+    for side, (players, games) in enumerate(p.leagues):
+        local = {g: x for x, g in enumerate(players)}
+        others = [x for x in range(len(role)) if role[x] != side]
+
+        def ok(a: int, b: int, players=players, others=others) -> bool:
+            # Two of a role can be compared while some opponent has room under both their budgets.
+            return any(allowed(players[a], x) and allowed(players[b], x) for x in others)
+
+        recent = [[(local[a], local[b]) for a, b in _shared_opponent_pairs(rnd, role, side)] for rnd in p.recent]
+        pairs = next_pairs(len(players), games.win_matrix(len(players)), recent, config.matchmaking(len(players)),
+                           rng, allowed=ok) if len(players) > 1 else []
+        chosen.append([(players[a], players[b]) for a, b in pairs])
+    cells: list[tuple[int, int]] = []
+    for k in range(max(len(chosen[0]), len(chosen[1]))):
+        groups = [list(chosen[side][k]) if k < len(chosen[side]) else None for side in (0, 1)]
+        for side in (0, 1):
+            if groups[side] is None:
+                mine = groups[1 - side]
+                cands = [x for x in range(len(role)) if role[x] == side and all(allowed(x, m) for m in mine)]
+                if not cands:
+                    groups[side] = []
+                    continue
+                load = np.array([-p.pair_episodes[x, mine].sum() for x in cands], dtype=float)
+                groups[side] = [cands[_pick(load, rng)]]
+        for a in groups[0]:
+            for b in groups[1]:
+                if allowed(a, b) and (a, b) not in cells:
+                    cells.append((a, b))
+    return cells
 
 
 def _pick(scores: np.ndarray, rng: np.random.Generator) -> int:
