@@ -2,8 +2,9 @@
 ladder's last round is played, the next pairs are chosen by information
 (`tournaments/matchmaking.py`) and queued as one tournament, so the pairs of one architecture
 batch into one vmapped call like any other tournament's. A competitive env is a round-robin
-rated by Bradley–Terry; a cooperative one fills its cross-play matrix and scores an agent by
-its mean cross-play with the rest of the population.
+rated by Bradley–Terry, within each role when the env declares how each role is scored
+(mpe_tag's predators by captures, prey by return: `role_round`); a cooperative one fills its
+cross-play matrix and scores an agent by its mean cross-play with the rest of the population.
 
 A ladder rests when every pair it may play has `budget` episodes, and wakes when an agent joins.
 """
@@ -141,11 +142,12 @@ class Ladders:
             return (f"cross-play cells chosen unplayed first, then widest CI, then fewest episodes, "
                     f"{config.pairs_per_round} pairs of {config.episodes_per_match} episodes a round; "
                     "score: mean cross-play return with every other member")
+        pairs = describe(config.matchmaking(len(self._members(config.env)))).rstrip(".")
         if self._by_role(config):
-            return ("each role ranked within itself; pairs of one role play the same opponents of the other: "
-                    + describe(config.matchmaking(len(self._members(config.env)))) + f"; {config.episodes_per_match} episodes a match; "
-                    + describe_outcomes(self._role_info(config), True) + "; Bradley–Terry per role with a bootstrap CI over episodes")
-        return (describe(config.matchmaking(len(self._members(config.env)))) + f"; {config.episodes_per_match} episodes a match; "
+            return (f"each role ranked within itself; pairs of one role play the same opponents of the other: {pairs}; "
+                    f"{config.episodes_per_match} episodes a match; {describe_outcomes(self._role_info(config), True)}; "
+                    "Bradley–Terry per role with a bootstrap CI over episodes")
+        return (f"{pairs}; {config.episodes_per_match} episodes a match; "
                 "an episode is won by the side with the higher return; Bradley–Terry with a bootstrap CI over episodes")
 
     def _members(self, env: str) -> list[dict]:
