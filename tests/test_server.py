@@ -407,7 +407,7 @@ def tag_ladder(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_the_mpe_tag_ladder_ranks_each_role_within_itself(tag_ladder):
+def test_the_mpe_tag_ladder_ranks_each_role_within_itself(tag_ladder, arena_cli):
     server, ids = tag_ladder
     role_of = {name: "prey" if name.endswith("prey") else "predators" for name in ids}
     deadline = time.time() + 400
@@ -433,6 +433,9 @@ def test_the_mpe_tag_ladder_ranks_each_role_within_itself(tag_ladder):
     assert matches and all([role_of[n] for n in m["names"]] == ["predators", "prey"] for m in matches)
     assert "roles: predators, prey" in one_line_error(
         server.http.get("/api/v1/leaderboard", params={"env": "mpe_tag", "role": "wolves"}), 400)
+    code, out, _ = arena_cli("leaderboard", "mpe_tag", "--role", "prey", "--server", server.url)
+    assert code == 0 and "-- prey (ranked among prey)" in out and "predators (ranked" not in out
+    assert "ppo-tag-s0-prey" in out and "still-predators" not in out
 
 
 def test_ladders_are_made_by_admins(ladder):
