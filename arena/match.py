@@ -147,9 +147,11 @@ def play_match(
         report["xp"] = bootstrap_ci(0.5 * (team[0] + team[1]), seed=seed).to_dict()
     if record_path is not None:
         n = min(record_episodes, played)
-        report["replay"] = record_replay(record_path, env, results[0], orders[0], n)
+        # A meta match's batch shape is its own: its episodes are re-simulated one at a time.
+        batch = None if shape is None else 1
+        report["replay"] = record_replay(record_path, env, results[0], orders[0], n, batch)
         if swap:
-            report["replay_swapped"] = record_replay(swapped_path(record_path), env, results[1], orders[1], n)
+            report["replay_swapped"] = record_replay(swapped_path(record_path), env, results[1], orders[1], n, batch)
     if dataset_path is not None:
         report["dataset"] = record_dataset(dataset_path, env, results[0], orders[0])
     return report, results
@@ -171,13 +173,17 @@ def swapped_path(path) -> Path:
     return path.with_name(f"{path.stem}-swapped{path.suffix}")
 
 
-def record_replay(path, env: Env, result: MatchResult, lineup: Sequence[LoadedAgent], episodes: int) -> dict:
-    """Write the first `episodes` recorded episodes of `result` (played by `lineup`) as a replay."""
+def record_replay(path, env: Env, result: MatchResult, lineup: Sequence[LoadedAgent], episodes: int,
+                  batch: int | None = None) -> dict:
+    """Write the first `episodes` recorded episodes of `result` (played by `lineup`) as a replay;
+    `batch` is how many episodes the runner stepped at once, the width `arena replay verify`
+    re-simulates them at (`arena.verify.recorded_batch`): all of `result`'s by default."""
     sides = side_infos(env, lineup)
     env_kwargs = thaw(dict(env.spec.kwargs))
     traces = [trimmed(t) for t in traces_from_result(result, sides, env_kwargs, env.spec.seats)][:episodes]
     metrics = [{k: float(v[i]) for k, v in result.metrics.items()} for i in range(len(traces))]
-    meta = {"source": "arena match", "agents": [a.source for a in lineup], "episodes_played": result.episodes}
+    meta = {"source": "arena match", "agents": [a.source for a in lineup], "episodes_played": result.episodes,
+            "batch": result.episodes if batch is None else batch}
     out = write_replay(path, traces, metrics=metrics, meta=meta)
     return {"path": str(out), "episodes": len(traces), "bytes": out.stat().st_size}
 

@@ -6,10 +6,16 @@ actions are fed to the env's own `step` (one jitted scan per env), and every rec
 leaf must match the simulated one bit for bit; the first step where one does not is reported.
 The recorded leaves are first rebuilt into the env's state pytree (`arena.states.state_tree`),
 which refuses leaves that are not the env's.
+
+XLA compiles a step vmapped over E episodes into code whose float rounding can depend on E
+(an mpe_tag match of 64 episodes differs from one episode alone in the last bit of `.p_vel`),
+so a match's episodes are re-simulated in a batch of the width the match ran with: its
+header's meta `batch` (`recorded_batch`). Unbatched replays (a human game) have width 1.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -86,9 +92,44 @@ def simulator(env) -> Callable:
     return _SIMULATORS.get(env.spec, build)[0]
 
 
+def batch_simulator(env, batch: int, keep: int) -> Callable:
+    """jit(fn(ep_keys (batch, 2), actions (batch, max_steps, S) int32) -> states (max_steps + 1,
+    keep, ...)): `batch` episodes stepped together as the runner steps them (a scan over a
+    vmapped step), the first `keep` of them kept, per env and shape."""
+
+    def build():
+        n_sides = len(env.spec.sides)
+
+        def simulate(ep_keys, actions):
+            state0, _ = jax.vmap(lambda k: env.reset(keys.reset_key(k)))(ep_keys)
+
+            def body(state, xs):
+                t, a = xs
+
+                def one(k, s, a):
+                    key_env, _ = keys.split_step_key(keys.step_key(k, t), n_sides)
+                    return env.step(key_env, s, a)[0]
+
+                state = jax.vmap(one)(ep_keys, state, a)
+                return state, jax.tree.map(lambda x: x[:keep], state)
+
+            _, later = jax.lax.scan(body, state0, (jnp.arange(actions.shape[1]), actions.swapaxes(0, 1)))
+            return jax.tree.map(lambda a, b: jnp.concatenate([a[None, :keep], b.astype(a.dtype)]), state0, later)
+
+        return jax.jit(simulate)
+
+    return _SIMULATORS.get((env.spec, batch, keep), build)[0]
+
+
 def _bits(x: np.ndarray) -> np.ndarray:
     x = np.ascontiguousarray(x)
     return x.view(np.uint8) if x.dtype == np.bool_ else x.view(f"u{x.dtype.itemsize}") if x.dtype.kind == "f" else x
+
+
+def _check_length(env, trace: EpisodeTrace) -> None:
+    if env.spec.max_steps < trace.length:
+        raise UserError(f"episode {trace.episode} has {trace.length} steps, more than {trace.env_id}'s max_steps "
+                        f"{env.spec.max_steps}: the replay's env options do not match its episodes")
 
 
 def resimulate(trace: EpisodeTrace) -> Any:
@@ -96,14 +137,39 @@ def resimulate(trace: EpisodeTrace) -> Any:
     produce."""
     env = _env(trace)
     T = trace.length
-    if env.spec.max_steps < T:
-        raise UserError(f"episode {trace.episode} has {T} steps, more than {trace.env_id}'s max_steps "
-                        f"{env.spec.max_steps}: the replay's env options do not match its episodes")
+    _check_length(env, trace)
     # Padded to max_steps so every episode of an env shares one compiled scan.
     actions = np.zeros((env.spec.max_steps, env.spec.num_seats), np.int32)
     actions[:T] = trace.actions
     states = simulator(env)(keys.seed_episode_key(trace.seed, trace.episode), actions)
     return jax.tree.map(lambda x: np.asarray(x)[: T + 1], states)
+
+
+def resimulate_batch(traces: list[EpisodeTrace], batch: int) -> list:
+    """`resimulate` for traces of one match that ran `batch` episodes at once: they are played
+    in a batch of that width, each in its episode's lane (the other lanes play action 0: a lane's
+    numbers do not depend on the others', only on the batch width)."""
+    env = _env(traces[0])
+    M, S = env.spec.max_steps, env.spec.num_seats
+    actions = np.zeros((batch, M, S), np.int32)
+    for trace in traces:
+        if trace.episode >= batch:
+            raise UserError(f"episode {trace.episode} is not one of the {batch} episodes the replay says its match played")
+        _check_length(env, trace)
+        actions[trace.episode, : trace.length] = trace.actions
+    keep = max(t.episode for t in traces) + 1
+    ep_keys = jax.vmap(lambda i: keys.episode_key(keys.match_key(traces[0].seed), i))(jnp.arange(batch))
+    states = jax.device_get(batch_simulator(env, batch, keep)(ep_keys, actions))
+    return [jax.tree.map(lambda x: np.asarray(x)[: t.length + 1, t.episode], states) for t in traces]  # noqa: B023
+
+
+def recorded_batch(header: dict) -> int:
+    """How many episodes the replay's match stepped at once: its meta's `batch`; a match
+    replay from before `batch` was written ran all its `episodes_played` at once; else 1."""
+    meta = header.get("meta") or {}
+    if "batch" in meta:
+        return int(meta["batch"])
+    return int(meta.get("episodes_played") or 1) if meta.get("source") == "arena match" else 1
 
 
 def first_divergence(trace: EpisodeTrace, simulated: Any) -> Divergence | None:
@@ -133,11 +199,28 @@ class VerifyReport:
         return self.divergence is None
 
 
-def verify_traces(traces, progress: Callable[[int], None] | None = None) -> VerifyReport:
-    """Re-simulate each trace in turn; stop at the first episode that diverges."""
+def _groups(traces, batch: int):
+    """(trace, simulated states) in order: one at a time at width 1, else as many traces of
+    distinct episodes as one batch holds."""
+    if batch == 1:
+        for trace in traces:
+            yield trace, resimulate(trace)
+        return
+    group: list[EpisodeTrace] = []
+    for trace in itertools.chain(traces, [None]):
+        if group and (trace is None or len(group) == batch or trace.episode in {t.episode for t in group}):
+            yield from zip(group, resimulate_batch(group, batch))
+            group = []
+        if trace is not None:
+            group.append(trace)
+
+
+def verify_traces(traces, progress: Callable[[int], None] | None = None, batch: int = 1) -> VerifyReport:
+    """Re-simulate each trace (in batches of width `batch`, as its match ran); stop at the
+    first episode that diverges."""
     report = VerifyReport()
-    for trace in traces:
-        report.divergence = first_divergence(trace, resimulate(trace))
+    for trace, simulated in _groups(traces, batch):
+        report.divergence = first_divergence(trace, simulated)
         report.episodes += 1
         report.steps += trace.length
         if progress:

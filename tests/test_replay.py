@@ -26,7 +26,7 @@ from arena.replay import (
 )
 from arena.replay.framing import U32
 from arena.states import StateMismatch, state_tree
-from arena.verify import first_divergence, resimulate, verify_traces
+from arena.verify import first_divergence, recorded_batch, resimulate, verify_traces
 
 
 def _ckpt(folder, arch, env_id, side=None, seed=0):
@@ -516,3 +516,19 @@ def test_replay_info_imports_neither_jax_nor_jaxmarl(coord):
     *info, heavy = proc.stdout.strip().splitlines()
     assert json.loads("\n".join(info))["env_id"] == "coord_game"
     assert json.loads(heavy) == []
+
+
+def test_a_64_episode_tag_match_verifies(tmp_path):
+    """XLA rounds an mpe_tag step vmapped over 64 episodes otherwise than one episode alone (in
+    the last bit of .p_vel, episodes 2 and 3 here): verify re-simulates at the match's width."""
+    pred = _ckpt(tmp_path, "random", "mpe_tag", side="predators")
+    prey = _ckpt(tmp_path, "random", "mpe_tag", side="prey", seed=1)
+    out = tmp_path / "tag64.replay"
+    play_match([pred, prey], episodes=64, seed=2, record_path=str(out), record_episodes=4)
+    run = CliRunner().invoke(cli, ["replay", "verify", str(out)])
+    assert run.exit_code == 0 and "every recorded state re-simulates exactly" in run.output, run.output
+    meta = open_replay(out).header["meta"]
+    assert meta["batch"] == 64
+    # A match replay written before `batch` was recorded ran all the episodes it played at once.
+    assert recorded_batch({"meta": {k: v for k, v in meta.items() if k != "batch"}}) == 64
+    assert recorded_batch({"meta": {}}) == 1  # a replay of one game (a human's), or written by hand

@@ -204,7 +204,7 @@ def verify(file, as_json):
 
     from arena.commands.report import print_json
     from arena.replay import open_replay
-    from arena.verify import verify_traces
+    from arena.verify import recorded_batch, verify_traces
     from arena.versions import version_mismatches
 
     rep = open_replay(file)
@@ -218,7 +218,7 @@ def verify(file, as_json):
     console = Console(stderr=True)
     with Progress(console=console, transient=True, disable=as_json or not console.is_terminal) as progress:
         task = progress.add_task("re-simulating", total=len(rep.index))
-        report = verify_traces(rep.episodes, progress=lambda n: progress.advance(task, n))
+        report = verify_traces(rep.episodes, progress=lambda n: progress.advance(task, n), batch=recorded_batch(rep.header))
     ok = report.ok and rep.checksum_ok is not False and report.episodes > 0 and not damaged
     if as_json:
         print_json({
