@@ -54,7 +54,7 @@ def _list_settings(kind: str, as_json: bool) -> None:
 
 
 def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, checkpoint_every, resume, force, quiet,
-         list_settings, as_json, arch: str = ""):
+         list_settings, as_json, arch: str = "", opponent: str | None = None):
     from arena.errors import UserError
 
     if list_settings:
@@ -78,7 +78,8 @@ def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, c
         if name is not None and not name.strip():
             raise UserError("--name must not be empty")
         spec = RunSpec(env=env_id, out=out, seed=seed, arch=arch, arch_config=parse_env_kwargs(arch_kw),
-                       env_kwargs=parse_env_kwargs(env_kw), config=config, name=(name or "").strip())
+                       env_kwargs=parse_env_kwargs(env_kw), config=config, name=(name or "").strip(),
+                       opponent=opponent or "")
     enable_compilation_cache()
     result = train(kind, spec, resume=resume is not None, force=force, checkpoint_every=checkpoint_every,
                    progress=not quiet)
@@ -124,13 +125,16 @@ def train():
 @train.command(context_settings=CTX)
 @click.option("--arch", default="mlp_actor_critic", show_default=True,
               type=click.Choice(["mlp_actor_critic", "cnn_actor_critic"]), help="Network trained.")
+@click.option("--opponent", default=None, metavar="CKPT",
+              help="Team games: this checkpoint plays its team frozen; only the other teams train.")
 @_common
-def ppo(arch, **options):
+def ppo(arch, opponent, **options):
     """Independent PPO in self-play: one network per team, shared by its seats.
 
     Overcooked (v1 and v2) trains one network for both cooks, with the env's shaped reward
     annealed away over --set shaping_horizon steps (JaxMARL's IPPO baseline); mpe_tag trains
-    predators and prey at once and writes X-predators.ckpt and X-prey.ckpt. Defaults are
+    predators and prey at once and writes X-predators.ckpt and X-prey.ckpt, or, with
+    --opponent, trains one team against a frozen agent of the other. Defaults are
     JaxMARL's ippo_ff_overcooked (lr 2.5e-4, 16 envs x 128 steps, 4 epochs x 4 minibatches,
     clip 0.2, entropy 0.01). Ctrl-C keeps the last checkpoint; --resume continues the run and
     ends exactly where an uninterrupted run would.
@@ -140,10 +144,11 @@ def ppo(arch, **options):
       arena train ppo --env overcooked/cramped_room --seed 0 --steps 5000000 -o ppo-v1.ckpt
       arena train ppo --env overcooked_v2/cramped_room --arch cnn_actor_critic --steps 3000000 -o v2.ckpt
       arena train ppo --env mpe_tag --steps 1000000 --set num_steps=100 -o tag.ckpt
+      arena train ppo --env mpe_tag --opponent tag-prey.ckpt --steps 500000 -o hunters.ckpt
       arena train ppo --resume ppo-v1.ckpt
       arena train ppo --list-settings
     """
-    _run("ppo", arch=arch, **options)
+    _run("ppo", arch=arch, opponent=opponent, **options)
 
 
 @train.command(context_settings=CTX)
