@@ -111,7 +111,7 @@ def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, c
 @click.group(context_settings=CTX)
 def train():
     """Train agents with arena's own trainers (PPO self-play, Internal Other-Play, COALA-PG,
-    and offline learners from a dataset).
+    offline learners from a dataset, and intent encoders from matches).
 
     \b
     Examples:
@@ -119,6 +119,7 @@ def train():
       arena train iop --env overcooked_v2/cramped_room --steps 1000000 -o iop.ckpt
       arena train coala --env ipd --env-kw rounds=8 --steps 500000 -o la.ckpt
       arena train offline --method iql --data data/ -o iql.ckpt
+      arena train encoder --predators blind-predators.ckpt --prey prey.ckpt -o encoder.ckpt
     """
 
 
@@ -212,6 +213,44 @@ def offline(method, data, out, seed, settings, as_json):
         return
     for p in result.outputs:
         click.echo(f"wrote {p}")
+
+
+@train.command(context_settings=CTX)
+@click.option("--predators", required=True, metavar="CKPT", help="The watched side (its seats' observations are the input).")
+@click.option("--prey", required=True, metavar="CKPT", help="The side whose hidden class is encoded.")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="The intent_encoder checkpoint to write.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of the match the episodes come from and of the training: same seed, same encoder.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Encoder setting, e.g. --set episodes=4096 --set updates=1500 (repeatable).")
+@json_option
+def encoder(predators, prey, out, seed, settings, as_json):
+    """Train an intent encoder: a GRU posterior over the env's hidden class (mpe_tag_intent's
+    corner) at every step, from the watched side's own observations.
+
+    The data are the episodes `arena match PREDATORS PREY --seed SEED` plays, labelled with the
+    truth read from each episode's state; the loss is the cross-entropy at every step. Held-out
+    p(true) and accuracy per step are printed and kept in the checkpoint's provenance.
+
+    \b
+    Examples:
+      arena train encoder --predators blind-predators.ckpt --prey prey.ckpt -o encoder.ckpt
+      arena train encoder --predators blind-predators.ckpt --prey prey.ckpt --set episodes=8192 -o enc.ckpt
+    """
+    from arena.agents.trainers.encoder import train_encoder
+    from arena.paths import enable_compilation_cache
+
+    enable_compilation_cache()
+    result = train_encoder(predators, prey, out, seed=seed, settings=parse_env_kwargs(settings))
+    if as_json:
+        from arena.commands.report import print_json
+
+        print_json({"checkpoint": str(result.out), "p_true": result.p_true.tolist(),
+                    "accuracy": result.accuracy.tolist(), "final_loss": result.final_loss})
+        return
+    click.echo("held-out p(true) per step: " + " ".join(f"{v:.2f}" for v in result.p_true))
+    click.echo("held-out accuracy per step: " + " ".join(f"{v:.2f}" for v in result.accuracy))
+    click.echo(f"wrote {result.out}")
 
 
 @train.command(context_settings=CTX)
