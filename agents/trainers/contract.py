@@ -54,13 +54,17 @@ class Trainer(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class Output:
-    """One checkpoint a run writes: where, which agent (and team) and its manifest name."""
+    """One checkpoint a run writes: where, which agent (and team) and its manifest name; in a
+    population, which member (index along the state's leading axis) and that member's own
+    provenance (its seed, its shaping), written over the run's."""
 
     path: Path
     agent: Any
     team: int
     plays: tuple[str, ...]
     name: str
+    member: int | None = None
+    provenance: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
