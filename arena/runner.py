@@ -107,7 +107,7 @@ def play_step(
     new_carry, extras, faults = [], [], []
     world_params = env.default_params if env_params is None else env_params
     for agent, p, c, side, k in zip(agents, params, carry.agent_carry, sides, side_keys):
-        args = (p, c, _side_obs(carry.obs, side), k)
+        args: tuple = (p, c, _side_obs(carry.obs, side), k)
         if agent.privileged:  # declared in its manifest; every other agent's call is unchanged
             args += (World(env, carry.env_state, world_params, side.seats),)
         c, a, ex = agent.act(*args)

@@ -1,0 +1,85 @@
+"""belief_planner: built from checkpoints, it plans on the true simulator with the prey's corner
+drawn from its belief, so the right corner catches more than a wrong one; its replays verify."""
+import numpy as np
+import pytest
+
+from arena.agent import build_agent
+from arena.agents.planner import build
+from arena.checkpoint import load_agent, new_agent, save_checkpoint
+from arena.envs import make
+from arena.errors import UserError
+from arena.match import record_replay
+from arena.runner import run_match
+
+ENV = "mpe_tag_intent"
+LABELS = ["NE", "NW", "SE", "SW"]
+
+
+@pytest.fixture(scope="module")
+def scripted(tmp_path_factory):
+    """Checkpoints of the scripted prey (straight for its corner) and base predators (chase)."""
+    folder = tmp_path_factory.mktemp("scripted")
+    out = {}
+    for arch, side in (("corner_prey", "prey"), ("chaser", "predators")):
+        manifest, params = new_agent(arch, ENV, side=side, name=arch)
+        save_checkpoint(folder / f"{arch}.ckpt", manifest, params)
+        out[side] = folder / f"{arch}.ckpt"
+    return out
+
+
+def _planner(scripted, tmp_path, corner):
+    manifest, params = build(prey=scripted["prey"], predators=scripted["predators"], belief="point", corner=corner,
+                             rollouts=1, horizon=4, leaf_value=False, name=f"plan-{LABELS[corner]}")
+    path = tmp_path / f"plan-{corner}.ckpt"
+    save_checkpoint(path, manifest, params)
+    return load_agent(path)
+
+
+def test_the_true_corner_beats_a_wrong_one_and_the_replay_verifies(scripted, tmp_path, arena_cli):
+    env = make(ENV)
+    prey = load_agent(scripted["prey"])
+    planners = [_planner(scripted, tmp_path, c) for c in range(4)]
+    assert planners[0].manifest.privileged and planners[0].manifest.extras["belief"]["labels"] == LABELS
+    captures, results = [], []
+    for p in planners:
+        # The corner is data (as_data): the four planners share one compiled match.
+        agent, params = p.agent.as_data(p.params)
+        r = run_match(env, [agent, prey.agent], [params, prey.params], episodes=32, seed=0, record=32)
+        captures.append(r.metrics["captures"])
+        results.append(r)
+    captures = np.stack(captures)  # (corner, episode)
+    assert sum(r.compile_seconds > 0 for r in results) <= 1
+    truth = np.asarray(results[0].initial_state.intent)
+    assert len(set(truth)) >= 3  # the episodes' corners vary
+    right = captures[truth, np.arange(32)]
+    wrong = (captures.sum(axis=0) - right) / 3
+    assert right.mean() > wrong.mean() + 1.0, (right.mean(), wrong.mean())
+    # Emitted per predator and step: the point belief, and a score per root action whose
+    # best is the action played.
+    steps = results[2].steps
+    np.testing.assert_array_equal(steps.extras[0]["belief"], np.broadcast_to(np.eye(4)[2], (25, 32, 3, 4)))
+    scores = steps.extras[0]["scores"]
+    assert scores.shape == (25, 32, 3, 5)
+    chosen = np.take_along_axis(scores, steps.actions[:, :, :3, None], axis=-1)[..., 0]
+    np.testing.assert_allclose(chosen, scores.max(axis=-1))
+    np.testing.assert_allclose(steps.extras[0]["value"], chosen)
+    # The replay of a privileged agent re-simulates like any other.
+    path = tmp_path / "plan.replay"
+    record_replay(path, env, results[2], [planners[2], prey], episodes=2)
+    code, out, err = arena_cli("replay", "verify", path)
+    assert code == 0, err
+
+
+def test_configs_it_cannot_plan_with_are_one_line_errors(scripted, tmp_path):
+    with pytest.raises(UserError, match="belief 'encoder' needs the encoder checkpoint"):
+        build(prey=scripted["prey"], predators=scripted["predators"], belief="encoder")
+    base = {"prey": {"arch": "corner_prey"}, "predator": {"arch": "chaser"}, "leaf_value": False}
+    with pytest.raises(UserError, match="leaf_value reads the base predator's critic"):
+        build_agent("belief_planner", {**base, "belief": "flat", "leaf_value": True}, (16,), "float32", 5)
+    with pytest.raises(UserError, match="has memory; rollouts restart"):
+        build_agent("belief_planner", {**base, "belief": "flat", "predator": {"arch": "history_gru"}}, (16,), "float32", 5)
+    # Planning needs the hidden corner: mpe_tag has none.
+    planner = _planner(scripted, tmp_path, 0)
+    prey = load_agent(scripted["prey"])
+    with pytest.raises(UserError, match="mpe_tag has no hidden class"):
+        run_match(make("mpe_tag"), [planner.agent, prey.agent], [planner.params, prey.params], episodes=1)
