@@ -21,7 +21,6 @@ V1 = ((4, 5, 26), "uint8")  # overcooked v1
 V2 = ((4, 5, 30), "int32")  # overcooked_v2 cramped_room
 VEC = ((16,), "float32")  # mpe_tag predator
 MATRIX = ((5,), "float32")  # ipd / coord_game
-TAG_PREY = ((18,), "float32")  # mpe_tag_intent prey (it sees its corner)
 PLANNER = {"prey": {"arch": "mlp_actor_critic", "config": {"hidden": [8]}}, "prey_obs_shape": [18],
            "predator": {"arch": "mlp_actor_critic", "config": {"hidden": [8]}}, "belief": "flat", "rollouts": 2,
            "horizon": 2}
@@ -56,9 +55,11 @@ CASES = [
     ("ensemble-recurrent-v2", "ensemble", {"members": RECURRENT_MEMBERS}, V2, 6),
     ("naive-learner", "naive_learner", {}, MATRIX, 2),
     ("history-gru", "history_gru", {"gru_width": 8, "hidden": 8}, MATRIX, 2),
-    ("corner-prey", "corner_prey", {}, TAG_PREY, 5),
-    ("chaser", "chaser", {}, VEC, 5),
-    # Privileged: acts with mpe_tag_intent's World (`act_args`), one row per predator.
+    ("intent-encoder", "intent_encoder", {"gru_width": 8, "hidden": 8}, VEC, 5),
+    ("belief-predator", "belief_predator", {"gru_width": 8, "hidden": 8, "policy_hidden": [8]}, VEC, 5),
+    ("scripted-seek-corner", "scripted", {"rule": "seek_corner"}, ((18,), "float32"), 5),
+    ("scripted-chase", "scripted", {"rule": "chase"}, VEC, 5),
+    # Privileged: acts with mpe_tag_intent's World (`privileged_args`), one row per predator.
     ("belief-planner", "belief_planner", PLANNER, VEC, 5),
 ]
 
@@ -72,16 +73,16 @@ SHAPE_CONFIGS = {
     "ensemble": [{"members": ENSEMBLE_MEMBERS}, {"members": RECURRENT_MEMBERS}],
     "naive_learner": [{}, {"persist_carry": False, "discount": 1.0}],
     "history_gru": [{}, {"persist_carry": False, "gru_width": 4}],
-    "corner_prey": [{}],
-    "chaser": [{"stop": 0.1}],
+    "intent_encoder": [{}],
+    "belief_predator": [{}, {"flat_belief": True, "labels": ["a", "b"]}],
     "belief_planner": [PLANNER, {**PLANNER, "belief": "point", "corner": 3, "greedy": False, "leaf_value": False}],
 }
 OBS_KINDS = {"v1": V1, "v2": V2, "vec": VEC}
 # Architectures that read the matrix games' observation and play only them.
 MATRIX_ONLY = {"naive_learner": 2}
-VECTOR_ONLY = {"history_gru"}
+VECTOR_ONLY = {"history_gru", "intent_encoder", "belief_predator"}
 # Architectures that read one mpe side's observation (5 actions).
-MPE_ONLY = {"corner_prey": TAG_PREY, "chaser": VEC, "belief_planner": VEC}
+MPE_ONLY = {"belief_planner": VEC}
 SHAPE_CASES = [
     pytest.param(arch, cfg, obs, 5 if arch in MPE_ONLY else MATRIX_ONLY.get(arch, 6), id=f"{arch}-{i}-{kind}")
     for arch, cfgs in SHAPE_CONFIGS.items()
@@ -520,7 +521,7 @@ def test_configs_are_frozen_hashable_and_documented():
 @pytest.mark.parametrize(
     "arch,config,shape_dtype,num_actions,message",
     [
-        ("no_such_arch", {}, V1, 6, "unknown architecture 'no_such_arch'; known: belief_planner, chaser, cnn_actor_critic"),
+        ("no_such_arch", {}, V1, 6, "unknown architecture 'no_such_arch'; known: "),
         ("mlp_actor_critic", {"hiden": [64]}, V1, 6, "has no config field(s) hiden (did you mean 'hidden'?); fields: activation"),
         ("random", {"x": 1}, V1, 6, "fields: none"),
         ("scripted", {"rule": "constant", "action": 6}, V1, 6, "action 6 is out of range"),
@@ -537,7 +538,7 @@ def test_configs_are_frozen_hashable_and_documented():
          "member 0: 'belief_planner' is privileged (it reads the env state); members must not be"),
         ("belief_planner", {}, VEC, 5, "belief 'encoder' needs an encoder"),
         ("belief_planner", {**PLANNER, "horizon": 0}, VEC, 5, "horizon must be a positive integer, got 0"),
-        ("corner_prey", {}, VEC, 5, "reads an observation of 18 numbers and 5 actions; got obs (16,)"),
+        ("scripted", {"rule": "chase"}, ((18,), "float32"), 5, "rule 'chase' plays mpe_tag's predators"),
         # Retired keys are dropped only for the architecture that retired them.
         ("mlp_actor_critic", {"gumbel_temperature": 1.0}, V1, 6, "has no config field(s) gumbel_temperature"),
     ],

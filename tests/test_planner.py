@@ -20,10 +20,10 @@ def scripted(tmp_path_factory):
     """Checkpoints of the scripted prey (straight for its corner) and base predators (chase)."""
     folder = tmp_path_factory.mktemp("scripted")
     out = {}
-    for arch, side in (("corner_prey", "prey"), ("chaser", "predators")):
-        manifest, params = new_agent(arch, ENV, side=side, name=arch)
-        save_checkpoint(folder / f"{arch}.ckpt", manifest, params)
-        out[side] = folder / f"{arch}.ckpt"
+    for rule, side in (("seek_corner", "prey"), ("chase", "predators")):
+        manifest, params = new_agent("scripted", ENV, side=side, config={"rule": rule}, name=rule)
+        save_checkpoint(folder / f"{rule}.ckpt", manifest, params)
+        out[side] = folder / f"{rule}.ckpt"
     return out
 
 
@@ -73,7 +73,8 @@ def test_the_true_corner_beats_a_wrong_one_and_the_replay_verifies(scripted, tmp
 def test_configs_it_cannot_plan_with_are_one_line_errors(scripted, tmp_path):
     with pytest.raises(UserError, match="belief 'encoder' needs the encoder checkpoint"):
         build(prey=scripted["prey"], predators=scripted["predators"], belief="encoder")
-    base = {"prey": {"arch": "corner_prey"}, "predator": {"arch": "chaser"}, "leaf_value": False}
+    base = {"prey": {"arch": "scripted", "config": {"rule": "seek_corner"}},
+            "predator": {"arch": "scripted", "config": {"rule": "chase"}}, "leaf_value": False}
     with pytest.raises(UserError, match="leaf_value reads the base predator's critic"):
         build_agent("belief_planner", {**base, "belief": "flat", "leaf_value": True}, (16,), "float32", 5)
     with pytest.raises(UserError, match="has memory; rollouts restart"):

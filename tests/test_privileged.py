@@ -9,6 +9,7 @@ import pytest
 
 from arena import agent as agent_module
 from arena.agent import Agent, ExtraSpec, World, register_arch
+from arena.agents.basic import step_toward
 from arena.checkpoint import load_agent, new_agent, save_checkpoint
 from arena.envs import make
 from arena.errors import CheckpointError, FieldError, UserError
@@ -42,9 +43,7 @@ class StateChaser(Agent):
     def act(self, params, carry, obs, key, world: World):
         pos = world.state.p_pos
         mine = pos[jnp.array(world.seats)]  # (B, 2)
-        d = pos[PREY] - mine
-        along_x = jnp.abs(d[:, 0]) >= jnp.abs(d[:, 1])
-        action = jnp.where(along_x, jnp.where(d[:, 0] < 0, 1, 2), jnp.where(d[:, 1] < 0, 3, 4)).astype(jnp.int32)
+        action = step_toward(pos[PREY] - mine)
         return carry, action, {"prey_pos": jnp.broadcast_to(pos[PREY], (obs.shape[0], 2))}
 
 
