@@ -1,9 +1,10 @@
 """belief_planner: built from checkpoints, it plans on the true simulator with the prey's corner
 drawn from its belief, so the right corner catches more than a wrong one; its replays verify."""
+import jax
 import numpy as np
 import pytest
 
-from arena.agent import build_agent
+from arena.agent import World, build_agent
 from arena.agents.planner import build
 from arena.checkpoint import load_agent, new_agent, save_checkpoint
 from arena.envs import make
@@ -84,3 +85,37 @@ def test_configs_it_cannot_plan_with_are_one_line_errors(scripted, tmp_path):
     prey = load_agent(scripted["prey"])
     with pytest.raises(UserError, match="mpe_tag has no hidden class"):
         run_match(make("mpe_tag"), [planner.agent, prey.agent], [planner.params, prey.params], episodes=1)
+
+
+@pytest.mark.slow
+def test_an_encoder_belief_is_the_encoders_own_posterior_on_each_predators_observations(tmp_path):
+    """Built from an intent_encoder checkpoint, the planner's belief at every step is what
+    that encoder alone says on the same observations, row by row; flat is uniform."""
+    env = make(ENV)
+    paths = {}
+    for arch, side in (("mlp_actor_critic", "prey"), ("mlp_actor_critic", "predators"), ("intent_encoder", "predators")):
+        manifest, params = new_agent(arch, ENV, side=side, seed=len(paths), config={"hidden": [8]} if arch != "intent_encoder" else {})
+        paths[arch, side] = tmp_path / f"{arch}-{side}.ckpt"
+        save_checkpoint(paths[arch, side], manifest, params)
+    manifest, params = build(prey=paths["mlp_actor_critic", "prey"], predators=paths["mlp_actor_critic", "predators"],
+                             encoder=paths["intent_encoder", "predators"], rollouts=2, horizon=2)
+    save_checkpoint(tmp_path / "plan.ckpt", manifest, params)
+    planner, encoder = load_agent(tmp_path / "plan.ckpt"), load_agent(paths["intent_encoder", "predators"])
+    assert planner.agent.config.belief == "encoder" and planner.manifest.provenance["encoder"]["name"] == encoder.name
+    side = env.spec.sides[0]
+    act = jax.jit(lambda c, o, k, s: planner.agent.act(planner.params, c, o, k, World(env, s, env.default_params, side.seats)))
+    watch = jax.jit(lambda c, o: encoder.agent.act(encoder.params, c, o, jax.random.PRNGKey(0)))
+    state, ts = env.reset(jax.random.PRNGKey(4))
+    carry, alone = planner.agent.init_carry(planner.params, 3), encoder.agent.init_carry(encoder.params, 3)
+    beliefs = []
+    for t in range(3):
+        obs = ts.obs[side.team]
+        carry, action, extras = act(carry, obs, jax.random.PRNGKey(t), state)
+        alone, _, seen = watch(alone, obs)
+        np.testing.assert_allclose(extras["belief"], seen["belief"], rtol=1e-6)
+        assert extras["scores"].shape == (3, 5) and np.isfinite(extras["scores"]).all()
+        beliefs.append(np.asarray(extras["belief"]))
+        actions = jax.numpy.concatenate([action, jax.numpy.zeros((1,), jax.numpy.int32)])
+        state, ts = env.step(jax.random.PRNGKey(10 + t), state, actions)
+    np.testing.assert_allclose(np.sum(beliefs, axis=-1), 1.0, rtol=1e-5)
+    assert not np.allclose(beliefs[0], beliefs[2])  # it updates on what each predator saw
