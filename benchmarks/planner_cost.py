@@ -13,9 +13,10 @@ mlp_actor_critic (cost does not depend on their weights) and the belief is flat;
 from __future__ import annotations
 
 import argparse
-import time
+import tempfile
 
 import jax
+from match_throughput import timed  # this folder's: scripts run with it on sys.path
 
 from arena.agent import World
 from arena.agents.planner import build
@@ -25,17 +26,6 @@ from arena.keys import match_key
 from arena.runner import compiled_match
 
 ENV_ID = "mpe_tag_intent"
-
-
-def timed(fn, *args, repeats: int) -> float:
-    """Best wall time of `repeats` calls (first call excluded: it compiles)."""
-    jax.block_until_ready(fn(*args))
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def checkpoints(args, folder) -> tuple[str, str, str | None]:
@@ -63,7 +53,6 @@ def decision_seconds(env, agent, params, repeats: int) -> float:
 
 
 def main() -> None:
-    import tempfile
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, nargs="+", default=[1, 64, 256])
