@@ -23,7 +23,7 @@ VEC = ((16,), "float32")  # mpe_tag predator
 MATRIX = ((5,), "float32")  # ipd / coord_game
 PLANNER = {"prey": {"arch": "mlp_actor_critic", "config": {"hidden": [8]}}, "prey_obs_shape": [18],
            "predator": {"arch": "mlp_actor_critic", "config": {"hidden": [8]}}, "belief": "flat", "rollouts": 2,
-           "horizon": 2}
+           "horizon": 2, "leaf_value": True}
 
 ENSEMBLE_MEMBERS = [
     {"arch": "scripted", "config": {"rule": "constant", "action": 1}},

@@ -30,7 +30,7 @@ def scripted(tmp_path_factory):
 
 def _planner(scripted, tmp_path, corner):
     manifest, params = build(prey=scripted["prey"], predators=scripted["predators"], belief="point", corner=corner,
-                             rollouts=1, horizon=4, leaf_value=False, name=f"plan-{LABELS[corner]}")
+                             rollouts=1, horizon=4, name=f"plan-{LABELS[corner]}")
     path = tmp_path / f"plan-{corner}.ckpt"
     save_checkpoint(path, manifest, params)
     return load_agent(path)
