@@ -90,9 +90,12 @@ class EnsembleAgent(Agent):
         for i, member in enumerate(self.config.members):
             arch, config = member_spec(member)
             try:
-                out.append(build_agent(arch, config, self.obs_shape, self.obs_dtype, self.num_actions))
+                member = build_agent(arch, config, self.obs_shape, self.obs_dtype, self.num_actions)
             except (ValueError, ArchError) as err:
                 raise ValueError(f"member {i}: {err}") from None
+            if member.privileged:  # the ensemble itself is not, so it could not pass the world on
+                raise ValueError(f"member {i}: {arch!r} is privileged (it reads the env state); members must not be")
+            out.append(member)
         return tuple(out)
 
     def extras(self) -> tuple[ExtraSpec, ...]:

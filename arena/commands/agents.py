@@ -66,6 +66,9 @@ def inspect(checkpoint, as_json):
 
     click.echo(f"# {checkpoint}")
     click.echo(tomli_w.dumps(_drop_empty(loaded.manifest.to_dict())))
+    if loaded.manifest.privileged:
+        click.echo("# privileged: acts on the env state and may call the env's step (not only its observation); "
+                   "tournaments with privileged = \"forbid\" and server uploads refuse it")
     click.echo(f"# params: {total:,} numbers in {len(params)} arrays")
     for p in params:
         click.echo(f"#   {p['name']:<48} {str(tuple(p['shape'])):<16} {p['dtype']}")
