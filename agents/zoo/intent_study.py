@@ -1,6 +1,7 @@
 """The hidden-intent study of issue 12 (the seed's Exp 6), one command, resumable:
 
     python -m arena.agents.zoo.intent_study --work intent-work          # the README's settings
+    python -m arena.agents.zoo.intent_study --work intent-work --zoo    # and copy seed 0 to the zoo
     python -m arena.agents.zoo.intent_study --work tiny --steps 20000 --episodes 64 --json
 
 In mpe_tag_intent (envs/mpe_tag_intent.py) it trains, each run resuming its files in --work:
@@ -35,10 +36,11 @@ import numpy as np
 
 from arena.agents import planner
 from arena.agents.intent_encoder import assemble_belief_predator
-from arena.agents.trainers import RunSpec, train
+from arena.agents.trainers import RunSpec, reference, train
 from arena.agents.trainers.encoder import train_encoder
 from arena.agents.trainers.runfiles import state_path_for
-from arena.checkpoint import load_agent, save_checkpoint
+from arena.agents.zoo import ZOO_DIR
+from arena.checkpoint import load_agent, read_checkpoint, save_checkpoint
 from arena.envs import make
 from arena.errors import UserError
 from arena.paths import enable_compilation_cache
@@ -188,6 +190,26 @@ def study(work: Path, s: Settings, log=_log) -> dict:
             **result}
 
 
+# Zoo name -> (checkpoints key, seed index or None for the prey): seed 0 of each kind.
+ZOO = {"intent-prey": ("prey", None), "intent-blind-s0": ("blind", 0), "intent-oracle-s0": ("oracle", 0),
+       "intent-soft-s0": ("soft", 0), "intent-belief-s0": ("belief", 0)}
+
+
+def export_zoo(paths: dict, zoo: Path = ZOO_DIR) -> list[Path]:
+    """Copy the prey and seed 0 of each predator kind into the zoo under their zoo names (the
+    manifest's name changes, the params are byte for byte the same); the belief predator's
+    reference return is measured against the prey, as training records the others'."""
+    written = []
+    for name, (key, seed) in ZOO.items():
+        manifest, params, _ = read_checkpoint(paths[key] if seed is None else paths[key][seed])
+        out = zoo / f"{name}.ckpt"
+        save_checkpoint(out, manifest.replace(name=name), params)
+        written.append(out)
+    belief = zoo / "intent-belief-s0.ckpt"
+    reference.record([belief], lineup=[belief, zoo / "intent-prey.ckpt"])
+    return written
+
+
 def _fmt(e: dict) -> str:
     if e["low"] is None:
         return f"{e['mean']:.2f}"
@@ -217,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=Settings.episodes, help="Evaluation episodes per seed.")
     parser.add_argument("--encoder-set", action="append", default=[], metavar="KEY=VALUE",
                         help="Encoder setting (as `arena train encoder --set`), repeatable.")
+    parser.add_argument("--zoo", action="store_true",
+                        help="Also copy the prey and seed 0 of each predator kind into the zoo (intent-*.ckpt).")
     parser.add_argument("--json", action="store_true", help="Print the whole result as JSON.")
     args = parser.parse_args(argv)
     if min(args.seeds, args.prey_steps, args.steps, args.episodes) < 1:
@@ -233,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
                  encoder=encoder)
     try:
         result = study(args.work, s)
+        if args.zoo:
+            paths = {k: ([Path(p) for p in v] if isinstance(v, list) else Path(v)) for k, v in result["checkpoints"].items()}
+            for path in export_zoo(paths):
+                _log(f"wrote {path}")
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
