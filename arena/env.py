@@ -33,7 +33,8 @@ BUILTIN_ENVS = "arena.envs.adapters"  # importing it registers every built-in en
 # layout tables. Ids of no family listed here load every built-in family.
 BUILTIN_FAMILIES = {
     "overcooked": "arena.envs.overcooked", "overcooked_v2": "arena.envs.overcooked",
-    "mpe_tag": "arena.envs.mpe_tag", "ipd": "arena.envs.matrix_games", "coord_game": "arena.envs.matrix_games",
+    "mpe_tag": "arena.envs.mpe_tag",
+    "mpe_tag_intent": "arena.envs.mpe_tag_intent", "ipd": "arena.envs.matrix_games", "coord_game": "arena.envs.matrix_games",
 }
 
 
@@ -178,6 +179,11 @@ class Env:
     def step(self, key: jax.Array, state: Any, actions: jax.Array, params: Any = None) -> tuple[Any, TimeStep]:
         """actions: (S,) int32, one per seat in `spec.seats` order; params None = defaults."""
         raise NotImplementedError
+
+    def observe(self, state: Any) -> tuple:
+        """Every team's observation of `state` (as `TimeStep.obs`): how a planner sees a state
+        it has changed, e.g. one with a hidden class drawn from its belief."""
+        raise NotImplementedError(f"env {self.spec.id!r} cannot observe an arbitrary state")
 
     def truth(self, state: Any) -> jax.Array:
         """() int32: the episode's hidden class (`spec.truth`) read from a state."""

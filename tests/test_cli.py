@@ -225,7 +225,7 @@ def test_shell_completion_of_commands_modes_envs_and_zoo_agents():
     assert _complete("arena tournament run --mode ro") == [("plain", "roundrobin")]
     v2 = [i for i in registered_ids() if i.startswith("overcooked_v2/cr")]
     assert v2 and _complete("arena match a.ckpt --env overcooked_v2/cr") == [("plain", i) for i in v2]
-    assert _complete("arena train ppo --env mpe") == [("plain", "mpe_tag")]
+    assert _complete("arena train ppo --env mpe") == [("plain", "mpe_tag"), ("plain", "mpe_tag_intent")]
     assert _complete("arena envs coord") == [("plain", "coord_game")]
     ppo = [n for n in zoo_names() if n.startswith("ppo-")]
     assert ppo and _complete("arena match zoo:ppo-") == [*(("plain", f"zoo:{n}") for n in ppo), ("file", "zoo:ppo-")]

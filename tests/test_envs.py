@@ -37,6 +37,7 @@ EPISODE_CASES = {
     "overcooked/cramped_room": dict(max_steps=30),
     "overcooked_v2/cramped_room": dict(max_steps=50),
     "mpe_tag": {},
+    "mpe_tag_intent": dict(max_steps=10),
     "ipd": dict(rounds=10),
     "coord_game": dict(rounds=8),
 }
