@@ -37,6 +37,7 @@ import jax.numpy as jnp
 from arena.agent import Agent, ArchError, ExtraSpec, World, build_agent, register_arch
 from arena.agents.ensemble import member_spec
 from arena.checkpoint import load_agent, manifest_for, params_to_bytes
+from arena.envs.mpe_tag import ACTION_LABELS
 from arena.errors import UserError
 
 BELIEFS = ("encoder", "flat", "point", "truth")
@@ -123,7 +124,8 @@ class BeliefPlanner(Agent):
     def extras(self) -> tuple[ExtraSpec, ...]:
         return (
             ExtraSpec("belief", (len(self.config.labels),), tuple(self.config.labels)),  # over the hidden corner
-            ExtraSpec("scores", (self.num_actions,)),  # each root action's estimated return
+            # Each root action's estimated return, named as mpe's actions where it plays mpe.
+            ExtraSpec("scores", (self.num_actions,), ACTION_LABELS if self.num_actions == len(ACTION_LABELS) else ()),
             ExtraSpec("probs", (self.num_actions,)),  # one-hot on the chosen action
             ExtraSpec("value", ()),  # the chosen action's score
         )
