@@ -33,7 +33,8 @@ BUILTIN_ENVS = "arena.envs.adapters"  # importing it registers every built-in en
 # layout tables. Ids of no family listed here load every built-in family.
 BUILTIN_FAMILIES = {
     "overcooked": "arena.envs.overcooked", "overcooked_v2": "arena.envs.overcooked",
-    "mpe_tag": "arena.envs.mpe_tag", "ipd": "arena.envs.matrix_games", "coord_game": "arena.envs.matrix_games",
+    "mpe_tag": "arena.envs.mpe_tag",
+    "mpe_tag_intent": "arena.envs.mpe_tag_intent", "ipd": "arena.envs.matrix_games", "coord_game": "arena.envs.matrix_games",
 }
 
 

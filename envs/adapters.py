@@ -3,4 +3,4 @@
 Registering imports no JaxMARL env module: each family imports its own when one of its envs is
 first built (see jaxmarl_import.py), so no command pays for the families it does not play.
 """
-from arena.envs import matrix_games, mpe_tag, overcooked  # noqa: F401
+from arena.envs import matrix_games, mpe_tag, mpe_tag_intent, overcooked  # noqa: F401

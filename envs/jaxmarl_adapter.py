@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from arena.env import Env, EnvSpec, MetricSpec, SideScore, TeamSpec, TimeStep, UnknownEnv
+from arena.env import Env, EnvSpec, MetricSpec, SideScore, TeamSpec, TimeStep, TruthSpec, UnknownEnv
 from arena.trees import freeze_kwargs
 
 # (jaxmarl_env, state before the step, actions (S,) int32, state after, reward (S,) float32)
@@ -103,6 +103,7 @@ class JaxMARLEnv(Env):
         metrics_fn: MetricsFn,
         kwargs: dict,
         scores: tuple[SideScore, ...] = (),
+        truth: TruthSpec | None = None,
     ):
         self.env = env  # configuration only: arena never mutates it
         self._metrics_fn = metrics_fn
@@ -123,6 +124,7 @@ class JaxMARLEnv(Env):
             metrics=metrics,
             kwargs=freeze_kwargs(kwargs),
             scores=scores,
+            truth=truth,
         )
 
     def _team_spec(self, env_id, team: TeamLayout, seats, obs_struct) -> TeamSpec:
@@ -154,6 +156,11 @@ class JaxMARLEnv(Env):
 
     def _seat_array(self, values: dict) -> jax.Array:
         return jnp.stack([jnp.asarray(values[a], jnp.float32) for a in self.spec.seats])
+
+    def truth(self, state: Any) -> jax.Array:
+        if self.spec.truth is None:
+            return super().truth(state)
+        return jnp.asarray(getattr(state, self.spec.truth.leaf), jnp.int32)
 
     @property
     def default_params(self) -> RewardWeights:
