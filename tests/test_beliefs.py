@@ -1,0 +1,149 @@
+"""Beliefs against the truth on the real mpe_tag_intent: a recorded belief predator's replay
+verifies and its belief column is what its `act` returned; `arena calibration` scores it the
+same from a replay and from a match, and refuses what it cannot score in one line."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from arena.replay import open_replay
+from tests.belief_agents import ARCH
+
+EPISODES = 4
+
+
+@pytest.fixture(scope="module")
+def lineup(tmp_path_factory):
+    from arena.checkpoint import new_agent, save_checkpoint
+
+    folder = tmp_path_factory.mktemp("beliefs")
+
+    def ckpt(arch, side, name, config=None, env="mpe_tag_intent"):
+        manifest, params = new_agent(arch, env, side=side, config=config or {}, name=name)
+        path = folder / f"{name}.ckpt"
+        save_checkpoint(path, manifest, params)
+        return str(path)
+
+    return {
+        "tracker": ckpt(ARCH, "predators", "tracker"),
+        "prey": ckpt("random", "prey", "prey"),
+        "blind": ckpt("random", "predators", "blind"),
+        "three": ckpt(ARCH, "predators", "three", {"labels": ["NE", "NW", "SE"]}),
+        "shuffled": ckpt(ARCH, "predators", "shuffled", {"labels": ["NW", "NE", "SE", "SW"]}),
+        "tag_predators": ckpt("random", "predators", "tag-predators", env="mpe_tag"),
+        "tag_prey": ckpt("random", "prey", "tag-prey", env="mpe_tag"),
+        "folder": folder,
+    }
+
+
+@pytest.fixture(scope="module")
+def replay(lineup):
+    from arena.match import play_match
+
+    path = lineup["folder"] / "tracker.replay"
+    play_match([lineup["tracker"], lineup["prey"]], episodes=EPISODES, seed=3, record_path=str(path),
+               record_episodes=EPISODES)
+    return path
+
+
+def test_replay_verifies_and_its_belief_column_is_what_act_returned(replay, lineup):
+    from arena import keys
+    from arena.checkpoint import load_agent
+    from arena.envs import make
+    from arena.states import state_tree
+    from arena.verify import verify_traces
+
+    rep = open_replay(replay)
+    assert verify_traces(rep.episodes).ok  # so the recorded states are the ones the agents saw
+    tracker = load_agent(lineup["tracker"])
+    env = make("mpe_tag_intent")
+    side = env.spec.sides[0]
+
+    @jax.jit
+    def replay_agent(states, ep_key):
+        """The tracker's (actions, beliefs) over the episode, its carry threaded step by step,
+        each step on the predators' observations of the recorded state and the runner's key."""
+        obs = jax.vmap(lambda s: env._obs(env.env.get_obs(s)))(states)[side.team]
+
+        def step(carry, t):
+            _, side_keys = keys.split_step_key(keys.step_key(ep_key, t), len(env.spec.sides))
+            carry, action, extras = tracker.agent.act(tracker.params, carry, obs[t], side_keys[0])
+            return carry, (action, extras["belief"])
+
+        carry = tracker.agent.init_carry(tracker.params, len(side.seats))
+        return jax.lax.scan(step, carry, jnp.arange(obs.shape[0] - 1))[1]
+
+    for trace in rep.episodes:
+        actions, beliefs = replay_agent(state_tree(env, trace.states), keys.seed_episode_key(trace.seed, trace.episode))
+        np.testing.assert_array_equal(trace.actions[:, list(side.seats)], np.asarray(actions))
+        # Replays keep extras as float16 by default (`float_extras`): exactly act's, rounded so.
+        np.testing.assert_array_equal(trace.extras[0]["belief"], np.asarray(beliefs).astype(np.float16).astype(np.float32))
+        # The belief is about the recorded corner, and it is not flat by the end.
+        assert trace.extras[0]["belief"][-1].max() > 0.5
+
+
+def test_calibration_of_a_replay_scores_the_recorded_beliefs(replay, arena_cli, tmp_path):
+    code, out, err = arena_cli("calibration", replay, "--rows", "0", "--json", "--png", tmp_path / "png")
+    assert code == 0, err
+    report = json.loads(out)
+    traces = open_replay(replay).episodes
+    truths = np.array([int(tr.states[".intent"][0]) for tr in traces])
+    beliefs = np.stack([tr.extras[0]["belief"] for tr in traces])  # (E, T, 3 seats, 4)
+    p_true = beliefs[np.arange(EPISODES), :, :, truths].mean(axis=(0, 2))  # (T,)
+    (agent,) = report["agents"]
+    assert (agent["agent"], agent["side"], report["episodes"], report["truth"]["labels"]) == \
+        ("tracker", "predators", EPISODES, ["NE", "NW", "SE", "SW"])
+    assert [r["steps"] for r in agent["per_step"]] == [[t, t + 1] for t in range(25)]
+    np.testing.assert_allclose([r["p_true"]["mean"] for r in agent["per_step"]], p_true, rtol=1e-5)
+    assert sum(report["truth"]["episodes"].values()) == EPISODES
+    assert sum(b["items"] for b in agent["reliability"]) == EPISODES * 25 * 3
+    for path in report["png"]:
+        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, err = arena_cli("calibration", replay)
+    assert code == 0, err
+    assert "tracker (test_corner_tracker) on predators" in out and "p(true)" in out and "ECE" in out
+
+
+def test_calibration_of_a_match_equals_that_of_its_replay(replay, lineup, arena_cli):
+    code, out, err = arena_cli("calibration", lineup["tracker"], lineup["prey"], "--episodes", EPISODES, "--seed", 3, "--json")
+    assert code == 0, err
+    played = json.loads(out)
+    recorded = json.loads(arena_cli("calibration", replay, "--json").out)
+    assert played["truth"] == recorded["truth"]
+    # The replay's beliefs are float16, the match's float32: the same scores to float16's precision.
+    for a, b in zip(played["agents"], recorded["agents"]):
+        assert (a["agent"], a["side"], len(a["per_step"])) == (b["agent"], b["side"], len(b["per_step"]))
+        for m in ("p_true", "accuracy", "nll"):
+            for ra, rb in zip(a["per_step"], b["per_step"]):
+                assert ra[m]["mean"] == pytest.approx(rb[m]["mean"], rel=2e-3, abs=1e-4)
+
+
+@pytest.mark.parametrize("who, env, message", [
+    (("tag_predators", "tag_prey"), "mpe_tag", "error: env mpe_tag has no hidden per-episode truth to score beliefs against"),
+    (("blind", "prey"), "mpe_tag_intent", "error: no agent emits belief (4,)"),
+    (("three", "prey"), "mpe_tag_intent", "error: agent 'three' (predators) emits belief of shape (3,), but mpe_tag_intent's "
+                                          "truth has 4 classes (NE NW SE SW)"),
+    (("shuffled", "prey"), "mpe_tag_intent", "error: agent 'shuffled' (predators) labels its belief NW NE SE SW"),
+])
+def test_what_cannot_be_scored_is_one_line_before_anything_plays(lineup, arena_cli, who, env, message):
+    code, out, err = arena_cli("calibration", *(lineup[w] for w in who), "--env", env, "--episodes", 2)
+    assert code == 2 and err.startswith(message) and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_belief_that_is_no_distribution_is_refused():
+    from arena.beliefs import BeliefSeries, _check_distribution
+    from arena.errors import UserError
+    from arena.trace import SideInfo
+
+    beliefs = np.full((1, 2, 1, 4), 0.25)
+    beliefs[0, 1, 0] = [0.5, 0.5, 0.5, 0.0]
+    live = np.array([[True, True]])
+    series = BeliefSeries(SideInfo("predators", (0,), "odd"), beliefs, np.zeros(1, int), live)
+    with pytest.raises(UserError, match=r"episode 0, step 1: \[0.5, 0.5, 0.5, 0.0\]"):
+        _check_distribution(series)
+    _check_distribution(BeliefSeries(series.side, beliefs, series.truths, np.array([[True, False]])))  # dead: not scored
