@@ -147,3 +147,71 @@ def test_a_belief_that_is_no_distribution_is_refused():
     with pytest.raises(UserError, match=r"episode 0, step 1: \[0.5, 0.5, 0.5, 0.0\]"):
         _check_distribution(series)
     _check_distribution(BeliefSeries(series.side, beliefs, series.truths, np.array([[True, False]])))  # dead: not scored
+
+
+# ------------------------------------------------------------------ the truth beside the belief
+
+QUADRANT = {"NE": (1, -1), "NW": (-1, -1), "SE": (1, 1), "SW": (-1, 1)}  # (x, y) signs on screen: y grows down
+
+
+def truth_pixels(png) -> np.ndarray:
+    """(W, H) bool: the pixels of the truth colour in a rendered frame."""
+    import pygame
+
+    from arena.viewer import style
+
+    return (pygame.surfarray.array3d(pygame.image.load(str(png))) == np.array(style.TRUTH)).all(axis=-1)
+
+
+def test_exported_frame_stars_the_true_corner_and_outlines_its_bar(replay, arena_cli, tmp_path):
+    from arena.viewer.app import make_layout
+
+    traces = open_replay(replay).episodes
+    truths = [int(tr.states[".intent"][0]) for tr in traces]
+    assert len(set(truths)) > 1  # the star must move with the truth, not sit in one place
+    lay = make_layout((960, 576), 4, 2)
+    for k in (truths.index(c) for c in sorted(set(truths))):
+        png = tmp_path / f"ep{k}.png"
+        code, _, err = arena_cli("replay", "export", replay, "--png", png, "--step", 5, "--episode", k)
+        assert code == 0, err
+        lit = truth_pixels(png)
+        scene = lit[lay.scene.left:lay.scene.right, lay.scene.top:lay.scene.bottom]
+        xs, ys = np.nonzero(scene)
+        assert len(xs) > 50, "no star on the scene"
+        # Every star pixel (and its label) lies in the true corner's quadrant of the arena.
+        sx, sy = QUADRANT[("NE", "NW", "SE", "SW")[truths[k]]]
+        cx, cy = lay.scene.width / 2, lay.scene.height / 2 - 8
+        assert np.all(sx * (xs - cx) > 0) and np.all(sy * (ys - cy) > 0)
+        for seat, rect in enumerate(lay.panels):
+            marked = lit[rect.left:rect.right, rect.top:rect.bottom].sum()
+            # The three predators emit a belief: its true bar is marked; the prey emits none.
+            assert (marked > 20) if seat < 3 else (marked == 0), (seat, marked)
+
+
+def test_belief_bars_outline_the_true_row_only():
+    import pygame
+
+    from arena.viewer import style
+    from arena.viewer.panels import draw_bars
+
+    surf = pygame.Surface((300, 80))
+    draw_bars(surf, pygame.Rect(0, 10, 300, 60), [0.1, 0.2, 0.6, 0.1], ["NE", "NW", "SE", "SW"], (200, 80, 80),
+              row_h=15, vmax=1.0, truth=2)
+    ys = np.nonzero((pygame.surfarray.array3d(surf) == np.array(style.TRUTH)).all(axis=-1))[1]
+    assert ys.size and ys.min() >= 10 + 2 * 15 - 1 and ys.max() <= 10 + 3 * 15  # row 2: y in [40, 55)
+
+
+def test_a_live_trace_knows_its_truth_from_the_first_frame(lineup):
+    from arena.checkpoint import load_agent
+    from arena.envs import make
+    from arena.trace import side_infos
+    from arena.viewer.live import GrowingTrace, initial_state
+    from arena.viewer.scenes import scene_for
+
+    env = make("mpe_tag_intent")
+    state = initial_state(env, seed=3, episode=0)
+    sides = side_infos(env, [load_agent(lineup["tracker"]), load_agent(lineup["prey"])])
+    trace = GrowingTrace.start(env, sides, state, seed=3)
+    truth = scene_for("mpe_tag_intent", {}).truth(trace)
+    assert trace.length == 0 and (truth.extra, truth.index) == ("belief", int(state.intent))
+    assert truth.label == ("NE", "NW", "SE", "SW")[int(state.intent)]
