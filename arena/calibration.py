@@ -19,7 +19,8 @@ Metrics, per item, then averaged over the items of a range of steps:
   accuracy| gaps weighted by their share of the items.
 
 Each metric is a ratio of per-episode sums, so a bootstrap resample is a weighting of
-episodes: resampled value = (counts @ numerators) / (counts @ denominators).
+episodes: resampled value = (counts @ numerators) / (counts @ denominators), the four metrics
+computed from one set of resamples (`arena.stats.bootstrap_cis`).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import dataclasses
 
 import numpy as np
 
-from arena.stats import Estimate, bootstrap_ci
+from arena.stats import Estimate, bootstrap_cis
 
 BINS = 10  # equal-width confidence bins of the expected calibration error
 EPS = float(np.finfo(np.float32).eps)  # floor of p(true) in the NLL
@@ -85,42 +86,39 @@ def _weights(sample: np.ndarray, axis: int, n: int) -> np.ndarray:
     return counts.reshape(*lead, n).astype(np.float64)
 
 
-def _ratio(num: np.ndarray, den: np.ndarray):
-    """A bootstrap statistic over episode indices: sum(num) / sum(den) of the drawn episodes."""
-    n = len(num)
-    return lambda sample, axis: (w := _weights(sample, axis, n)) @ num / (w @ den)
-
-
-def _ece(signed: np.ndarray, den: np.ndarray):
-    """A bootstrap statistic over episode indices: the ECE of the drawn episodes' items, from
-    each episode's per-bin sums of (confidence - correct) `signed` (E, bins) and items (E,)."""
+def _statistics(num: np.ndarray, signed: np.ndarray, den: np.ndarray):
+    """A bootstrap statistic over episode indices: the drawn episodes' (p_true, accuracy, nll)
+    as ratios of their summed numerators `num` (E, 3) to their summed items `den` (E,), and
+    their ECE from each episode's per-bin sums of (confidence - correct) `signed` (E, bins)."""
     n = len(den)
-    return lambda sample, axis: np.abs((w := _weights(sample, axis, n)) @ signed).sum(axis=-1) / (w @ den)
+
+    def stat(sample, axis):
+        w = _weights(sample, axis, n)
+        items = (w @ den)[..., None]
+        return np.concatenate([w @ num / items, np.abs(w @ signed).sum(axis=-1, keepdims=True) / items], axis=-1)
+
+    return stat
 
 
 def estimates(it: Items, steps: slice = slice(None), *, bins: int = BINS, seed: int = 0,
               n_boot: int = 2000) -> dict[str, Estimate]:
     """{metric: Estimate} over the live items of `steps` (a slice of the T axis), bootstrapped
-    over the episodes with at least one such item (n = how many)."""
+    over the episodes with at least one such item (n = how many); the four metrics share
+    their resamples."""
     cut = lambda x: x[:, steps]  # noqa: E731
     live = cut(it.live)
     den = _per_episode(np.ones(live.shape), live)
     keep = den > 0
     if not keep.any():
         return {m: Estimate(float("nan"), None, None, 0) for m in METRICS}
-    den = den[keep]
-    nums = {
-        "p_true": _per_episode(cut(it.p_true), live)[keep],
-        "accuracy": _per_episode(cut(it.correct), live)[keep],
-        "nll": _per_episode(cut(it.nll), live)[keep],
-    }
-    stats = {m: _ratio(x, den) for m, x in nums.items()}
+    num = np.stack([_per_episode(cut(x), live) for x in (it.p_true, it.correct, it.nll)], axis=1)[keep]
     gap = np.where(live, cut(it.confidence) - cut(it.correct), 0.0).reshape(len(live), -1)
     which = cut(it.bin(bins)).reshape(len(live), -1)
     signed = np.stack([(gap * (which == b)).sum(axis=1) for b in range(bins)], axis=1)[keep]
-    stats["ece"] = _ece(signed, den)
-    units = np.arange(len(den), dtype=np.float64)
-    return {m: bootstrap_ci(units, stats[m], n_boot=n_boot, seed=seed) for m in METRICS}
+    units = np.arange(int(keep.sum()), dtype=np.float64)
+    found = bootstrap_cis(units, _statistics(num, signed, den[keep]), n_boot=n_boot, seed=seed)
+    by_name = dict(zip(("p_true", "accuracy", "nll", "ece"), found))
+    return {m: by_name[m] for m in METRICS}
 
 
 def step_ranges(T: int, rows: int | None = None) -> list[tuple[int, int]]:

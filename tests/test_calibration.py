@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from arena.calibration import _ece, _ratio, estimates, items, per_step, reliability, step_ranges
+from arena.calibration import _statistics, estimates, items, per_step, reliability, step_ranges
 
 FLAT = [0.25, 0.25, 0.25, 0.25]
 # Two episodes, two steps, four classes; episode 0's truth is class 0, episode 1's class 2.
@@ -68,11 +68,14 @@ def test_a_bootstrap_resample_weighs_episodes_as_duplicating_them():
     sample = np.array([0, 0, 3, 4, 4])  # one resample: episodes 0 and 4 twice, 1 and 2 never
     direct = means(estimates(items(beliefs[sample], truths[sample], live[sample])))
     it = items(beliefs, truths, live)
-    den = np.full(5, 3.0)
-    assert _ratio(it.p_true.sum(axis=1), den)(sample.astype(float), 0) == pytest.approx(direct["p_true"])
+    num = np.stack([x.sum(axis=1) for x in (it.p_true, it.correct, it.nll)], axis=1)
     gap = it.confidence - it.correct
     signed = np.stack([(gap * (it.bin() == b)).sum(axis=1) for b in range(10)], axis=1)
-    assert _ece(signed, den)(sample.astype(float), 0) == pytest.approx(direct["ece"])
+    resampled = _statistics(num, signed, np.full(5, 3.0))(sample.astype(float), 0)
+    assert resampled == pytest.approx([direct[m] for m in ("p_true", "accuracy", "nll", "ece")])
+    # Many resamples at once: one row each.
+    both = _statistics(num, signed, np.full(5, 3.0))(np.stack([sample, np.arange(5)]).astype(float), 1)
+    assert both.shape == (2, 4) and both[0] == pytest.approx(resampled)
 
 
 def test_intervals_bracket_the_mean_and_vanish_when_episodes_agree():
