@@ -3,7 +3,9 @@
 A seat panel shows, for the decision taken in the displayed state: the action, action
 probabilities (`probs`), value (`value`, with its curve over the episode), expert routing
 (`routing`: bars with the manifest's labels plus a strip of routing over time), belief
-(`belief`: bars plus its entropy over time) and any other declared extra as bars. Only what
+(`belief`: bars plus its entropy over time; when the env declares a hidden truth the belief
+estimates, the true class's bar is outlined and starred in the truth colour) and any other
+declared extra as bars. Only what
 the agent declares (what its trace carries) is drawn; sections shrink, then drop their
 over-time plots, when the panel is small. The timeline shows each side's reward per step and
 the scene's events (deliveries, captures). Drawing reads EpisodeTraces only.

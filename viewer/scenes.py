@@ -2,8 +2,9 @@
 
 Overcooked (v1 and v2) reuse JaxMARL's own renderers for the grid (v2's is jitted; v1's is
 numpy with a tile cache) and add seat tags; mpe_tag is drawn here from the particle
-positions (predators, prey, obstacles, fading trails); ipd and coord_game are a payoff table
-with the played cell lit and a running history. Each scene also names the events the
+positions (predators, prey, obstacles, fading trails), and mpe_tag_intent adds its four
+corners with a star on the prey's hidden one (`Scene.truth`, which the belief panels mark
+too); ipd and coord_game are a payoff table with the played cell lit and a running history. Each scene also names the events the
 timeline marks (deliveries, captures) from the trace's rewards. Scenes read only the trace,
 so replays, live matches and human play look alike; a trace holds states as {leaf path:
 array}, and a scene rebuilds the env's pytree with `arena.states.state_tree` to draw it.

@@ -27,7 +27,7 @@ def is_replay(ref: str) -> bool:
 @click.option("--episodes", default=None, type=int, help="A match: episodes played at once (vmapped) [default: 256].")
 @click.option("--seed", default=None, type=int, help="A match: its seed [default: 0]. Also seeds the bootstrap.")
 @click.option("--rows", default=25, show_default=True, type=int,
-              help="Bin the steps into at most this many rows (0: one row per step).")
+              help="Bin the steps into at most this many rows, in the table and the JSON (0: one row per step).")
 @click.option("--png", "png_dir", default=None, metavar="DIR", type=click.Path(file_okay=False),
               help="Also write DIR/p_true.png and DIR/reliability.png.")
 @json_option
@@ -47,7 +47,7 @@ def calibration(agents, env_id, env_kw, episodes, seed, rows, png_dir, as_json):
       arena calibration predators.ckpt prey.ckpt --env mpe_tag_intent --episodes 1000 --seed 1
       arena calibration out.replay --png calib/ --json
     """
-    from arena.beliefs import calibration_report, match_traces
+    from arena.beliefs import believers, calibration_report, match_traces
     from arena.commands.report import print_calibration_report
     from arena.errors import UserError
 
@@ -63,7 +63,9 @@ def calibration(agents, env_id, env_kw, episodes, seed, rows, png_dir, as_json):
         from arena.commands.view import load_episodes
         from arena.replay import open_replay
 
-        env = replay_env(open_replay(agents[0]))
+        rep = open_replay(agents[0])
+        env = replay_env(rep)
+        believers(env.spec, rep.sides)  # nothing to score is one line before any episode is decoded
         traces = list(load_episodes(agents[0]))
         source = {"replay": agents[0]}
         seed = traces[0].seed if seed is None else seed
