@@ -6,7 +6,9 @@ is a *believer*. `believers` picks them from the sides' declarations (a replay's
 manifests of a match) and refuses, in one line, an env without a truth, a line-up where no one
 emits the extra, and an extra of the wrong width or label order. `belief_series` then reads
 each believer's beliefs from the EpisodeTraces' extras and the truth from their recorded state
-(`Env.truth`), as the arrays `arena.calibration` scores.
+(`Env.truth`), as the arrays `arena.calibration` scores, and `calibration_report` scores them
+(what `arena calibration` prints). The traces come from a replay or from `match_traces`, a match
+lined up as `arena match` lines it up, every episode recorded.
 """
 from __future__ import annotations
 
