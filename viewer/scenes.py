@@ -101,7 +101,7 @@ class Scene:
         except UnknownEnv:
             return None
         spec = env.spec.truth
-        if spec is None or trace.states is None:
+        if spec is None or not trace.states:
             return None
         key = id(trace)
         if key not in self._truths:
