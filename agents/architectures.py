@@ -8,5 +8,7 @@
     ensemble          mode-action ensemble of other agents       (ensemble.py)
     naive_learner     IPD memory-1 policy learning in-match (A2C) (learners.py)
     history_gru       GRU over a meta-episode's history, COALA-PG  (history_gru.py)
+    intent_encoder    GRU posterior over a hidden class           (intent_encoder.py)
+    belief_predator   intent encoder + policy on obs and belief   (intent_encoder.py)
 """
-from arena.agents import actor_critic, basic, ensemble, history_gru, learners, softmoe_gru  # noqa: F401
+from arena.agents import actor_critic, basic, ensemble, history_gru, intent_encoder, learners, softmoe_gru  # noqa: F401

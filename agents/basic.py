@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from arena.agent import Agent, ExtraSpec, register_arch
+from arena.envs.mpe_tag_intent import CORNERS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +41,9 @@ class RandomAgent(Agent):
 # Rule name -> the fixed action it plays, for the rules that ignore the observation.
 # In the matrix games (ipd, coord_game) action 0 is cooperate and 1 is defect.
 _FIXED_RULES = {"always_cooperate": 0, "always_defect": 1}
-RULES = ("constant", "always_cooperate", "always_defect", "tit_for_tat", "cycle", "stochastic")
+RULES = ("constant", "always_cooperate", "always_defect", "tit_for_tat", "cycle", "stochastic", "seek_corner")
+# seek_corner reads mpe_tag_intent's prey observation: position at [2:4], its corner one-hot last.
+SEEK_CORNER_OBS = 18
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +53,9 @@ class ScriptedConfig:
     # One of RULES: constant (always `action`), always_cooperate (0), always_defect (1),
     # tit_for_tat (matrix games: cooperate first, then copy the partner's last action),
     # cycle (play `sequence` in a loop, one entry per step), stochastic (sample `probs`
-    # every step, whatever it observes: the biased data collectors of offline datasets).
+    # every step, whatever it observes: the biased data collectors of offline datasets),
+    # seek_corner (mpe_tag_intent's prey: step straight for its corner along the axis of the
+    # larger gap, ignoring predators).
     rule: str = "constant"
     # The action `constant` plays; ignored by the other rules.
     action: int = 0
@@ -70,7 +75,7 @@ class ScriptedAgent(Agent):
 
     arch = "scripted"
     Config = ScriptedConfig
-    doc = "hand-written rules: constant, always_cooperate, always_defect, tit_for_tat, cycle, stochastic"
+    doc = "hand-written rules: constant, always_cooperate, always_defect, tit_for_tat, cycle, stochastic, seek_corner"
 
     def extras(self) -> tuple[ExtraSpec, ...]:
         return (ExtraSpec("probs", (self.num_actions,)),)  # the rule's distribution: one-hot but for stochastic
@@ -94,6 +99,9 @@ class ScriptedAgent(Agent):
                 "rule 'tit_for_tat' reads the matrix-game observation (5,) = one-hot previous "
                 f"joint action + first-round flag; got obs_shape {tuple(self.obs_shape)}"
             )
+        if rule == "seek_corner" and (tuple(self.obs_shape) != (SEEK_CORNER_OBS,) or self.num_actions != 5):
+            raise ValueError(f"rule 'seek_corner' plays mpe_tag_intent's prey (obs ({SEEK_CORNER_OBS},), 5 actions); "
+                             f"got obs_shape {tuple(self.obs_shape)}, {self.num_actions} actions")
         if rule == "cycle":
             bad = [a for a in self.cycle_sequence if not 0 <= a < self.num_actions]
             if bad:
@@ -132,6 +140,11 @@ class ScriptedAgent(Agent):
             probs = jnp.broadcast_to(jnp.asarray(self.config.probs, jnp.float32), (batch, self.num_actions))
             action = jax.random.categorical(key, jnp.log(probs), axis=-1).astype(jnp.int32)
             return carry, action, {"probs": probs}
+        elif rule == "seek_corner":
+            gap = jnp.asarray(CORNERS, jnp.float32)[jnp.argmax(obs[:, -4:], axis=-1)] - obs[:, 2:4]
+            along_x = jnp.abs(gap[:, 0]) >= jnp.abs(gap[:, 1])
+            # mpe actions: 1 -x, 2 +x, 3 -y, 4 +y
+            action = jnp.where(along_x, jnp.where(gap[:, 0] < 0, 1, 2), jnp.where(gap[:, 1] < 0, 3, 4)).astype(jnp.int32)
         elif rule == "cycle":
             seq = jnp.asarray(self.cycle_sequence, jnp.int32)
             action = seq[carry % seq.shape[0]]

@@ -24,7 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tournament": ("tournament", "Self-play, cross-play, zero-shot, round-robin and human-AI tournaments with ratings."),
     "view": ("view", "Open a replay in the viewer: scene, per-seat probs/routing/belief/value, timeline."),
     "play": ("play", "Play one seat yourself, from the keyboard, with or against agents."),
-    "train": ("train", "Train agents: PPO self-play, Internal Other-Play, COALA-PG, offline learners."),
+    "train": ("train", "Train agents: PPO self-play, Internal Other-Play, COALA-PG, offline learners, intent encoders."),
     "serve": ("server", "Run the arena server: submissions, a durable job queue, ladders, a leaderboard."),
     "token": ("server", "Make tokens for a server's clients."),
     "submit": ("server", "Upload an agent to a server (validated, smoke-tested, stored by content)."),

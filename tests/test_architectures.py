@@ -52,6 +52,9 @@ CASES = [
     ("ensemble-recurrent-v2", "ensemble", {"members": RECURRENT_MEMBERS}, V2, 6),
     ("naive-learner", "naive_learner", {}, MATRIX, 2),
     ("history-gru", "history_gru", {"gru_width": 8, "hidden": 8}, MATRIX, 2),
+    ("intent-encoder", "intent_encoder", {"gru_width": 8, "hidden": 8}, VEC, 5),
+    ("belief-predator", "belief_predator", {"gru_width": 8, "hidden": 8, "policy_hidden": [8]}, VEC, 5),
+    ("scripted-seek-corner", "scripted", {"rule": "seek_corner"}, ((18,), "float32"), 5),
 ]
 
 # Traced only (jax.eval_shape, nothing compiled): every architecture on every obs kind.
@@ -64,11 +67,13 @@ SHAPE_CONFIGS = {
     "ensemble": [{"members": ENSEMBLE_MEMBERS}, {"members": RECURRENT_MEMBERS}],
     "naive_learner": [{}, {"persist_carry": False, "discount": 1.0}],
     "history_gru": [{}, {"persist_carry": False, "gru_width": 4}],
+    "intent_encoder": [{}],
+    "belief_predator": [{}, {"flat_belief": True, "labels": ["a", "b"]}],
 }
 OBS_KINDS = {"v1": V1, "v2": V2, "vec": VEC}
 # Architectures that read the matrix games' observation and play only them.
 MATRIX_ONLY = {"naive_learner": 2}
-VECTOR_ONLY = {"history_gru"}
+VECTOR_ONLY = {"history_gru", "intent_encoder", "belief_predator"}
 SHAPE_CASES = [
     pytest.param(arch, cfg, obs, MATRIX_ONLY.get(arch, 6), id=f"{arch}-{i}-{kind}")
     for arch, cfgs in SHAPE_CONFIGS.items()
@@ -483,7 +488,7 @@ def test_configs_are_frozen_hashable_and_documented():
 @pytest.mark.parametrize(
     "arch,config,shape_dtype,num_actions,message",
     [
-        ("no_such_arch", {}, V1, 6, "unknown architecture 'no_such_arch'; known: cnn_actor_critic"),
+        ("no_such_arch", {}, V1, 6, "unknown architecture 'no_such_arch'; known: "),
         ("mlp_actor_critic", {"hiden": [64]}, V1, 6, "has no config field(s) hiden (did you mean 'hidden'?); fields: activation"),
         ("random", {"x": 1}, V1, 6, "fields: none"),
         ("scripted", {"rule": "constant", "action": 6}, V1, 6, "action 6 is out of range"),

@@ -295,3 +295,29 @@ def test_ppo_mpe_tag_writes_one_checkpoint_per_team(tmp_path):
     assert pred.manifest.plays == ("predators",) and prey.manifest.plays == ("prey",)
     report, _ = play_match([str(p) for p in result.outputs], episodes=2, env_kwargs={"max_steps": 5})
     assert report["env"] == "mpe_tag"
+
+
+@pytest.mark.slow  # a PPO compile and the reference match: about a minute on 2 busy cores
+def test_ppo_trains_one_team_against_a_frozen_opponent(tmp_path):
+    from arena.checkpoint import new_agent, save_checkpoint
+    from arena.errors import UserError
+
+    prey_path = tmp_path / "prey.ckpt"
+    save_checkpoint(prey_path, *new_agent("mlp_actor_critic", "mpe_tag_intent", side="prey", seed=4,
+                                          env_kwargs={"max_steps": 5}))
+    out = tmp_path / "hunt.ckpt"
+    spec = RunSpec("mpe_tag_intent", out=str(out), env_kwargs={"max_steps": 5}, opponent=str(prey_path),
+                   config={"num_envs": 4, "num_steps": 5, "num_minibatches": 2, "total_steps": 2 * 4 * 5})
+    result = train("ppo", spec, progress=False, chunk=1, checkpoint_every=1)
+    assert [p.name for p in result.outputs] == ["hunt-predators.ckpt"]  # the prey is not rewritten
+    prey = load_agent(prey_path)
+    state_prey = result.state.params[1]
+    for a, b in zip(jax.tree.leaves(state_prey), jax.tree.leaves(prey.params)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # frozen: never updated
+    first = load_agent(out.parent / "hunt-predators.ckpt").manifest.provenance
+    assert "against frozen prey" in first["trained_with"] and prey.name in first["trained_with"]
+    assert first["best_return"] is not None  # measured against the frozen prey
+    assert recorded_spec("ppo", out).opponent == str(prey_path)
+    # A one-team env has no opponent to freeze.
+    with pytest.raises(UserError, match="team game"):
+        train("ppo", RunSpec("coord_game", out=str(tmp_path / "c.ckpt"), opponent=str(prey_path)), progress=False)

@@ -43,6 +43,14 @@ class Trainer(Protocol):
 
     def reward_shaping(self) -> dict: ...
 
+    # Teams played by a fixed agent rather than trained (a frozen opponent); () in self-play.
+    frozen: tuple[int, ...]
+
+    def seed_state(self, state: Any) -> Any:
+        """Host side, once, on a new run's fresh state: put in what `init` cannot compute from a
+        key (a frozen opponent's params). A resumed state already holds it."""
+        ...
+
 
 @dataclasses.dataclass(frozen=True)
 class Output:
@@ -112,6 +120,10 @@ class PolicyGradientTrainer:
     """A Trainer whose `config` is a PolicyGradientConfig."""
 
     config: PolicyGradientConfig
+    frozen: tuple[int, ...] = ()
+
+    def seed_state(self, state: Any) -> Any:
+        return state
 
     @property
     def num_updates(self) -> int:

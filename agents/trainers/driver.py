@@ -58,7 +58,8 @@ class RunResult:
 
 
 def outputs(trainer: Trainer, spec: RunSpec) -> list[Output]:
-    """The checkpoints a run writes: `spec.out` for one team, X-<team>.ckpt for each of several."""
+    """The checkpoints a run writes: `spec.out` for one team, X-<team>.ckpt for each of several
+    it trains (a frozen opponent's team gets none)."""
     out = Path(spec.out)
     teams = trainer.env.spec.teams
     if len(teams) == 1:
@@ -66,7 +67,7 @@ def outputs(trainer: Trainer, spec: RunSpec) -> list[Output]:
     stem = out.with_suffix("") if out.suffix == ".ckpt" else out
     return [
         Output(stem.parent / f"{stem.name}-{t.name}.ckpt", agent, k, (t.name,), f"{spec.name}-{t.name}")
-        for k, (t, agent) in enumerate(zip(teams, trainer.agents))
+        for k, (t, agent) in enumerate(zip(teams, trainer.agents)) if k not in trainer.frozen
     ]
 
 
@@ -119,7 +120,7 @@ def run(trainer: Trainer, kind: str, spec: RunSpec, schedule: Schedule) -> RunRe
         update = int(state.update)
         rows = runfiles.truncate_metrics(files.metrics, upto=update)
     else:
-        state = compiled_init(trainer)(jax.random.PRNGKey(spec.seed))
+        state = trainer.seed_state(compiled_init(trainer)(jax.random.PRNGKey(spec.seed)))
         update = 0
         files.metrics.unlink(missing_ok=True)
         rows = []
@@ -187,7 +188,11 @@ def run(trainer: Trainer, kind: str, spec: RunSpec, schedule: Schedule) -> RunRe
     if not interrupted and update >= trainer.num_updates:
         # The zero-shot reference: self-play measured by arena, written into the checkpoints.
         with runfiles.deferred_sigint():
-            reference.record([o.path for o in outs], env_kwargs=dict(spec.env_kwargs))
+            lineup = None
+            if trainer.frozen:  # side order, the frozen opponent's checkpoint in its team's place
+                by_team = {o.team: str(o.path) for o in outs}
+                lineup = [spec.opponent if k in trainer.frozen else by_team[k] for k in range(len(teams))]
+            reference.record([o.path for o in outs], env_kwargs=dict(spec.env_kwargs), lineup=lineup)
     return RunResult(
         outputs=[o.path for o in outs],
         updates=runfiles.saved_update(files.state) if interrupted else int(state.update),

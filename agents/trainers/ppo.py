@@ -5,7 +5,8 @@ states, `num_envs` env states), `update(state)` rolls every env `num_steps` step
 GAE and does `update_epochs` x `num_minibatches` clipped-PPO steps for each team. In
 overcooked (one team, two cooks) both seats share one network, trained on both seats'
 experience; in mpe_tag predators and prey are two teams trained simultaneously, each with
-its own network. Rewards are the env's reward plus its `shaped_reward` times a coefficient
+its own network, unless an `opponent` checkpoint plays one team frozen (its params sit in the
+state, never updated) and only the others train against it. Rewards are the env's reward plus its `shaped_reward` times a coefficient
 falling linearly from 1 to 0 over `shaping_horizon` env steps, as JaxMARL's IPPO baselines
 do on overcooked (envs without shaping give zeros, so it changes nothing there).
 
@@ -24,6 +25,8 @@ from arena.agents import build_agent
 from arena.agents.actor_critic import TrainableAgent, sample_policy
 from arena.agents.trainers import pieces as P
 from arena.agents.trainers.contract import PolicyGradientConfig, PolicyGradientTrainer
+from arena.checkpoint import LoadedAgent, load_agent
+from arena.lineup import can_play
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +56,9 @@ class PPOTrainer(PolicyGradientTrainer):
     env: Any
     agents: tuple  # per team
     config: PPOConfig
+    frozen: tuple[int, ...] = ()  # teams the opponent plays, untrained
+    opponent: str = ""  # the frozen opponent's checkpoint, read once by `seed_state`
+    opponent_name: str = ""
 
     algorithm = "ippo"
 
@@ -65,6 +71,10 @@ class PPOTrainer(PolicyGradientTrainer):
         teams = self.env.spec.teams
         if len(teams) == 1:
             return "self-play, one network shared by every seat"
+        if self.frozen:
+            trained = [t.name for k, t in enumerate(teams) if k not in self.frozen]
+            fixed = [teams[k].name for k in self.frozen]
+            return f"{' and '.join(trained)} trained against frozen {' and '.join(fixed)}: {self.opponent_name}"
         return "self-play: " + " and ".join(t.name for t in teams) + " trained simultaneously, one network per team"
 
     @property
@@ -79,6 +89,12 @@ class PPOTrainer(PolicyGradientTrainer):
 
     def team_params(self, state: PPOState, team: int):
         return state.params[team]
+
+    def seed_state(self, state: PPOState) -> PPOState:
+        if not self.frozen:
+            return state
+        fixed = jax.tree.map(jnp.asarray, load_agent(self.opponent).params)
+        return state.replace(params=tuple(fixed if k in self.frozen else p for k, p in enumerate(state.params)))
 
     def init(self, key: jax.Array) -> PPOState:
         k_env, k_params, key = jax.random.split(key, 3)
@@ -135,6 +151,12 @@ class PPOTrainer(PolicyGradientTrainer):
         new_params, new_opt, metrics = [], [], {}
         coefs = P.LossCoefs(clip=c.clip, vf=c.vf_coef, ent=c.ent_coef)
         for t, (team, agent) in enumerate(zip(spec.teams, self.agents)):
+            suffix = "" if len(spec.teams) == 1 else f"/{team.name}"
+            metrics[f"return{suffix}"] = state.episodes.last_return[:, jnp.asarray(team.seats)].mean()
+            if t in self.frozen:
+                new_params.append(state.params[t])
+                new_opt.append(state.opt_state[t])
+                continue
             n = len(team.seats)
             last_obs = state.obs[t].reshape((E * n, *state.obs[t].shape[2:]))
             _, _, last_value, _ = agent.policy(state.params[t], (), last_obs)
@@ -154,8 +176,6 @@ class PPOTrainer(PolicyGradientTrainer):
             )
             new_params.append(p)
             new_opt.append(o)
-            suffix = "" if len(spec.teams) == 1 else f"/{team.name}"
-            metrics[f"return{suffix}"] = state.episodes.last_return[:, jnp.asarray(team.seats)].mean()
             for k_, v in aux.items():
                 metrics[f"{k_}{suffix}"] = v
         metrics.update(state.episodes.env_metrics(spec))
@@ -166,11 +186,39 @@ class PPOTrainer(PolicyGradientTrainer):
         return state, metrics
 
 
-def build_trainer(env, arch: str, arch_config: dict, config: PPOConfig) -> PPOTrainer:
-    """One agent of `arch` per team of `env`, shaped for that team."""
+def _feed_forward(agent) -> bool:
+    return isinstance(agent, TrainableAgent) and not jax.tree.leaves(agent.init_carry(None, 1))
 
-    agents = tuple(build_agent(arch, arch_config, t.obs_shape, t.obs_dtype, t.num_actions) for t in env.spec.teams)
-    for a in agents:
-        if not isinstance(a, TrainableAgent) or jax.tree.leaves(a.init_carry(None, 1)):  # trainable, no memory
+
+def opponent_team(env, opponent: LoadedAgent) -> int:
+    """The team a frozen opponent plays: the one its manifest names, else the one it fits."""
+    sides = env.spec.sides
+    if len(sides) < 2 or len(env.spec.teams) < 2:
+        raise ValueError(f"an opponent needs a team game; {env.spec.id} has one team")
+    fits = [k for k, side in enumerate(sides) if can_play(opponent, env, side) is None]
+    if len(fits) != 1:
+        why = "; ".join(f"{s.name}: it {can_play(opponent, env, s)}" for s in sides if can_play(opponent, env, s))
+        raise ValueError(f"opponent {opponent.source} must fit exactly one team of {env.spec.id} "
+                         f"({'fits ' + ', '.join(sides[k].name for k in fits) if fits else why})")
+    return sides[fits[0]].team
+
+
+def build_trainer(env, arch: str, arch_config: dict, config: PPOConfig,
+                  opponent: LoadedAgent | None = None) -> PPOTrainer:
+    """One agent of `arch` per team of `env`, shaped for that team; with `opponent`, that
+    checkpoint plays its team frozen and the other teams train."""
+
+    agents = [build_agent(arch, arch_config, t.obs_shape, t.obs_dtype, t.num_actions) for t in env.spec.teams]
+    frozen: tuple[int, ...] = ()
+    if opponent is not None:
+        k = opponent_team(env, opponent)
+        if not _feed_forward(opponent.agent):
+            raise ValueError(f"opponent {opponent.source}: PPO plays feed-forward actor-critics, not {opponent.agent.arch!r}")
+        agents[k], frozen = opponent.agent, (k,)
+    for k, a in enumerate(agents):
+        if k not in frozen and not _feed_forward(a):
             raise ValueError(f"PPO trains feed-forward actor-critics (mlp_actor_critic, cnn_actor_critic), not {arch!r}")
-    return PPOTrainer(env=env, agents=agents, config=config)
+    if opponent is None:
+        return PPOTrainer(env=env, agents=tuple(agents), config=config)
+    return PPOTrainer(env=env, agents=tuple(agents), config=config, frozen=frozen,
+                      opponent=opponent.source, opponent_name=f"{opponent.name} ({opponent.manifest.params.sha256[:12]})")

@@ -34,10 +34,13 @@ def measure(paths: Sequence[str | Path], *, env_kwargs: dict | None = None, epis
 
 
 def record(paths: Sequence[str | Path], *, env_kwargs: dict | None = None, episodes: int = REFERENCE_EPISODES,
-           seed: int = REFERENCE_SEED) -> list[float]:
+           seed: int = REFERENCE_SEED, lineup: Sequence[str | Path] | None = None) -> list[float]:
     """Measure and write each checkpoint's provenance.best_return (and how it was measured);
-    params stay byte for byte as they were."""
-    values = measure(paths, env_kwargs=env_kwargs, episodes=episodes, seed=seed)
+    params stay byte for byte as they were. `lineup` (side order, `paths` among them) is
+    measured instead when other checkpoints play the other sides (a frozen opponent)."""
+    measured = [str(p) for p in (lineup or paths)]
+    everyone = measure(measured, env_kwargs=env_kwargs, episodes=episodes, seed=seed)
+    values = [everyone[measured.index(str(p))] for p in paths]
     for path, value in zip(paths, values):
         manifest, params, _ = read_checkpoint(path)
         if sha256_hex(params_to_bytes(params)) != manifest.params.sha256:

@@ -18,6 +18,7 @@ from arena.agents import ArchError
 from arena.agents.trainers import coala, iop, ppo, runfiles
 from arena.agents.trainers.contract import PolicyGradientConfig, Trainer
 from arena.agents.trainers.driver import RunResult, Schedule, run
+from arena.checkpoint import load_agent
 from arena.envs import make
 from arena.errors import FieldError, UserError, did_you_mean
 from arena.trees import kind_name, plain, same_kind
@@ -49,6 +50,9 @@ class RunSpec:
     config: dict = dataclasses.field(default_factory=dict)
     # Manifest name of the checkpoint(s); "" is the stem of `out`.
     name: str = ""
+    # A checkpoint that plays its team frozen while the other teams train against it (team
+    # games; trainers that take one); "" = every team trains (self-play).
+    opponent: str = ""
 
     def meta(self, kind: str) -> dict:
         return {"trainer": kind, **plain(dataclasses.asdict(self))}
@@ -66,10 +70,12 @@ class TrainerKind:
     Config: type[PolicyGradientConfig]
     arch: str  # the architecture it trains unless told otherwise
     build: Callable[..., Trainer]  # build(env, arch, arch_config, config) -> Trainer; ValueError if unfit
+    # build also takes opponent=LoadedAgent (a frozen team) when True.
+    takes_opponent: bool = False
 
 
 TRAINERS: dict[str, TrainerKind] = {
-    "ppo": TrainerKind("PPO", ppo.PPOConfig, "mlp_actor_critic", ppo.build_trainer),
+    "ppo": TrainerKind("PPO", ppo.PPOConfig, "mlp_actor_critic", ppo.build_trainer, takes_opponent=True),
     "iop": TrainerKind("IOP", iop.IOPConfig, "softmoe_gru", iop.build_trainer),
     # Learning-aware training against in-match naive learners (issue 14, section 1).
     "coala": TrainerKind("COALA-PG", coala.CoalaConfig, "history_gru", coala.build_trainer),
@@ -124,8 +130,14 @@ def build_trainer(kind: str, spec: RunSpec) -> Trainer:
     k = trainer_kind(kind)
     spec = normalized(kind, spec)
     env = make(spec.env, **spec.env_kwargs)
+    extra = {}
+    if spec.opponent:
+        if not k.takes_opponent:
+            raise UserError(f"{kind} trains every team; only {', '.join(n for n, t in TRAINERS.items() if t.takes_opponent)} "
+                            "trains against a frozen opponent")
+        extra["opponent"] = load_agent(spec.opponent)
     try:
-        return k.build(env, spec.arch, spec.arch_config, k.Config(**spec.config))
+        return k.build(env, spec.arch, spec.arch_config, k.Config(**spec.config), **extra)
     except (ArchError, ValueError) as err:
         raise UserError(f"{kind}: {err}") from None
 

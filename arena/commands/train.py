@@ -54,7 +54,7 @@ def _list_settings(kind: str, as_json: bool) -> None:
 
 
 def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, checkpoint_every, resume, force, quiet,
-         list_settings, as_json, arch: str = ""):
+         list_settings, as_json, arch: str = "", opponent: str | None = None):
     from arena.errors import UserError
 
     if list_settings:
@@ -78,7 +78,8 @@ def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, c
         if name is not None and not name.strip():
             raise UserError("--name must not be empty")
         spec = RunSpec(env=env_id, out=out, seed=seed, arch=arch, arch_config=parse_env_kwargs(arch_kw),
-                       env_kwargs=parse_env_kwargs(env_kw), config=config, name=(name or "").strip())
+                       env_kwargs=parse_env_kwargs(env_kw), config=config, name=(name or "").strip(),
+                       opponent=opponent or "")
     enable_compilation_cache()
     result = train(kind, spec, resume=resume is not None, force=force, checkpoint_every=checkpoint_every,
                    progress=not quiet)
@@ -110,7 +111,7 @@ def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, c
 @click.group(context_settings=CTX)
 def train():
     """Train agents with arena's own trainers (PPO self-play, Internal Other-Play, COALA-PG,
-    and offline learners from a dataset).
+    offline learners from a dataset, and intent encoders from matches).
 
     \b
     Examples:
@@ -118,19 +119,23 @@ def train():
       arena train iop --env overcooked_v2/cramped_room --steps 1000000 -o iop.ckpt
       arena train coala --env ipd --env-kw rounds=8 --steps 500000 -o la.ckpt
       arena train offline --method iql --data data/ -o iql.ckpt
+      arena train encoder --predators blind-predators.ckpt --prey prey.ckpt -o encoder.ckpt
     """
 
 
 @train.command(context_settings=CTX)
 @click.option("--arch", default="mlp_actor_critic", show_default=True,
               type=click.Choice(["mlp_actor_critic", "cnn_actor_critic"]), help="Network trained.")
+@click.option("--opponent", default=None, metavar="CKPT",
+              help="Team games: this checkpoint plays its team frozen; only the other teams train.")
 @_common
-def ppo(arch, **options):
+def ppo(arch, opponent, **options):
     """Independent PPO in self-play: one network per team, shared by its seats.
 
     Overcooked (v1 and v2) trains one network for both cooks, with the env's shaped reward
     annealed away over --set shaping_horizon steps (JaxMARL's IPPO baseline); mpe_tag trains
-    predators and prey at once and writes X-predators.ckpt and X-prey.ckpt. Defaults are
+    predators and prey at once and writes X-predators.ckpt and X-prey.ckpt, or, with
+    --opponent, trains one team against a frozen agent of the other. Defaults are
     JaxMARL's ippo_ff_overcooked (lr 2.5e-4, 16 envs x 128 steps, 4 epochs x 4 minibatches,
     clip 0.2, entropy 0.01). Ctrl-C keeps the last checkpoint; --resume continues the run and
     ends exactly where an uninterrupted run would.
@@ -140,10 +145,11 @@ def ppo(arch, **options):
       arena train ppo --env overcooked/cramped_room --seed 0 --steps 5000000 -o ppo-v1.ckpt
       arena train ppo --env overcooked_v2/cramped_room --arch cnn_actor_critic --steps 3000000 -o v2.ckpt
       arena train ppo --env mpe_tag --steps 1000000 --set num_steps=100 -o tag.ckpt
+      arena train ppo --env mpe_tag --opponent tag-prey.ckpt --steps 500000 -o hunters.ckpt
       arena train ppo --resume ppo-v1.ckpt
       arena train ppo --list-settings
     """
-    _run("ppo", arch=arch, **options)
+    _run("ppo", arch=arch, opponent=opponent, **options)
 
 
 @train.command(context_settings=CTX)
@@ -207,6 +213,44 @@ def offline(method, data, out, seed, settings, as_json):
         return
     for p in result.outputs:
         click.echo(f"wrote {p}")
+
+
+@train.command(context_settings=CTX)
+@click.option("--predators", required=True, metavar="CKPT", help="The watched side (its seats' observations are the input).")
+@click.option("--prey", required=True, metavar="CKPT", help="The side whose hidden class is encoded.")
+@click.option("-o", "--out", required=True, type=click.Path(dir_okay=False), help="The intent_encoder checkpoint to write.")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Seed of the match the episodes come from and of the training: same seed, same encoder.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Encoder setting, e.g. --set episodes=4096 --set updates=1500 (repeatable).")
+@json_option
+def encoder(predators, prey, out, seed, settings, as_json):
+    """Train an intent encoder: a GRU posterior over the env's hidden class (mpe_tag_intent's
+    corner) at every step, from the watched side's own observations.
+
+    The data are the episodes `arena match PREDATORS PREY --seed SEED` plays, labelled with the
+    truth read from each episode's state; the loss is the cross-entropy at every step. Held-out
+    p(true) and accuracy per step are printed and kept in the checkpoint's provenance.
+
+    \b
+    Examples:
+      arena train encoder --predators blind-predators.ckpt --prey prey.ckpt -o encoder.ckpt
+      arena train encoder --predators blind-predators.ckpt --prey prey.ckpt --set episodes=8192 -o enc.ckpt
+    """
+    from arena.agents.trainers.encoder import train_encoder
+    from arena.paths import enable_compilation_cache
+
+    enable_compilation_cache()
+    result = train_encoder(predators, prey, out, seed=seed, settings=parse_env_kwargs(settings))
+    if as_json:
+        from arena.commands.report import print_json
+
+        print_json({"checkpoint": str(result.out), "p_true": result.p_true.tolist(),
+                    "accuracy": result.accuracy.tolist(), "final_loss": result.final_loss})
+        return
+    click.echo("held-out p(true) per step: " + " ".join(f"{v:.2f}" for v in result.p_true))
+    click.echo("held-out accuracy per step: " + " ".join(f"{v:.2f}" for v in result.accuracy))
+    click.echo(f"wrote {result.out}")
 
 
 @train.command(context_settings=CTX)
