@@ -1,6 +1,8 @@
-"""Beliefs against the truth on the real mpe_tag_intent: a recorded belief predator's replay
-verifies and its belief column is what its `act` returned; `arena calibration` scores it the
-same from a replay and from a match, and refuses what it cannot score in one line."""
+"""Beliefs against the truth on the real mpe_tag_intent with the real belief_predator (freshly
+initialised: what is tested is the plumbing, not its skill) and a prey that heads for its
+corner: a recorded belief predator's replay verifies and its belief column is what its `act`
+returned; `arena calibration` scores it the same from a replay and from a match, and refuses
+what it cannot score in one line; the viewer stars the true corner and outlines its bar."""
 from __future__ import annotations
 
 import json
@@ -12,7 +14,6 @@ import numpy as np
 import pytest
 
 from arena.replay import open_replay
-from tests.belief_agents import ARCH
 
 EPISODES = 4
 
@@ -24,17 +25,20 @@ def lineup(tmp_path_factory):
     folder = tmp_path_factory.mktemp("beliefs")
 
     def ckpt(arch, side, name, config=None, env="mpe_tag_intent"):
+        # Small nets: the plumbing is under test, and small compiles fast.
+        if arch == "belief_predator":
+            config = {"hidden": 16, "gru_width": 16, "policy_hidden": [16], **(config or {})}
         manifest, params = new_agent(arch, env, side=side, config=config or {}, name=name)
         path = folder / f"{name}.ckpt"
         save_checkpoint(path, manifest, params)
         return str(path)
 
     return {
-        "tracker": ckpt(ARCH, "predators", "tracker"),
-        "prey": ckpt("random", "prey", "prey"),
+        "believer": ckpt("belief_predator", "predators", "believer"),
+        "prey": ckpt("scripted", "prey", "prey", {"rule": "seek_corner"}),
         "blind": ckpt("random", "predators", "blind"),
-        "three": ckpt(ARCH, "predators", "three", {"labels": ["NE", "NW", "SE"]}),
-        "shuffled": ckpt(ARCH, "predators", "shuffled", {"labels": ["NW", "NE", "SE", "SW"]}),
+        "three": ckpt("belief_predator", "predators", "three", {"labels": ["NE", "NW", "SE"]}),
+        "shuffled": ckpt("belief_predator", "predators", "shuffled", {"labels": ["NW", "NE", "SE", "SW"]}),
         "tag_predators": ckpt("random", "predators", "tag-predators", env="mpe_tag"),
         "tag_prey": ckpt("random", "prey", "tag-prey", env="mpe_tag"),
         "folder": folder,
@@ -45,8 +49,8 @@ def lineup(tmp_path_factory):
 def replay(lineup):
     from arena.match import play_match
 
-    path = lineup["folder"] / "tracker.replay"
-    play_match([lineup["tracker"], lineup["prey"]], episodes=EPISODES, seed=3, record_path=str(path),
+    path = lineup["folder"] / "believer.replay"
+    play_match([lineup["believer"], lineup["prey"]], episodes=EPISODES, seed=3, record_path=str(path),
                record_episodes=EPISODES)
     return path
 
@@ -60,22 +64,22 @@ def test_replay_verifies_and_its_belief_column_is_what_act_returned(replay, line
 
     rep = open_replay(replay)
     assert verify_traces(rep.episodes).ok  # so the recorded states are the ones the agents saw
-    tracker = load_agent(lineup["tracker"])
+    believer = load_agent(lineup["believer"])
     env = make("mpe_tag_intent")
     side = env.spec.sides[0]
 
     @jax.jit
     def replay_agent(states, ep_key):
-        """The tracker's (actions, beliefs) over the episode, its carry threaded step by step,
+        """The believer's (actions, beliefs) over the episode, its carry threaded step by step,
         each step on the predators' observations of the recorded state and the runner's key."""
         obs = jax.vmap(lambda s: env._obs(env.env.get_obs(s)))(states)[side.team]
 
         def step(carry, t):
             _, side_keys = keys.split_step_key(keys.step_key(ep_key, t), len(env.spec.sides))
-            carry, action, extras = tracker.agent.act(tracker.params, carry, obs[t], side_keys[0])
+            carry, action, extras = believer.agent.act(believer.params, carry, obs[t], side_keys[0])
             return carry, (action, extras["belief"])
 
-        carry = tracker.agent.init_carry(tracker.params, len(side.seats))
+        carry = believer.agent.init_carry(believer.params, len(side.seats))
         return jax.lax.scan(step, carry, jnp.arange(obs.shape[0] - 1))[1]
 
     for trace in rep.episodes:
@@ -83,8 +87,6 @@ def test_replay_verifies_and_its_belief_column_is_what_act_returned(replay, line
         np.testing.assert_array_equal(trace.actions[:, list(side.seats)], np.asarray(actions))
         # Replays keep extras as float16 by default (`float_extras`): exactly act's, rounded so.
         np.testing.assert_array_equal(trace.extras[0]["belief"], np.asarray(beliefs).astype(np.float16).astype(np.float32))
-        # The belief is about the recorded corner, and it is not flat by the end.
-        assert trace.extras[0]["belief"][-1].max() > 0.5
 
 
 def test_calibration_of_a_replay_scores_the_recorded_beliefs(replay, arena_cli, tmp_path):
@@ -97,7 +99,7 @@ def test_calibration_of_a_replay_scores_the_recorded_beliefs(replay, arena_cli, 
     p_true = beliefs[np.arange(EPISODES), :, :, truths].mean(axis=(0, 2))  # (T,)
     (agent,) = report["agents"]
     assert (agent["agent"], agent["side"], report["episodes"], report["truth"]["labels"]) == \
-        ("tracker", "predators", EPISODES, ["NE", "NW", "SE", "SW"])
+        ("believer", "predators", EPISODES, ["NE", "NW", "SE", "SW"])
     assert [r["steps"] for r in agent["per_step"]] == [[t, t + 1] for t in range(25)]
     np.testing.assert_allclose([r["p_true"]["mean"] for r in agent["per_step"]], p_true, rtol=1e-5)
     assert sum(report["truth"]["episodes"].values()) == EPISODES
@@ -106,19 +108,20 @@ def test_calibration_of_a_replay_scores_the_recorded_beliefs(replay, arena_cli, 
         assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     code, out, err = arena_cli("calibration", replay)
     assert code == 0, err
-    assert "tracker (test_corner_tracker) on predators" in out and "p(true)" in out and "ECE" in out
+    assert "believer (belief_predator) on predators" in out and "p(true)" in out and "ECE" in out
 
 
 def test_calibration_of_a_match_equals_that_of_its_replay(replay, lineup, arena_cli):
-    code, out, err = arena_cli("calibration", lineup["tracker"], lineup["prey"], "--episodes", EPISODES, "--seed", 3, "--json")
+    code, out, err = arena_cli("calibration", lineup["believer"], lineup["prey"], "--episodes", EPISODES, "--seed", 3, "--json")
     assert code == 0, err
     played = json.loads(out)
     recorded = json.loads(arena_cli("calibration", replay, "--json").out)
     assert played["truth"] == recorded["truth"]
-    # The replay's beliefs are float16, the match's float32: the same scores to float16's precision.
+    # The replay's beliefs are float16, the match's float32: the same scores to float16's
+    # precision (argmax accuracy and ECE may flip on a near-tie of a fresh net's flat belief).
     for a, b in zip(played["agents"], recorded["agents"]):
         assert (a["agent"], a["side"], len(a["per_step"])) == (b["agent"], b["side"], len(b["per_step"]))
-        for m in ("p_true", "accuracy", "nll"):
+        for m in ("p_true", "nll"):
             for ra, rb in zip(a["per_step"], b["per_step"]):
                 assert ra[m]["mean"] == pytest.approx(rb[m]["mean"], rel=2e-3, abs=1e-4)
 
@@ -210,7 +213,7 @@ def test_a_live_trace_knows_its_truth_from_the_first_frame(lineup):
 
     env = make("mpe_tag_intent")
     state = initial_state(env, seed=3, episode=0)
-    sides = side_infos(env, [load_agent(lineup["tracker"]), load_agent(lineup["prey"])])
+    sides = side_infos(env, [load_agent(lineup["believer"]), load_agent(lineup["prey"])])
     trace = GrowingTrace.start(env, sides, state, seed=3)
     truth = scene_for("mpe_tag_intent", {}).truth(trace)
     assert trace.length == 0 and (truth.extra, truth.index) == ("belief", int(state.intent))
