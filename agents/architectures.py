@@ -10,5 +10,6 @@
     history_gru       GRU over a meta-episode's history, COALA-PG  (history_gru.py)
     intent_encoder    GRU posterior over a hidden class           (intent_encoder.py)
     belief_predator   intent encoder + policy on obs and belief   (intent_encoder.py)
+    belief_planner    privileged predators rolling the true simulator (planner.py)
 """
-from arena.agents import actor_critic, basic, ensemble, history_gru, intent_encoder, learners, softmoe_gru  # noqa: F401
+from arena.agents import actor_critic, basic, ensemble, history_gru, intent_encoder, learners, planner, softmoe_gru  # noqa: F401

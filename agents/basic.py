@@ -41,9 +41,20 @@ class RandomAgent(Agent):
 # Rule name -> the fixed action it plays, for the rules that ignore the observation.
 # In the matrix games (ipd, coord_game) action 0 is cooperate and 1 is defect.
 _FIXED_RULES = {"always_cooperate": 0, "always_defect": 1}
-RULES = ("constant", "always_cooperate", "always_defect", "tit_for_tat", "cycle", "stochastic", "seek_corner")
+RULES = ("constant", "always_cooperate", "always_defect", "tit_for_tat", "cycle", "stochastic", "seek_corner", "chase")
 # seek_corner reads mpe_tag_intent's prey observation: position at [2:4], its corner one-hot last.
 SEEK_CORNER_OBS = 18
+# chase reads an mpe_tag predator's observation, the prey's offset at [12:14] (after its
+# velocity, position, the landmarks and the two other predators); mpe_tag_intent's corner hint
+# (intent_obs other than none) makes it 20 long.
+CHASE_OBS = (16, 20)
+
+
+def step_toward(gap: jax.Array) -> jax.Array:
+    """(B, 2) offsets to a target -> (B,) int32 mpe actions along the axis of the larger gap
+    (mpe actions: 1 -x, 2 +x, 3 -y, 4 +y)."""
+    along_x = jnp.abs(gap[:, 0]) >= jnp.abs(gap[:, 1])
+    return jnp.where(along_x, jnp.where(gap[:, 0] < 0, 1, 2), jnp.where(gap[:, 1] < 0, 3, 4)).astype(jnp.int32)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +66,8 @@ class ScriptedConfig:
     # cycle (play `sequence` in a loop, one entry per step), stochastic (sample `probs`
     # every step, whatever it observes: the biased data collectors of offline datasets),
     # seek_corner (mpe_tag_intent's prey: step straight for its corner along the axis of the
-    # larger gap, ignoring predators).
+    # larger gap, ignoring predators), chase (an mpe_tag predator: step toward the prey's
+    # observed position the same way).
     rule: str = "constant"
     # The action `constant` plays; ignored by the other rules.
     action: int = 0
@@ -75,7 +87,7 @@ class ScriptedAgent(Agent):
 
     arch = "scripted"
     Config = ScriptedConfig
-    doc = "hand-written rules: constant, always_cooperate, always_defect, tit_for_tat, cycle, stochastic, seek_corner"
+    doc = "hand-written rules: constant, always_cooperate, always_defect, tit_for_tat, cycle, stochastic, seek_corner, chase"
 
     def extras(self) -> tuple[ExtraSpec, ...]:
         return (ExtraSpec("probs", (self.num_actions,)),)  # the rule's distribution: one-hot but for stochastic
@@ -101,6 +113,9 @@ class ScriptedAgent(Agent):
             )
         if rule == "seek_corner" and (tuple(self.obs_shape) != (SEEK_CORNER_OBS,) or self.num_actions != 5):
             raise ValueError(f"rule 'seek_corner' plays mpe_tag_intent's prey (obs ({SEEK_CORNER_OBS},), 5 actions); "
+                             f"got obs_shape {tuple(self.obs_shape)}, {self.num_actions} actions")
+        if rule == "chase" and (len(self.obs_shape) != 1 or self.obs_shape[0] not in CHASE_OBS or self.num_actions != 5):
+            raise ValueError(f"rule 'chase' plays mpe_tag's predators (obs (16,) or (20,), 5 actions); "
                              f"got obs_shape {tuple(self.obs_shape)}, {self.num_actions} actions")
         if rule == "cycle":
             bad = [a for a in self.cycle_sequence if not 0 <= a < self.num_actions]
@@ -141,10 +156,9 @@ class ScriptedAgent(Agent):
             action = jax.random.categorical(key, jnp.log(probs), axis=-1).astype(jnp.int32)
             return carry, action, {"probs": probs}
         elif rule == "seek_corner":
-            gap = jnp.asarray(CORNERS, jnp.float32)[jnp.argmax(obs[:, -4:], axis=-1)] - obs[:, 2:4]
-            along_x = jnp.abs(gap[:, 0]) >= jnp.abs(gap[:, 1])
-            # mpe actions: 1 -x, 2 +x, 3 -y, 4 +y
-            action = jnp.where(along_x, jnp.where(gap[:, 0] < 0, 1, 2), jnp.where(gap[:, 1] < 0, 3, 4)).astype(jnp.int32)
+            action = step_toward(jnp.asarray(CORNERS, jnp.float32)[jnp.argmax(obs[:, -4:], axis=-1)] - obs[:, 2:4])
+        elif rule == "chase":
+            action = step_toward(obs[:, 12:14].astype(jnp.float32))
         elif rule == "cycle":
             seq = jnp.asarray(self.cycle_sequence, jnp.int32)
             action = seq[carry % seq.shape[0]]

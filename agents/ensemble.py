@@ -7,7 +7,12 @@ responses trained under different shapings as
 
 Ties are broken by the members' summed probabilities of the tied actions, then by the lowest
 action index. Members may be of any architecture (recurrent ones keep their own carries); they
-share the ensemble's observation shape and action count.
+share the ensemble's observation shape and action count. Every member acts with the
+ensemble's own key (common random numbers): each still samples its own policy, and an
+ensemble of copies of one agent plays exactly that agent.
+
+`ensemble_of(loaded members)` makes the checkpoint of an ensemble of trained agents
+(`arena ensemble`).
 
 A member is described as `(arch, config)` where config is a tuple of (field, value) pairs, or
 as the frozen form of a TOML table `{arch = "...", config = {...}}`, which `build_agent`
@@ -23,12 +28,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from arena.agent import Agent, ArchError, ExtraSpec, build_agent, register_arch
+from arena.checkpoint import LoadedAgent, manifest_for, params_to_bytes
+from arena.errors import UserError
+from arena.manifest import Manifest
 
 
 def _as_dict(pairs: Any, what: str) -> dict:
@@ -80,9 +90,12 @@ class EnsembleAgent(Agent):
         for i, member in enumerate(self.config.members):
             arch, config = member_spec(member)
             try:
-                out.append(build_agent(arch, config, self.obs_shape, self.obs_dtype, self.num_actions))
+                member = build_agent(arch, config, self.obs_shape, self.obs_dtype, self.num_actions)
             except (ValueError, ArchError) as err:
                 raise ValueError(f"member {i}: {err}") from None
+            if member.privileged:  # the ensemble itself is not, so it could not pass the world on
+                raise ValueError(f"member {i}: {arch!r} is privileged (it reads the env state); members must not be")
+            out.append(member)
         return tuple(out)
 
     def extras(self) -> tuple[ExtraSpec, ...]:
@@ -105,10 +118,9 @@ class EnsembleAgent(Agent):
         return tuple(m.init_carry(params[f"member_{i}"], batch) for i, m in enumerate(self.members))
 
     def act(self, params, carry, obs, key):
-        keys = jax.random.split(key, len(self.members))
         new_carry, votes, prob_sum = [], 0.0, 0.0
-        for i, (m, k) in enumerate(zip(self.members, keys)):
-            c, action, extras = m.act(params[f"member_{i}"], carry[i], obs, k)
+        for i, m in enumerate(self.members):
+            c, action, extras = m.act(params[f"member_{i}"], carry[i], obs, key)
             new_carry.append(c)
             onehot = jax.nn.one_hot(action, self.num_actions, dtype=jnp.float32)
             votes = votes + onehot
@@ -118,3 +130,40 @@ class EnsembleAgent(Agent):
         score = votes + 0.5 * prob_sum / n
         action = jnp.argmax(score, axis=-1).astype(jnp.int32)
         return tuple(new_carry), action, {"votes": votes, "probs": votes / n}
+
+
+def ensemble_of(members: Sequence[LoadedAgent], *, name: str) -> tuple[Manifest, dict]:
+    """(manifest, params) of the mode-action ensemble of trained `members`, which must share
+    env, env options, observation, actions and sides (a UserError names the first that does
+    not). Provenance lists each member (name, params sha256, seed, shaping); the ensemble's
+    training partners are its members' together."""
+    if not members:
+        raise UserError("an ensemble needs at least one member checkpoint")
+    first = members[0].manifest
+    for m in members[1:]:
+        mf = m.manifest
+        for what, mine, theirs in (
+            ("env", mf.env, first.env), ("env options", mf.env_kwargs, first.env_kwargs),
+            ("observation", (list(mf.obs_shape), mf.obs_dtype), (list(first.obs_shape), first.obs_dtype)),
+            ("action count", mf.num_actions, first.num_actions), ("sides", list(mf.plays), list(first.plays)),
+        ):
+            if mine != theirs:
+                raise UserError(f"{m.source}: its {what} {mine} differ from {members[0].source}'s {theirs}; "
+                                "an ensemble's members must play the same env the same way")
+    config = {"members": [{"arch": m.manifest.arch, "config": m.manifest.arch_config} for m in members]}
+    agent = build_agent("ensemble", config, first.obs_shape, first.obs_dtype, first.num_actions)
+    params = {f"member_{i}": m.params for i, m in enumerate(members)}
+    partners = sorted({p for m in members for p in m.manifest.provenance.get("partners", [])})
+    provenance = {
+        "algorithm": "mode-action ensemble",
+        "members": [{"name": m.name, "source": Path(m.source).name, "sha256": m.manifest.params.sha256,
+                     **{k: m.manifest.provenance[k] for k in ("seed", "shaping") if k in m.manifest.provenance}}
+                    for m in members],
+        "partners": partners,
+    }
+    manifest = manifest_for(
+        agent, name=name, env=first.env, params_bytes=params_to_bytes(params), plays=first.plays,
+        env_kwargs=dict(first.env_kwargs), preprocess=first.preprocess, provenance=provenance,
+        description=f"mode-action ensemble of {len(members)}: {', '.join(m.name for m in members)}",
+    )
+    return manifest, params

@@ -193,15 +193,16 @@ def assemble_belief_predator(encoder, policy, *, name: str, flat_belief: bool = 
     agent = build_agent("belief_predator", config, enc.obs_shape, enc.obs_dtype, enc.num_actions)
     params = {"encoder": encoder.params, "policy": policy.params}
     m = policy.manifest
+    # The policy's training record (algorithm, seed, steps, hyperparameters, ...), less the
+    # return it measured with true soft beliefs: the assembled agent has not been measured.
+    kept = {k: v for k, v in m.provenance.items() if not k.startswith("best_return")}
     provenance = {
-        "algorithm": "assembled: intent encoder + belief-trained policy",
-        "seed": m.provenance.get("seed"), "steps": m.provenance.get("steps"),
+        **kept,
+        "assembled": "intent encoder + belief-trained policy",
         "encoder": {"name": encoder.name, "sha256": encoder.manifest.params.sha256,
                     "held_out": encoder.manifest.provenance.get("held_out")},
-        "policy": {"name": policy.name, "sha256": m.params.sha256, "trained_with": m.provenance.get("trained_with"),
-                   "env_kwargs": dict(m.env_kwargs)},
+        "policy": {"name": policy.name, "sha256": m.params.sha256, "env_kwargs": dict(m.env_kwargs)},
         "flat_belief": flat_belief,
-        "partners": list(m.provenance.get("partners", [])),
     }
     manifest = manifest_for(agent, name=name, env=encoder.manifest.env, params_bytes=params_to_bytes(params),
                             plays=tuple(encoder.manifest.plays), env_kwargs=dict(encoder.manifest.env_kwargs),

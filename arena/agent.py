@@ -7,6 +7,19 @@ count) whose methods are pure functions of arrays:
     init_carry(params, batch) -> carry                       # () if the agent has no memory
     act(params, carry, obs, key) -> (carry, action, extras)  # obs (B, *obs_shape), action (B,)
 
+A privileged agent (`privileged = True` on its architecture, `privileged = true` in its
+manifest, shown by `arena inspect`) also receives the world it plays in:
+
+    act(params, carry, obs, key, world) -> (carry, action, extras)
+
+where `world` is a `World`: the env (static, so its `step` and `observe` can be called inside
+the agent's jitted step), the current env state and env params (traced), and the seats the
+agent's rows play. A planner rolls the true simulator from that state. The runner's
+`play_step` passes `world` to privileged agents only, so every other agent's call is the
+four-argument one, unchanged. Privilege is declared, never hidden: a tournament spec with
+`privileged = "forbid"` refuses such agents, and so does a server's upload (its ladders).
+Meta-episodes and ensembles take unprivileged agents only.
+
 In a meta-episode (`arena.meta`) two more things hold: a config field `persist_carry = true`
 (in the manifest's architecture config) keeps the carry across inner episodes instead of
 resetting it, and an agent with `wants_feedback` is told, after every step, its rows' rewards
@@ -52,6 +65,16 @@ class Feedback:
     last_step: jax.Array  # () bool, the inner episode's last step: every row's episode is over
 
 
+@struct.dataclass
+class World:
+    """What a privileged agent is shown besides its observation (see the module docstring)."""
+
+    env: Any = struct.field(pytree_node=False)  # arena.env.Env: static, hashable
+    state: Any  # the env state its observation was made from (this episode's, unbatched)
+    params: Any  # the env's traced params
+    seats: tuple[int, ...] = struct.field(pytree_node=False)  # the seat of each of the agent's rows
+
+
 @dataclasses.dataclass(frozen=True)
 class Agent:
     """Base of every architecture. Subclasses set `arch`, `Config` and the three functions."""
@@ -89,6 +112,10 @@ class Agent:
         values return one agent, so a tournament stacks them into one compiled call. Most
         architectures' configs fix shapes and return themselves unchanged."""
         return self, params
+
+    # The agent reads the env state and may call the env (`act` takes a fifth argument, a
+    # `World`); see the module docstring.
+    privileged: ClassVar[bool] = False
 
     # Meta-episodes: see the module docstring.
     wants_feedback: ClassVar[bool] = False

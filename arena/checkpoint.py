@@ -239,6 +239,10 @@ def load_agent(ref: str | os.PathLike) -> LoadedAgent:
         )
     except UserError as err:  # an unknown arch or a bad config: say which file asked for it
         raise CheckpointError(path, str(err)) from None
+    if agent.privileged != manifest.privileged:
+        raise CheckpointError(path, f"architecture {manifest.arch!r} is {'' if agent.privileged else 'not '}privileged "
+                              "(it reads the env state), so the manifest must say "
+                              f"`privileged = {str(agent.privileged).lower()}`")
     params = _check_tree(path, raw_params, agent.params_template())
     return LoadedAgent(source=str(ref), manifest=manifest, agent=agent, params=params)
 
@@ -262,6 +266,7 @@ def manifest_for(agent, *, name: str, env: str, params_bytes: bytes, **fields) -
         params=ParamsRef(sha256=sha256_hex(params_bytes)),
         arch_config=thaw(config),
         extras=extras,
+        privileged=agent.privileged,
         **fields,
     )
 

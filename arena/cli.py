@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new-agent": ("agents", "Write a randomly initialised agent checkpoint."),
     "inspect": ("agents", "Print a checkpoint's manifest and a summary of its params."),
     "pack": ("agents", "Turn a folder checkpoint (manifest.toml + params) into one .ckpt file."),
+    "ensemble": ("agents", "Make a mode-action ensemble checkpoint from member checkpoints."),
     "dataset": ("dataset", "Offline datasets from matches and replays: export, info."),
     "replay": ("replay", "Inspect a recorded replay (info) and re-simulate it to check every state (verify)."),
     "calibration": ("calibration", "Score agents' beliefs against the env's hidden truth, per step, with CIs."),

@@ -180,6 +180,11 @@ class Env:
         """actions: (S,) int32, one per seat in `spec.seats` order; params None = defaults."""
         raise NotImplementedError
 
+    def observe(self, state: Any) -> tuple:
+        """Every team's observation of `state` (as `TimeStep.obs`): how a planner sees a state
+        it has changed, e.g. one with a hidden class drawn from its belief."""
+        raise NotImplementedError(f"env {self.spec.id!r} cannot observe an arbitrary state")
+
     def truth(self, state: Any) -> jax.Array:
         """() int32: the episode's hidden class (`spec.truth`) read from a state."""
         raise NotImplementedError(f"env {self.spec.id!r} exposes no truth")

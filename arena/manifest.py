@@ -41,6 +41,9 @@ class Manifest:
     extras: dict = dataclasses.field(default_factory=dict)  # name -> {"shape": [...], "labels": [...]}
     provenance: dict = dataclasses.field(default_factory=dict)
     description: str = ""
+    # The agent also receives the env state and step function (`arena.agent.World`); must match
+    # its architecture's `privileged`. Tournaments and servers may refuse it.
+    privileged: bool = False
 
     def to_dict(self) -> dict:
         """The manifest as plain data, in the layout `parse_manifest` reads."""
@@ -64,6 +67,8 @@ class Manifest:
             "provenance": plain(self.provenance),
             "params": {k: v for k, v in dataclasses.asdict(self.params).items() if v != ""},
         }
+        if self.privileged:  # written only when true: the content ids of every other agent stay as they were
+            out["privileged"] = True
         return out
 
     def replace(self, **changes) -> Manifest:
@@ -92,7 +97,7 @@ def _get(d: dict, key: str, types, where: str = "", required: bool = True, defau
 
 def _type_name(types) -> str:
     types = types if isinstance(types, tuple) else (types,)
-    names = {str: "a string", int: "an integer", dict: "a table", list: "a list", float: "a number"}
+    names = {str: "a string", int: "an integer", dict: "a table", list: "a list", float: "a number", bool: "true or false"}
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
@@ -133,6 +138,7 @@ def parse_manifest(d: Any) -> Manifest:
         labels = spec.get("labels", [])
         if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
             raise ManifestError(f"manifest field 'extras.{name}.labels' must be a list of strings")
+    privileged = _get(d, "privileged", bool, required=False, default=False)
     plays = _get(d, "plays", list, required=False, default=[])
     if not all(isinstance(p, str) for p in plays):
         raise ManifestError("manifest field 'plays' must be a list of side names")
@@ -155,4 +161,5 @@ def parse_manifest(d: Any) -> Manifest:
         plays=tuple(plays),
         extras=extras,
         provenance=_get(d, "provenance", dict, required=False, default={}),
+        privileged=privileged,
     )

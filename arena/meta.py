@@ -30,6 +30,7 @@ from arena import keys
 from arena.agent import Feedback
 from arena.cache import CompileCache
 from arena.env import Env
+from arena.errors import UserError
 from arena.runner import CompiledMatch, MatchOutput, MatchResult, StepRecord, _faulty, _shapes, match_result, reduce_metrics
 
 
@@ -65,6 +66,10 @@ def meta_rollout_fn(env: Env, agents: tuple, shape: MetaShape, record: bool, wit
     T, M, B = env.spec.max_steps, shape.inner, shape.lanes
     sides = env.spec.sides
     S = env.spec.num_seats
+    for agent in agents:
+        if agent.privileged:  # its World would hold B lanes' states; no privileged agent needs that yet
+            raise UserError(f"a {agent.arch} agent is privileged (it reads the env state); meta-episodes play "
+                            "unprivileged agents only: play it in an ordinary match")
 
     def unit(params, ep_keys, resets, env_params):
         # ep_keys (M, B, 2); resets: (state, obs) with leading (M, B).

@@ -24,7 +24,7 @@ from flax import struct
 from jax.experimental import io_callback
 
 from arena import keys
-from arena.agent import build_agent
+from arena.agent import World, build_agent
 from arena.cache import CompileCache
 from arena.env import Env, Side
 
@@ -98,14 +98,19 @@ def play_step(
 
     `key` is the step's key (`arena.keys.step_key`). `override` = (mask (S,) bool, actions
     (S,) int32) replaces the agents' choice on masked seats: that is how a human's key press
-    enters the same step function.
+    enters the same step function. A privileged agent (`Agent.privileged`) also gets the
+    `World` it acts in: the env, the state its observation came from, the env params, its seats.
     """
     sides = env.spec.sides
     key_env, side_keys = keys.split_step_key(key, len(sides))
     actions = jnp.zeros((env.spec.num_seats,), jnp.int32)
     new_carry, extras, faults = [], [], []
+    world_params = env.default_params if env_params is None else env_params
     for agent, p, c, side, k in zip(agents, params, carry.agent_carry, sides, side_keys):
-        c, a, ex = agent.act(p, c, _side_obs(carry.obs, side), k)
+        args: tuple = (p, c, _side_obs(carry.obs, side), k)
+        if agent.privileged:  # declared in its manifest; every other agent's call is unchanged
+            args += (World(env, carry.env_state, world_params, side.seats),)
+        c, a, ex = agent.act(*args)
         actions = actions.at[jnp.array(side.seats)].set(a.astype(jnp.int32))
         new_carry.append(c)
         extras.append(ex)

@@ -154,6 +154,9 @@ class JaxMARLEnv(Env):
             jnp.stack([obs[self.spec.seats[s]] for s in team.seats]) for team in self.spec.teams
         )
 
+    def observe(self, state: Any) -> tuple:
+        return self._obs(self.env.get_obs(state))
+
     def _seat_array(self, values: dict) -> jax.Array:
         return jnp.stack([jnp.asarray(values[a], jnp.float32) for a in self.spec.seats])
 

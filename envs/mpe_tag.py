@@ -14,7 +14,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from arena.env import MetricSpec, SideScore, register
+from arena.env import MetricSpec, SideScore, TruthSpec, register
 from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env, signature_options
 from arena.envs.jaxmarl_import import jaxmarl_module
 
@@ -68,7 +68,11 @@ def make_mpe_tag(**kwargs) -> JaxMARLEnv:
     if kwargs.get("action_type", discrete) != discrete:
         # arena's actions are one int32 per seat.
         raise TypeError("mpe_tag supports discrete actions only")
-    env = build_jaxmarl_env(env_id, jaxmarl_module(SIMPLE_TAG).SimpleTagMPE, **kwargs)
+    return tag_env(env_id, build_jaxmarl_env(env_id, jaxmarl_module(SIMPLE_TAG).SimpleTagMPE, **kwargs), kwargs)
+
+
+def tag_env(env_id: str, env, kwargs: dict, truth: TruthSpec | None = None) -> JaxMARLEnv:
+    """A built SimpleTagMPE (or subclass) as arena's predators-and-prey env with captures."""
     teams = (
         TeamLayout("predators", tuple(env.adversaries), ACTION_LABELS),
         TeamLayout("prey", tuple(env.good_agents), ACTION_LABELS),
@@ -81,6 +85,7 @@ def make_mpe_tag(**kwargs) -> JaxMARLEnv:
         lambda *args: {CAPTURES.name: captures(*args)},
         kwargs=kwargs,
         scores=SCORES,
+        truth=truth,
     )
 
 

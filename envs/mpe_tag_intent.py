@@ -42,9 +42,9 @@ import jax
 import jax.numpy as jnp
 
 from arena.env import TruthSpec, register
-from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env, option_text
+from arena.envs.jaxmarl_adapter import JaxMARLEnv, build_jaxmarl_env, option_text
 from arena.envs.jaxmarl_import import jaxmarl_module
-from arena.envs.mpe_tag import ACTION_LABELS, CAPTURES, SCORES, SIMPLE, SIMPLE_TAG, captures
+from arena.envs.mpe_tag import SIMPLE, SIMPLE_TAG, tag_env
 
 CORNER_LABELS = ("NE", "NW", "SE", "SW")
 CORNERS = ((0.75, 0.75), (-0.75, 0.75), (0.75, -0.75), (-0.75, -0.75))  # (x, y), label order
@@ -155,20 +155,7 @@ def make_mpe_tag_intent(**kwargs) -> JaxMARLEnv:
     if pinned.shape != (2, 2):
         raise TypeError(f"pinned_positions must be two [x, y] pairs, not {opts['pinned_positions']!r}")
     env = build_jaxmarl_env("mpe_tag_intent", _intent_class(), **opts)
-    teams = (
-        TeamLayout("predators", tuple(env.adversaries), ACTION_LABELS),
-        TeamLayout("prey", tuple(env.good_agents), ACTION_LABELS),
-    )
-    return JaxMARLEnv(
-        "mpe_tag_intent",
-        env,
-        teams,
-        (CAPTURES,),
-        lambda *args: {CAPTURES.name: captures(*args)},
-        kwargs=kwargs,
-        scores=SCORES,
-        truth=TRUTH,
-    )
+    return tag_env("mpe_tag_intent", env, kwargs, truth=TRUTH)
 
 
 register("mpe_tag_intent", make_mpe_tag_intent, options)

@@ -6,6 +6,11 @@ dtype: v1 (height, width, 26) uint8, v2 (height, width, C) int32 with C dependin
 layout's ingredients (or (2k+1, 2k+1, C) with `agent_view_size=k`). Metric `soups` counts
 correct soups delivered in a step; `shaped_reward` is JaxMARL's per-agent shaping.
 
+v1 envs also take the six shaping features of `overcooked_shaping` (their params are
+`ShapingWeights`): reward = sparse + sum_k w_k f_k per seat, the weights traced and zero by
+default, and each feature summed per seat as a metric `<feature>/<seat>` (events counted,
+approach terms summed), so a tournament shows how each agent plays.
+
 Registering the ids reads only JaxMARL's layout tables; a version's env module is imported
 when one of its envs is first built, through `jaxmarl_module` (never JaxMARL's package
 `__init__`, which imports every env).
@@ -22,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from arena.env import MetricSpec, register
+from arena.envs import overcooked_shaping as shaping
 from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env, signature_options
 from arena.envs.jaxmarl_import import jaxmarl_module
 
@@ -58,17 +64,51 @@ def soups_v2(env, prev_state, actions, state, reward) -> jax.Array:
     return jnp.sum(interact & facing_goal & (agents.inventory == dish))
 
 
+def feature_metrics(seats) -> tuple[MetricSpec, ...]:
+    return tuple(MetricSpec(f"{f}/{seat}", reduce="sum") for f in shaping.FEATURES for seat in seats)
+
+
+class OvercookedV1Env(JaxMARLEnv):
+    """v1 with the six shaping features added to each seat's reward by its traced weights."""
+
+    def __init__(self, *args, tables: shaping.LayoutTables, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._tables = tables  # constants of the layout, closed over by step
+
+    @property
+    def default_params(self) -> shaping.ShapingWeights:
+        base = super().default_params
+        S = self.spec.num_seats
+        return shaping.ShapingWeights(reward=base.reward, shaped=base.shaped,
+                                      features=jnp.zeros((S, len(shaping.FEATURES)), jnp.float32))
+
+    def step(self, key: jax.Array, state: Any, actions: jax.Array, params: Any = None):
+        params = self.default_params if params is None else params
+        new_state, ts = super().step(key, state, actions, params)
+        f = shaping.features(self._tables, self.env.height, state, new_state)  # (S, 6)
+        metrics = dict(ts.metrics)
+        for k, name in enumerate(shaping.FEATURES):
+            for s, seat in enumerate(self.spec.seats):
+                metrics[f"{name}/{seat}"] = f[s, k]
+        return new_state, ts.replace(reward=ts.reward + jnp.sum(params.features * f, axis=1), metrics=metrics)
+
+
 def overcooked_env(
     env_id: str,
     env: Any,
     actions_enum: type[IntEnum],
     soups: Callable[..., jax.Array],
     kwargs: dict,
+    tables: shaping.LayoutTables | None = None,
 ) -> JaxMARLEnv:
-    """What the two versions share: one team of cooks, the soups metric, shaped rewards."""
+    """What the two versions share: one team of cooks, the soups metric, shaped rewards; with
+    `tables` (v1), the six shaping features too."""
     cooks = TeamLayout("cooks", tuple(env.agents), action_labels(env, actions_enum))
     metrics = lambda *args: {SOUPS.name: soups(*args)}  # noqa: E731
-    return JaxMARLEnv(env_id, env, (cooks,), (SOUPS,), metrics, kwargs=kwargs)
+    if tables is None:
+        return JaxMARLEnv(env_id, env, (cooks,), (SOUPS,), metrics, kwargs=kwargs)
+    specs = (SOUPS, *feature_metrics(env.agents))
+    return OvercookedV1Env(env_id, env, (cooks,), specs, metrics, kwargs=kwargs, tables=tables)
 
 
 def make_v1(layout: str, **kwargs) -> JaxMARLEnv:
@@ -79,7 +119,8 @@ def make_v1(layout: str, **kwargs) -> JaxMARLEnv:
         # (published baselines and checkpoints were trained on v1).
         warnings.simplefilter("ignore", DeprecationWarning)
         env = build_jaxmarl_env(env_id, v1.Overcooked, layout=v1_layouts[layout], **kwargs)
-    return overcooked_env(env_id, env, v1.OvercookedActions, soups_v1, kwargs)
+    return overcooked_env(env_id, env, v1.OvercookedActions, soups_v1, kwargs,
+                          tables=shaping.layout_tables(v1_layouts[layout]))
 
 
 def make_v2(layout: str, **kwargs) -> JaxMARLEnv:

@@ -21,6 +21,9 @@ V1 = ((4, 5, 26), "uint8")  # overcooked v1
 V2 = ((4, 5, 30), "int32")  # overcooked_v2 cramped_room
 VEC = ((16,), "float32")  # mpe_tag predator
 MATRIX = ((5,), "float32")  # ipd / coord_game
+PLANNER = {"prey": {"arch": "mlp_actor_critic", "config": {"hidden": [8]}}, "prey_obs_shape": [18],
+           "predator": {"arch": "mlp_actor_critic", "config": {"hidden": [8]}}, "belief": "flat", "rollouts": 2,
+           "horizon": 2, "leaf_value": True}
 
 ENSEMBLE_MEMBERS = [
     {"arch": "scripted", "config": {"rule": "constant", "action": 1}},
@@ -55,6 +58,9 @@ CASES = [
     ("intent-encoder", "intent_encoder", {"gru_width": 8, "hidden": 8}, VEC, 5),
     ("belief-predator", "belief_predator", {"gru_width": 8, "hidden": 8, "policy_hidden": [8]}, VEC, 5),
     ("scripted-seek-corner", "scripted", {"rule": "seek_corner"}, ((18,), "float32"), 5),
+    ("scripted-chase", "scripted", {"rule": "chase"}, VEC, 5),
+    # Privileged: acts with mpe_tag_intent's World (`privileged_args`), one row per predator.
+    ("belief-planner", "belief_planner", PLANNER, VEC, 5),
 ]
 
 # Traced only (jax.eval_shape, nothing compiled): every architecture on every obs kind.
@@ -69,17 +75,20 @@ SHAPE_CONFIGS = {
     "history_gru": [{}, {"persist_carry": False, "gru_width": 4}],
     "intent_encoder": [{}],
     "belief_predator": [{}, {"flat_belief": True, "labels": ["a", "b"]}],
+    "belief_planner": [PLANNER, {**PLANNER, "belief": "point", "corner": 3, "greedy": False, "leaf_value": False}],
 }
 OBS_KINDS = {"v1": V1, "v2": V2, "vec": VEC}
 # Architectures that read the matrix games' observation and play only them.
 MATRIX_ONLY = {"naive_learner": 2}
 VECTOR_ONLY = {"history_gru", "intent_encoder", "belief_predator"}
+# Architectures that read one mpe side's observation (5 actions).
+MPE_ONLY = {"belief_planner": VEC}
 SHAPE_CASES = [
-    pytest.param(arch, cfg, obs, MATRIX_ONLY.get(arch, 6), id=f"{arch}-{i}-{kind}")
+    pytest.param(arch, cfg, obs, 5 if arch in MPE_ONLY else MATRIX_ONLY.get(arch, 6), id=f"{arch}-{i}-{kind}")
     for arch, cfgs in SHAPE_CONFIGS.items()
     for i, cfg in enumerate(cfgs)
     for kind, obs in ({"matrix": MATRIX} if arch in MATRIX_ONLY else {"vec": VEC} if arch in VECTOR_ONLY
-                      else OBS_KINDS).items()
+                      else {"mpe": MPE_ONLY[arch]} if arch in MPE_ONLY else OBS_KINDS).items()
     if not (arch == "cnn_actor_critic" and kind == "vec")
 ]
 
@@ -108,7 +117,28 @@ TRACES: collections.Counter = collections.Counter()
 
 def _act(agent, params, carry, obs, key):
     TRACES[agent] += 1  # runs only while jax traces, i.e. once per compilation
-    return agent.act(params, carry, obs, key)
+    return agent.act(params, carry, obs, key, *privileged_args(agent))
+
+
+@functools.cache
+def _tag_world():
+    from arena.agent import World
+    from arena.envs import make as make_env
+
+    with jax.ensure_compile_time_eval():  # first made inside `_act`'s trace: make concrete arrays
+        env = make_env("mpe_tag_intent")
+        state, _ = env.reset(jax.random.PRNGKey(0))
+        return World(env, state, env.default_params, (0, 1, 2))
+
+
+def privileged_args(agent) -> tuple:
+    """What `act` takes after the key: a World (mpe_tag_intent's predators) if privileged."""
+    return (_tag_world(),) if agent.privileged else ()
+
+
+def batch_of(agent) -> int:
+    """Rows of a test batch: a privileged agent's are the predators its World names."""
+    return 3 if agent.privileged else B
 
 
 act_jit = jax.jit(_act, static_argnums=0)
@@ -144,12 +174,13 @@ def test_conformance(case):
         t.shape == p.shape and t.dtype == p.dtype
         for t, p in zip(jax.tree.leaves(template), jax.tree.leaves(params))
     )
-    carry = agent.init_carry(params, B)
-    obs = random_obs(0, shape, dtype)
+    batch = batch_of(agent)
+    carry = agent.init_carry(params, batch)
+    obs = random_obs(0, shape, dtype, batch)
     assert obs.dtype == np.dtype(dtype)
 
     new_carry, action, extras = act_jit(agent, params, carry, obs, k_act)
-    _check_outputs(agent, carry, new_carry, action, extras)
+    _check_outputs(agent, carry, new_carry, action, extras, batch)
     action = np.asarray(action)
     assert ((action >= 0) & (action < num_actions)).all()
     if "probs" in extras:
@@ -168,10 +199,12 @@ def test_shapes(arch, config, shape_dtype, num_actions):
     agent = make(arch, config, shape_dtype, num_actions)
     shape, dtype = shape_dtype
     params = agent.params_template()
-    carry = jax.eval_shape(lambda p: agent.init_carry(p, B), params)
-    obs = jax.ShapeDtypeStruct((B, *shape), np.dtype(dtype))
-    new_carry, action, extras = jax.eval_shape(agent.act, params, carry, obs, jax.random.PRNGKey(0))
-    _check_outputs(agent, carry, new_carry, action, extras)
+    batch = batch_of(agent)
+    carry = jax.eval_shape(lambda p: agent.init_carry(p, batch), params)
+    obs = jax.ShapeDtypeStruct((batch, *shape), np.dtype(dtype))
+    new_carry, action, extras = jax.eval_shape(lambda *a: agent.act(*a, *privileged_args(agent)), params, carry, obs,
+                                               jax.random.PRNGKey(0))
+    _check_outputs(agent, carry, new_carry, action, extras, batch)
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if "recurrent" in c[0]], ids=lambda c: c[0])
@@ -501,6 +534,11 @@ def test_configs_are_frozen_hashable_and_documented():
         ("softmoe_gru", {"gru_width": 0}, V2, 6, "gru_width must be a positive integer, got 0"),
         ("ensemble", {}, V1, 6, "at least one member"),
         ("ensemble", {"members": [{"arch": "nope"}]}, V1, 6, "member 0: unknown architecture 'nope'"),
+        ("ensemble", {"members": [{"arch": "belief_planner", "config": PLANNER}]}, VEC, 5,
+         "member 0: 'belief_planner' is privileged (it reads the env state); members must not be"),
+        ("belief_planner", {}, VEC, 5, "belief 'encoder' needs an encoder"),
+        ("belief_planner", {**PLANNER, "horizon": 0}, VEC, 5, "horizon must be a positive integer, got 0"),
+        ("scripted", {"rule": "chase"}, ((18,), "float32"), 5, "rule 'chase' plays mpe_tag's predators"),
         # Retired keys are dropped only for the architecture that retired them.
         ("mlp_actor_critic", {"gumbel_temperature": 1.0}, V1, 6, "has no config field(s) gumbel_temperature"),
     ],

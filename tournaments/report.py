@@ -16,6 +16,7 @@ import numpy as np
 from arena import numfmt, stats
 from arena.fileio import atomic_write
 from arena.tables import Col, numbered, print_table
+from arena.tournaments.leaks import leak
 from arena.tournaments.outcomes import describe, head_to_head, role_games, roles
 from arena.tournaments.ratings import Games, elo_ratings, openskill_ratings
 from arena.tournaments.spec import HUMAN
@@ -219,13 +220,13 @@ def _zeroshot(t, data, names, groups, seed) -> dict:
             if x is None:
                 row_cells.append(None)
                 continue
-            prov = agents[p]["manifest"].get("provenance", {}) or {}
             best = references[p]
-            trained_with = agents[f]["name"] in [str(v) for v in (prov.get("partners") or [])]
+            reason = leak(agents[f]["manifest"], agents[p]["manifest"])
+            trained_with = reason is not None
             est = stats.bootstrap_ci(x, seed=seed)
             norm = min(1.0, est.mean / best) if isinstance(best, (int, float)) and best > 0 else None
             partners.append({"partner": names[p], "score": _est(est), "best_return": best,
-                             "normalised": norm, "trained_with": trained_with})
+                             "normalised": norm, "trained_with": trained_with, "leak": reason})
             row_cells.append(_est(est))
             if not trained_with:
                 held_out.append(x)
@@ -486,9 +487,9 @@ def print_report(report: dict, console=None) -> None:
         for r in x["focal"]:
             flagged = f" (flagged, excluded from aggregates: {', '.join(r['flagged'])})" if r["flagged"] else ""
             ref_col = "self-play return" if x.get("reference") == "selfplay" else "best return"
-            table(f"zero-shot: {r['agent']}{flagged}", ["partner", "J_XP", ref_col, "normalised", "trained with"],
+            table(f"zero-shot: {r['agent']}{flagged}", ["partner", "J_XP", ref_col, "normalised", "not held out"],
                   [[p["partner"], _fmt(p["score"]), numfmt.sig(p["best_return"]),
-                    numfmt.sig(p["normalised"]), "YES" if p["trained_with"] else ""]
+                    numfmt.sig(p["normalised"]), p.get("leak") or ""]
                    for p in r["partners"]])
         table("zero-shot summary (held-out partners)", ["agent", "mean J_XP", "normalised IQM (over partners)"],
               [[r["agent"], _fmt(r.get("mean")), _fmt(r.get("normalised_iqm"), "partner")] for r in x["focal"]])

@@ -20,6 +20,12 @@ HUMAN = -1
 MODES = ("selfplay", "crossplay", "zeroshot", "roundrobin", "human")
 # zeroshot: where each partner's reference return comes from (what scores are normalised by).
 REFERENCES = ("provenance", "selfplay")
+# Whether agents that read the env state (manifest `privileged = true`, e.g. a planner rolling
+# the true simulator) may play. "allow" by default: a local tournament's agents are the user's
+# own choice, and comparing a planner with reactive agents is what such a study is for; a
+# tournament that ranks agents on what they observe says "forbid" (a server refuses privileged
+# uploads outright, so its ladders never see one).
+PRIVILEGED = ("allow", "forbid")
 SPEC_VERSION = 1
 
 
@@ -56,6 +62,8 @@ class TournamentSpec:
     # zeroshot only: "provenance" normalises by each partner's manifest `provenance.best_return`;
     # "selfplay" plays each partner with itself in this tournament and normalises by that.
     reference: str = "provenance"
+    # One of PRIVILEGED: "allow" (default) or "forbid" agents that receive the env state.
+    privileged: str = "allow"
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -68,6 +76,8 @@ class TournamentSpec:
             raise FieldError(f"`pool` is for zeroshot tournaments, not {self.mode}")
         if self.reference not in REFERENCES:
             raise FieldError(f"unknown `reference` {self.reference!r}; references: {', '.join(REFERENCES)}")
+        if self.privileged not in PRIVILEGED:
+            raise FieldError(f"`privileged` must be one of {', '.join(PRIVILEGED)}, got {self.privileged!r}")
         if self.reference != "provenance" and self.mode != "zeroshot":
             raise FieldError(f"`reference` is for zeroshot tournaments, not {self.mode}")
         if self.mode in ("crossplay", "roundrobin") and len(self.agents) < 2:
@@ -115,6 +125,7 @@ class TournamentSpec:
             **({"pairs": [list(p) for p in self.pairs]} if self.pairs else {}),
             # Only a self-play reference changes what is played: other ids stay as they were.
             **({"reference": self.reference} if self.reference != "provenance" else {}),
+            **({"privileged": self.privileged} if self.privileged != "allow" else {}),
         }
 
     def to_dict(self) -> dict:
@@ -178,7 +189,7 @@ def spec_from_toml(path: str | Path, **overrides) -> TournamentSpec:
 
 
 def make_spec(mode: str = "crossplay", agents=(), pool=(), env=None, env_kwargs=None, episodes=None, seeds=1, seed=0,
-              player="", seat=0, pairs=(), row=None, reference="provenance") -> TournamentSpec:
+              player="", seat=0, pairs=(), row=None, reference="provenance", privileged="allow") -> TournamentSpec:
     """A spec from loose values (lists, dicts); folders in `agents`/`pool` are expanded.
     Episodes default to 64 a cell (1 in a human series: a game is one episode)."""
     return TournamentSpec(
@@ -195,4 +206,5 @@ def make_spec(mode: str = "crossplay", agents=(), pool=(), env=None, env_kwargs=
         pairs=tuple(tuple(p) for p in pairs),
         row=row,
         reference=str(reference),
+        privileged=str(privileged),
     )

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from arena.checkpoint import load_agent
-from arena.errors import UserError
+from arena.errors import FieldError, UserError
 from arena.lineup import resolve_env
 from arena.tournaments.execute import run_cells
 from arena.tournaments.report import build_report
@@ -40,6 +40,15 @@ def refuse_duplicates(refs, ids: list[str]) -> None:
         first[aid] = ref
 
 
+def refuse_privileged(loaded) -> None:
+    """A spec with `privileged = "forbid"` plays only agents that act on their observation."""
+    for a in loaded:
+        if a.manifest.privileged:
+            raise FieldError(f"{a.source}: agent {a.name!r} is privileged (it reads the env state: manifest "
+                             "`privileged = true`) and this tournament forbids that (`privileged` forbid); "
+                             "leave it out, or play with `privileged` allow")
+
+
 @dataclasses.dataclass
 class Prepared:
     spec: TournamentSpec
@@ -64,6 +73,8 @@ def prepare(spec: TournamentSpec) -> Prepared:
     loaded = [load_agent(r) for r in spec.agents + spec.pool]
     ids = [agent_id(a) for a in loaded]
     refuse_duplicates(spec.agents + spec.pool, ids)
+    if spec.privileged == "forbid":
+        refuse_privileged(loaded)
     env = resolve_env(loaded, spec.env, dict(spec.env_kwargs))
     if spec.mode == "human":
         cells = human_schedule(loaded, ids, env, spec.seat, spec.seeds, spec.seed, spec.player, spec.row)

@@ -4,8 +4,9 @@ A seat panel shows, for the decision taken in the displayed state: the action, a
 probabilities (`probs`), value (`value`, with its curve over the episode), expert routing
 (`routing`: bars with the manifest's labels plus a strip of routing over time), belief
 (`belief`: bars plus its entropy over time; when the env declares a hidden truth the belief
-estimates, the true class's bar is outlined and starred in the truth colour) and any other
-declared extra as bars. Only what
+estimates, the true class's bar is outlined and starred in the truth colour), an ensemble's
+member votes (`votes`: how many members chose each action) and any other declared extra as
+bars. Only what
 the agent declares (what its trace carries) is drawn; sections shrink, then drop their
 over-time plots, when the panel is small. The timeline shows each side's reward per step and
 the scene's events (deliveries, captures). Drawing reads EpisodeTraces only.
@@ -19,7 +20,7 @@ import pygame
 
 from arena.viewer import style
 
-KNOWN = ("probs", "value", "routing", "belief")
+KNOWN = ("probs", "votes", "value", "routing", "belief")
 
 
 _CACHE = style.LRUCache()
@@ -224,19 +225,21 @@ class SeatPanel:
                 style.blit_text(surf, f"entropy {H[d]:.2f} nats", (body.right, y), size=12, anchor="topright")
                 y += title_h
             else:
-                title = {"probs": "action probabilities", "routing": "expert routing"}.get(n, n)
+                title = {"probs": "action probabilities", "routing": "expert routing",
+                         "votes": f"member votes (of {float(np.sum(now)):.0f})"}.get(n, n)
                 style.blit_text(surf, title, (body.x, y), size=12, color=style.MUTED)
                 y += title_h
             k = rows(n)
             if k:
-                if n == "probs" and not labels:
+                if n in ("probs", "votes") and not labels:
                     labels = self.action_labels
                 if not labels:
                     labels = tuple(f"{n}[{q}]" for q in range(k))
-                highlight = int(trace.actions[d, self.seat]) if n == "probs" else int(np.argmax(now)) if n in ("routing", "belief") else None
+                highlight = int(trace.actions[d, self.seat]) if n in ("probs", "votes") else int(np.argmax(now)) if n in ("routing", "belief") else None
                 h = min(k * row_h, body.bottom - y)
+                vmax = 1.0 if n in ("probs", "routing", "belief") else max(1.0, float(np.sum(now))) if n == "votes" else None
                 draw_bars(surf, pygame.Rect(body.x, y, body.width, h), np.reshape(now, -1), labels, color,
-                          highlight=highlight, row_h=row_h, vmax=1.0 if n in ("probs", "routing", "belief") else None,
+                          highlight=highlight, row_h=row_h, vmax=vmax, fmt="{:.0f}" if n == "votes" else "{:.2f}",
                           truth=truth.index if truth is not None and truth.extra == n else None)
                 y += k * row_h
             if plot_h and n in plot_names and y + plot_h <= body.bottom:

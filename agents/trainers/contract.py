@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import jax
 
 from arena.agents.trainers.pieces import optimizer
+from arena.errors import UserError
 
 
 class Trainer(Protocol):
@@ -54,13 +55,17 @@ class Trainer(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class Output:
-    """One checkpoint a run writes: where, which agent (and team) and its manifest name."""
+    """One checkpoint a run writes: where, which agent (and team) and its manifest name; in a
+    population, which member (index along the state's leading axis) and that member's own
+    provenance (its seed, its shaping), written over the run's."""
 
     path: Path
     agent: Any
     team: int
     plays: tuple[str, ...]
     name: str
+    member: int | None = None
+    provenance: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +119,22 @@ class PolicyGradientConfig:
         """Raise ValueError for settings that cannot run."""
         if self.num_envs * self.num_steps % self.num_minibatches:
             raise ValueError("num_envs * num_steps must be divisible by num_minibatches")
+
+
+def settings_config(Config: type, settings: dict | None, what: str, *check_args: Any) -> Any:
+    """`Config(**settings)`, checked by its `validate(*check_args)`; an unknown setting or a bad
+    value is one UserError naming `what` ("offline", "encoder") and the settings there are."""
+    settings = dict(settings or {})
+    known = [f.name for f in dataclasses.fields(Config)]
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise UserError(f"bad {what} setting: no setting {', '.join(unknown)}; settings: {', '.join(known)}")
+    try:
+        config = Config(**settings)
+        config.validate(*check_args)
+    except (TypeError, ValueError) as err:
+        raise UserError(f"bad {what} setting: {err}") from None
+    return config
 
 
 class PolicyGradientTrainer:

@@ -20,6 +20,7 @@ import numpy as np
 
 from arena.agents.trainers import reference, runfiles
 from arena.agents.trainers.contract import Output, Trainer
+from arena.agents.trainers.runfiles import member_metric, metrics_of
 from arena.cache import CompileCache
 from arena.checkpoint import manifest_for, params_to_bytes, save_checkpoint
 from arena.versions import installed_version, library_versions
@@ -93,18 +94,25 @@ class Schedule:
     progress: bool  # draw a progress bar
 
 
-def run(trainer: Trainer, kind: str, spec: RunSpec, schedule: Schedule) -> RunResult:
+def run(trainer: Trainer, kind: str, spec: RunSpec, schedule: Schedule, *, outs: list[Output] | None = None,
+        start: Any = None) -> RunResult:
     """Run `trainer` (built from `spec`) to `trainer.num_updates`, checkpointing every
     `schedule.checkpoint_every` updates; with `schedule.resume`, continue from the state file
     beside `spec.out`.
 
+    `start` is what `trainer.init` takes (default PRNGKey(spec.seed)) and `outs` the
+    checkpoints to write (default `outputs(trainer, spec)`): a population (population.py)
+    passes its members' keys and env params, and one output per member and team.
     The state file's meta is `spec.meta(kind)` plus the update counter and wall time. Ctrl-C
     stops between chunks and leaves the last checkpoint in place (RunResult.interrupted).
     """
 
     files = runfiles.RunFiles.of(spec.out)
     files.out.parent.mkdir(parents=True, exist_ok=True)
-    outs = outputs(trainer, spec)
+    outs = outputs(trainer, spec) if outs is None else outs
+    start = jax.random.PRNGKey(spec.seed) if start is None else start
+    # Runs whose checkpoints play together: a team game's teams, per population member.
+    groups = [[o for o in outs if o.member == m] for m in dict.fromkeys(o.member for o in outs)]
     env_id = trainer.env.spec.id
     teams = trainer.env.spec.teams
     meta = spec.meta(kind)
@@ -114,13 +122,13 @@ def run(trainer: Trainer, kind: str, spec: RunSpec, schedule: Schedule) -> RunRe
     if schedule.resume:
         saved_meta, data = runfiles.read_state(files.state)
         # Only the tree's structure, shapes and dtypes are needed: nothing is computed.
-        template = jax.eval_shape(trainer.init, jax.random.PRNGKey(spec.seed))
+        template = jax.eval_shape(trainer.init, start)
         state = runfiles.restore_state(template, data, files.state)
         wall_before = float(saved_meta.get("wall_time", 0.0))
         update = int(state.update)
         rows = runfiles.truncate_metrics(files.metrics, upto=update)
     else:
-        state = trainer.seed_state(compiled_init(trainer)(jax.random.PRNGKey(spec.seed)))
+        state = trainer.seed_state(compiled_init(trainer)(start))
         update = 0
         files.metrics.unlink(missing_ok=True)
         rows = []
@@ -135,27 +143,32 @@ def run(trainer: Trainer, kind: str, spec: RunSpec, schedule: Schedule) -> RunRe
         with runfiles.deferred_sigint():
             runfiles.save_state(files.state, {**meta, "update": u, "wall_time": wall()}, state)
             for o in outs:
-                params = jax.tree.map(np.asarray, trainer.team_params(state, o.team))
+                params = trainer.team_params(state, o.team)
+                if o.member is not None:
+                    params = jax.tree.map(lambda x, m=o.member: x[m], params)
+                params = jax.tree.map(np.asarray, params)
                 suffix = "" if len(teams) == 1 else f"/{teams[o.team].name}"
+                seed = o.provenance.get("seed", spec.seed)
                 provenance = {
                     "algorithm": trainer.algorithm,
-                    "seed": spec.seed,
+                    "seed": seed,
                     "steps": u * trainer.steps_per_update,
                     "updates": u,
                     "planned_steps": trainer.num_updates * trainer.steps_per_update,
                     "wall_time_s": round(wall(), 1),
                     "hyperparameters": trainer.hyperparameters(),
                     "reward_shaping": trainer.reward_shaping(),
-                    "final_training_return": final.get(f"return{suffix}"),
-                    "final_training_metrics": {k: v for k, v in final.items() if k not in ("update", "env_steps")},
+                    "final_training_return": final.get(member_metric(f"return{suffix}", o.member)),
+                    "final_training_metrics": metrics_of(final, o.member),
                     "trained_with": trainer.trained_with,
                     "arena_version": installed_version("arena") or "unknown",
                     **library_versions(),
+                    **o.provenance,
                 }
                 manifest = manifest_for(
                     o.agent, env=env_id, params_bytes=params_to_bytes(params), plays=o.plays,
                     provenance=provenance, name=o.name, env_kwargs=dict(spec.env_kwargs),
-                    description=f"{trainer.title} on {spec.env}, seed {spec.seed}",
+                    description=f"{trainer.title} on {spec.env}, seed {seed}",
                 )
                 save_checkpoint(o.path, manifest, params)
             runfiles.plot_curves(files.curves, runfiles.read_metrics(files.metrics), trainer.curve_keys,
@@ -175,7 +188,7 @@ def run(trainer: Trainer, kind: str, spec: RunSpec, schedule: Schedule) -> RunRe
                 runfiles.write_metrics(files.metrics, new_rows)
                 final = new_rows[-1]
                 now = time.perf_counter()
-                sps = n * trainer.steps_per_update / max(now - t_last, 1e-9)
+                sps = n * trainer.steps_per_update * len(groups) / max(now - t_last, 1e-9)
                 t_last = now
                 info = f"{sps:,.0f} steps/s  " + "  ".join(
                     f"{k} {final[k]:.2f}" for k in trainer.progress_keys if k in final
@@ -188,11 +201,12 @@ def run(trainer: Trainer, kind: str, spec: RunSpec, schedule: Schedule) -> RunRe
     if not interrupted and update >= trainer.num_updates:
         # The zero-shot reference: self-play measured by arena, written into the checkpoints.
         with runfiles.deferred_sigint():
-            lineup = None
-            if trainer.frozen:  # side order, the frozen opponent's checkpoint in its team's place
-                by_team = {o.team: str(o.path) for o in outs}
-                lineup = [spec.opponent if k in trainer.frozen else by_team[k] for k in range(len(teams))]
-            reference.record([o.path for o in outs], env_kwargs=dict(spec.env_kwargs), lineup=lineup)
+            for group in groups:
+                lineup = None
+                if trainer.frozen:  # side order, the frozen opponent's checkpoint in its team's place
+                    by_team = {o.team: str(o.path) for o in group}
+                    lineup = [spec.opponent if k in trainer.frozen else by_team[k] for k in range(len(teams))]
+                reference.record([o.path for o in group], env_kwargs=dict(spec.env_kwargs), lineup=lineup)
     return RunResult(
         outputs=[o.path for o in outs],
         updates=runfiles.saved_update(files.state) if interrupted else int(state.update),

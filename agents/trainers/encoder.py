@@ -28,6 +28,7 @@ import optax
 from arena import keys
 from arena.agents import build_agent
 from arena.agents.intent_encoder import encoder_unroll
+from arena.agents.trainers.contract import settings_config
 from arena.checkpoint import load_agent, manifest_for, params_to_bytes, save_checkpoint
 from arena.env import make
 from arena.errors import UserError
@@ -124,17 +125,7 @@ class EncoderResult:
 
 def encoder_config(settings: dict | None) -> EncoderTrainConfig:
     """The config `settings` describe; unknown or bad ones are a UserError."""
-    settings = dict(settings or {})
-    known = [f.name for f in dataclasses.fields(EncoderTrainConfig)]
-    unknown = sorted(set(settings) - set(known))
-    if unknown:
-        raise UserError(f"bad encoder setting: no setting {', '.join(unknown)}; settings: {', '.join(known)}")
-    try:
-        config = EncoderTrainConfig(**settings)
-        config.validate()
-    except (TypeError, ValueError) as err:
-        raise UserError(f"bad encoder setting: {err}") from None
-    return config
+    return settings_config(EncoderTrainConfig, settings, "encoder")
 
 
 def train_encoder(predators: str | Path, prey: str | Path, out: str | Path, *, seed: int = 0,

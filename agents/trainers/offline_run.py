@@ -16,6 +16,7 @@ import jax
 import numpy as np
 
 from arena.agents import ArchError, build_agent
+from arena.agents.trainers.contract import settings_config
 from arena.agents.trainers.offline import (
     METHODS,
     OfflineConfig,
@@ -44,17 +45,7 @@ class OfflineResult:
 
 def offline_config(settings: dict | None, method: str) -> OfflineConfig:
     """The config `settings` describe (unknown or bad ones are a UserError)."""
-    settings = dict(settings or {})
-    known = [f.name for f in dataclasses.fields(OfflineConfig)]
-    unknown = sorted(set(settings) - set(known))
-    if unknown:
-        raise UserError(f"bad offline setting: no setting {', '.join(unknown)}; settings: {', '.join(known)}")
-    try:
-        config = OfflineConfig(**settings)
-        config.validate(method)
-    except (TypeError, ValueError) as err:
-        raise UserError(f"bad offline setting: {err}") from None
-    return config
+    return settings_config(OfflineConfig, settings, "offline", method)
 
 
 def seat_agent(dataset: Dataset, arch_config: dict | None = None):

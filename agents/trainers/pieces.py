@@ -19,15 +19,16 @@ def tree_select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
-def vmapped_reset(env, key: jax.Array, n: int):
-    """`n` fresh episodes: (states, timesteps), leading axis n."""
-    return jax.vmap(env.reset)(jax.random.split(key, n))
+def vmapped_reset(env, key: jax.Array, n: int, env_params: Any = None):
+    """`n` fresh episodes: (states, timesteps), leading axis n; one `env_params` for all
+    (None: the env's defaults)."""
+    return jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, n), env_params)
 
 
-def batch_step_autoreset(env, key: jax.Array, states: Any, actions: jax.Array):
-    """One step of a batch of envs (leading axis E); an episode that ended is replaced by a
-    fresh one in the same call (PureJaxRL's auto-reset, done here because arena's envs leave
-    resets to the caller).
+def batch_step_autoreset(env, key: jax.Array, states: Any, actions: jax.Array, env_params: Any = None):
+    """One step of a batch of envs (leading axis E) under one `env_params` (None: the env's
+    defaults); an episode that ended is replaced by a fresh one in the same call (PureJaxRL's
+    auto-reset, done here because arena's envs leave resets to the caller).
 
     Returns (states, timestep) where reward/done/metrics are the step's and `obs` is already
     the next episode's first observation where an episode ended. The resets are computed under
@@ -37,12 +38,12 @@ def batch_step_autoreset(env, key: jax.Array, states: Any, actions: jax.Array):
     """
     n = actions.shape[0]
     k_step, k_reset = jax.random.split(key)
-    states, ts = jax.vmap(env.step)(jax.random.split(k_step, n), states, actions)
+    states, ts = jax.vmap(env.step, in_axes=(0, 0, 0, None))(jax.random.split(k_step, n), states, actions, env_params)
     done = ts.done
 
     def reset(args):
         states, obs = args
-        fresh, fresh_ts = vmapped_reset(env, k_reset, n)
+        fresh, fresh_ts = vmapped_reset(env, k_reset, n, env_params)
         pick = jax.vmap(tree_select)
         return pick(done, fresh, states), pick(done, fresh_ts.obs, obs)
 

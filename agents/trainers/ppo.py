@@ -42,6 +42,9 @@ class PPOState:
     params: tuple  # per team
     opt_state: tuple  # per team
     env_state: Any  # (E, ...)
+    # The env's traced params this run trains under (reward weights, payoffs, shaping): part
+    # of the state, so a population of runs under different params is one vmap of `update`.
+    env_params: Any
     obs: tuple  # per team (E, n_team_seats, *obs_shape)
     key: jax.Array
     update: jax.Array  # () int32, updates done
@@ -91,19 +94,28 @@ class PPOTrainer(PolicyGradientTrainer):
         return state.params[team]
 
     def seed_state(self, state: PPOState) -> PPOState:
+        """The frozen opponent's params into the state; broadcast over any leading axis of the
+        state's (a population's members)."""
         if not self.frozen:
             return state
-        fixed = jax.tree.map(jnp.asarray, load_agent(self.opponent).params)
-        return state.replace(params=tuple(fixed if k in self.frozen else p for k, p in enumerate(state.params)))
+        fixed = load_agent(self.opponent).params
 
-    def init(self, key: jax.Array) -> PPOState:
+        def put(current, params):
+            return jax.tree.map(lambda s, f: jnp.broadcast_to(jnp.asarray(f, s.dtype), s.shape), current, params)
+
+        return state.replace(params=tuple(put(p, fixed) if k in self.frozen else p for k, p in enumerate(state.params)))
+
+    def init(self, key: jax.Array, env_params: Any = None) -> PPOState:
+        """The state of a fresh run trained under `env_params` (None: the env's defaults)."""
+        env_params = self.env.default_params if env_params is None else env_params
         k_env, k_params, key = jax.random.split(key, 3)
         params = tuple(a.init_params(k) for a, k in zip(self.agents, jax.random.split(k_params, len(self.agents))))
-        env_state, ts = P.vmapped_reset(self.env, k_env, self.config.num_envs)
+        env_state, ts = P.vmapped_reset(self.env, k_env, self.config.num_envs, env_params)
         return PPOState(
             params=params,
             opt_state=tuple(self.tx.init(p) for p in params),
             env_state=env_state,
+            env_params=env_params,
             obs=ts.obs,
             key=key,
             update=jnp.zeros((), jnp.int32),
@@ -135,7 +147,7 @@ class PPOTrainer(PolicyGradientTrainer):
             st = carry
             key, k_act, k_env = jax.random.split(st.key, 3)
             actions, pieces = self._act(st.params, st.obs, k_act)
-            env_state, ts = P.batch_step_autoreset(self.env, k_env, st.env_state, actions)
+            env_state, ts = P.batch_step_autoreset(self.env, k_env, st.env_state, actions, st.env_params)
             reward = ts.reward + coef * ts.shaped_reward  # (E, S)
             done = ts.done
             for t, team in enumerate(spec.teams):

@@ -129,6 +129,24 @@ def saved_update(path: Path) -> int:
 
 # ---------------------------------------------------------------- metrics and curves
 
+MEMBER_TAG = "/member-"
+
+
+def member_metric(name: str, member: int | None) -> str:
+    """The metric `name` of one population member (`return/member-03`); `name` itself for a
+    single run."""
+    return name if member is None else f"{name}{MEMBER_TAG}{member:02d}"
+
+
+def metrics_of(row: dict, member: int | None) -> dict:
+    """One run's (or one member's) metrics of a metrics row, by their plain names."""
+    if member is None:
+        return {k: v for k, v in row.items() if k not in ("update", "env_steps") and MEMBER_TAG not in k}
+    tag = member_metric("", member)
+    return {k[: -len(tag)]: v for k, v in row.items() if k.endswith(tag)}
+
+
+
 
 def write_metrics(path: Path, rows: Sequence[dict]) -> None:
     """Append rows as JSON lines; one write per chunk keeps lines whole."""
@@ -166,12 +184,13 @@ SHARES = ("expert_usage",)
 
 def curve_panels(keys: Sequence[str]) -> list[tuple[str, list[str]]]:
     """(panel title, its metric keys) in the order of `keys`; the members of a SHARES family
-    share one panel, placed where its first member was."""
+    share one panel, and so do a population's members of one metric (`return/member-03`),
+    placed where its first member was."""
     panels: list[tuple[str, list[str]]] = []
     families: dict[str, list[str]] = {}
     for k in keys:
         family, _, index = k.rpartition("/")
-        if family in SHARES and index.isdigit():
+        if (family in SHARES and index.isdigit()) or index.startswith(MEMBER_TAG[1:]):
             if family not in families:
                 families[family] = []
                 panels.append((family, families[family]))
@@ -202,6 +221,11 @@ def curves_figure(rows: Sequence[dict], keys: Sequence[str], title: str):
     for ax, (name, members) in zip(axes[:, 0], panels):
         if len(members) == 1:
             ax.plot(steps, [r[name] for r in rows], lw=1, marker=marker, ms=4)
+        elif name not in SHARES:  # population members: one line each
+            for k in members:
+                ax.plot(steps, [r[k] for r in rows], lw=1, marker=marker, ms=3, label=k.rpartition("/")[2])
+            if len(members) <= 10:
+                ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
         else:
             shares = np.array([[r[k] for r in rows] for k in members], float)
             labels = [f"expert {k.rpartition('/')[2]}" for k in members]

@@ -1,4 +1,4 @@
-"""`arena new-agent`, `arena inspect`, `arena pack`: making and reading checkpoints."""
+"""`arena new-agent`, `arena inspect`, `arena pack`, `arena ensemble`: making and reading checkpoints."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -66,6 +66,9 @@ def inspect(checkpoint, as_json):
 
     click.echo(f"# {checkpoint}")
     click.echo(tomli_w.dumps(_drop_empty(loaded.manifest.to_dict())))
+    if loaded.manifest.privileged:
+        click.echo("# privileged: acts on the env state and may call the env's step (not only its observation); "
+                   "tournaments with privileged = \"forbid\" and server uploads refuse it")
     click.echo(f"# params: {total:,} numbers in {len(params)} arrays")
     for p in params:
         click.echo(f"#   {p['name']:<48} {str(tuple(p['shape'])):<16} {p['dtype']}")
@@ -91,3 +94,27 @@ def pack(folder, output):
 
     manifest = pack_folder(folder, output)
     click.echo(f"wrote {output}: {manifest.name} ({manifest.arch}), params sha256 {manifest.params.sha256[:12]}")
+
+
+@click.command(context_settings=CTX)
+@click.argument("members", nargs=-1, required=True, shell_complete=complete_agent)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Checkpoint file to write.")
+@click.option("--name", default="", help="Agent name (default: the output file name without extension).")
+def ensemble(members, output, name):
+    """Make a mode-action ensemble of MEMBERS (checkpoints of one env, observation and action
+    count): every member acts on each observation and the ensemble plays the most-voted
+    action (ties: the members' summed probabilities, then the lowest action). Its `votes`
+    extra, how many members chose each action, shows in the viewer.
+
+    \b
+    Examples:
+      arena ensemble pop/member-*.ckpt -o lhs-ensemble.ckpt
+      arena ensemble zoo:ppo-cramped-s0 zoo:ppo-cramped-s1 zoo:ppo-cramped-s2 -o ens.ckpt
+    """
+    from arena.agents.ensemble import ensemble_of
+    from arena.checkpoint import load_agent, save_checkpoint
+
+    manifest, params = ensemble_of([load_agent(m) for m in members], name=name or Path(output).stem)
+    manifest = save_checkpoint(output, manifest, params)
+    click.echo(f"wrote {output}: {manifest.name}, a mode-action ensemble of {len(members)} for {manifest.env}, "
+               f"params sha256 {manifest.params.sha256[:12]}")

@@ -69,6 +69,7 @@ def archs(as_json):
             "doc": (cls.doc or (cls.__doc__ or "")).strip().splitlines()[0] if (cls.doc or cls.__doc__) else "",
             "config": [{"name": n, "type": t, "default": d} for n, t, d in config_fields(cls)],
             "extras": _declared_extras(cls),
+            "privileged": cls.privileged,
         })
     if as_json:
         from arena.commands.report import print_json
@@ -81,7 +82,7 @@ def archs(as_json):
             Col("what it is", drop=2)]
     print_table(cols, [
         [r["arch"], "\n".join(f"{c['name']}={c['default']!r}" for c in r["config"]) or "-",
-         ", ".join(r["extras"]) or "-", r["doc"]]
+         ", ".join(r["extras"]) or "-", ("[privileged: reads the env state] " if r["privileged"] else "") + r["doc"]]
         for r in rows
     ])
 

@@ -47,6 +47,9 @@ def tournament():
 @click.option("--reference", default=None, type=click.Choice(["provenance", "selfplay"]),
               help="zeroshot: normalise by each partner's provenance.best_return, or by its self-play measured in this "
                    "tournament [default: provenance].")
+@click.option("--privileged", default=None, type=click.Choice(["allow", "forbid"]),
+              help="Allow or forbid agents that read the env state (manifest privileged = true, e.g. planners) "
+                   "[default: allow].")
 @click.option("--chunk", default=None, type=int, help="Cells per compiled call (default: as many as fit 8192 episodes).")
 @click.option("--out", "out_dir", default=None, metavar="DIR", help="Also write report.json, cells.csv and heatmap.png here.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
@@ -57,7 +60,7 @@ def tournament():
 @click.option("--size", default="1280x760", show_default=True, help="human: initial window size.")
 @db_option
 @json_option
-def run(agents, mode, spec_file, pool, reference, env_id, env_kw, episodes, seeds, seed, chunk, out_dir, progress, player, seat,
+def run(agents, mode, spec_file, pool, reference, privileged, env_id, env_kw, episodes, seeds, seed, chunk, out_dir, progress, player, seat,
         tick_hz, countdown, size, db, as_json):
     """Run a tournament of AGENTS (or finish one: the same spec resumes where it stopped).
 
@@ -87,7 +90,8 @@ def run(agents, mode, spec_file, pool, reference, env_id, env_kw, episodes, seed
         player = user_name()
     given = {"mode": mode, "agents": list(agents), "pool": list(pool), "env": env_id,
              "env_kwargs": parse_env_kwargs(env_kw) or None, "episodes": episodes, "seeds": seeds, "seed": seed,
-             "player": player, "seat": seat, "reference": reference}
+             "player": player, "seat": seat, "reference": reference,
+             "privileged": privileged}
     if spec_file:
         spec = spec_from_toml(spec_file, **given)
     else:

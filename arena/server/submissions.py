@@ -80,6 +80,11 @@ class Submissions:
                 loaded = load_agent(tmp)
             except CheckpointError as err:
                 raise InvalidAgent(f"the checkpoint fails validation: {err.problem}") from None
+            if loaded.manifest.privileged:
+                # Every upload joins its env's ladder, which ranks agents on what they observe.
+                raise InvalidAgent("the agent is privileged (it reads the env state: manifest `privileged = true`); "
+                                   "this server's ladders take no privileged agents: play it locally with "
+                                   "`arena match` or `arena tournament`")
             smoke = smoke_episode(loaded)
             aid = agent_id(loaded)
             known = self.get(aid)
