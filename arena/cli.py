@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ensemble": ("agents", "Make a mode-action ensemble checkpoint from member checkpoints."),
     "dataset": ("dataset", "Offline datasets from matches and replays: export, info."),
     "replay": ("replay", "Inspect a recorded replay (info) and re-simulate it to check every state (verify)."),
+    "calibration": ("calibration", "Score agents' beliefs against the env's hidden truth, per step, with CIs."),
     "tournament": ("tournament", "Self-play, cross-play, zero-shot, round-robin and human-AI tournaments with ratings."),
     "view": ("view", "Open a replay in the viewer: scene, per-seat probs/routing/belief/value, timeline."),
     "play": ("play", "Play one seat yourself, from the keyboard, with or against agents."),

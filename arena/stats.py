@@ -67,17 +67,33 @@ def bootstrap_ci(
 
     Deterministic for a given seed, so the same match prints the same interval.
     """
+    if len(x) == 0:
+        return _too_few(float("nan"), 0)
+
+    def one(a, axis):
+        return np.asarray(statistic(a, axis=axis))[..., None]
+
+    return bootstrap_cis(x, one, n_boot=n_boot, confidence=confidence, seed=seed)[0]
+
+
+def bootstrap_cis(x: np.ndarray, statistics, *, n_boot: int = 2000, confidence: float = 0.95,
+                  seed: int = 0) -> list[Estimate]:
+    """`bootstrap_ci` of several statistics at once, over the same resamples of x (N, ...):
+    `statistics(sample, axis)` maps samples with units along `axis` to a trailing axis of m
+    values (one per statistic), computed once per resample; returns m Estimates. The intervals
+    of statistic k are those `bootstrap_ci` gives it alone with the same seed. x holds at
+    least one unit."""
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[0]
-    point = float(statistic(x, axis=0)) if n else float("nan")
+    points = np.asarray(statistics(x, axis=0), dtype=np.float64)
     if n < MIN_UNITS:
-        return _too_few(point, n)
+        return [_too_few(float(p), n) for p in points]
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, n, size=(n_boot, n))
-    stats = statistic(x[idx], axis=1)
+    stats = np.asarray(statistics(x[idx], axis=1))  # (n_boot, m)
     alpha = (1 - confidence) / 2
-    low, high = np.quantile(stats, [alpha, 1 - alpha])
-    return Estimate(point, float(low), float(high), n)
+    lows, highs = np.quantile(stats, [alpha, 1 - alpha], axis=0)
+    return [Estimate(float(p), float(lo), float(hi), n) for p, lo, hi in zip(points, lows, highs)]
 
 
 def iqm_ci(x: np.ndarray, *, n_boot: int = 2000, confidence: float = 0.95, seed: int = 0) -> Estimate:

@@ -267,9 +267,11 @@ class Viewer:
             style.blit_text(surf, cap, (lay.scene.centerx, lay.scene.bottom - 10), size=14, color=style.TEXT, anchor="midbottom")
         for k, line in enumerate(self.legend):
             style.blit_text(surf, line, (lay.scene.x + 12, lay.scene.y + 10 + 18 * k), size=13, color=style.ACCENT)
+        truth = scene.truth(trace)
         for panel, rect in zip(self.panels(trace), lay.panels):
             panel.draw(surf, rect, trace, t, pending=self.pending.get(panel.seat), chrome=False,
-                       notes=() if clean else self.notes.get(panel.seat, ()), internals=panel.seat not in self.hidden)
+                       notes=() if clean else self.notes.get(panel.seat, ()), internals=panel.seat not in self.hidden,
+                       truth=truth)
         self.timeline.draw(surf, lay.timeline, trace, t, scene.events(trace, trace.length), chrome=False,
                            colors=[p.color for p in self.panels(trace)])
         if clean:

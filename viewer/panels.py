@@ -3,8 +3,10 @@
 A seat panel shows, for the decision taken in the displayed state: the action, action
 probabilities (`probs`), value (`value`, with its curve over the episode), expert routing
 (`routing`: bars with the manifest's labels plus a strip of routing over time), belief
-(`belief`: bars plus its entropy over time), an ensemble's member votes (`votes`: how many
-members chose each action) and any other declared extra as bars. Only what
+(`belief`: bars plus its entropy over time; when the env declares a hidden truth the belief
+estimates, the true class's bar is outlined and starred in the truth colour), an ensemble's
+member votes (`votes`: how many members chose each action) and any other declared extra as
+bars. Only what
 the agent declares (what its trace carries) is drawn; sections shrink, then drop their
 over-time plots, when the panel is small. The timeline shows each side's reward per step and
 the scene's events (deliveries, captures). Drawing reads EpisodeTraces only.
@@ -84,8 +86,9 @@ def sparkline(values: np.ndarray, capacity: int, size: tuple[int, int], color, l
 
 
 def draw_bars(surf, rect: pygame.Rect, values, labels, color, highlight: int | None = None, row_h: int = 15,
-              fmt: str = "{:.2f}", vmax: float | None = None) -> None:
-    """Horizontal bars, one row per entry: label, bar, number."""
+              fmt: str = "{:.2f}", vmax: float | None = None, truth: int | None = None) -> None:
+    """Horizontal bars, one row per entry: label, bar, number; row `truth` (the hidden class a
+    belief estimates) gets a star before its bar and its track outlined in the truth colour."""
     values = np.asarray(values, np.float64).reshape(-1)
     n = len(values)
     label_w = min(96, rect.width // 3)
@@ -109,6 +112,9 @@ def draw_bars(surf, rect: pygame.Rect, values, labels, color, highlight: int | N
             surf.fill(style.mix(color, (255, 255, 255), 0.25) if lit else color, bar)
         if lit:
             pygame.draw.rect(surf, style.CURSOR, track, width=1)
+        if truth == i:
+            pygame.draw.rect(surf, style.TRUTH, track.inflate(2, 2), width=2)
+            style.star(surf, (track.x - 7, track.centery), max(3, row_h // 2 - 1))
         style.blit_text(surf, fmt.format(values[i]), (rect.right, y + row_h // 2), size=size, color=style.TEXT,
                         anchor="midright")
 
@@ -129,9 +135,11 @@ class SeatPanel:
         return names
 
     def draw(self, surf: pygame.Surface, rect: pygame.Rect, trace, t: int, pending: str | None = None,
-             chrome: bool = True, notes: tuple[str, ...] = (), internals: bool = True) -> None:
+             chrome: bool = True, notes: tuple[str, ...] = (), internals: bool = True, truth=None) -> None:
         """`chrome=False`: the panel's box is already on `surf` (the viewer caches it).
-        `internals=False` draws the seat's actions only, not what its agent emitted (blind play)."""
+        `internals=False` draws the seat's actions only, not what its agent emitted (blind play).
+        `truth` (a scenes.Truth, or None): the episode's hidden class, marked on the bars of the
+        extra that estimates it."""
         if chrome:
             style.panel(surf, rect)
         i, j = seat_location(trace, self.seat)
@@ -176,9 +184,9 @@ class SeatPanel:
             style.blit_text(surf, note, (inner.x, y), size=13, color=style.MUTED, max_width=inner.width)
             y += 16
         if internals and not human:  # a human seat in an agent's side: the agent's choice was not played
-            self._draw_sections(surf, pygame.Rect(inner.x, y, inner.width, inner.bottom - y), trace, i, j, d, color)
+            self._draw_sections(surf, pygame.Rect(inner.x, y, inner.width, inner.bottom - y), trace, i, j, d, color, truth)
 
-    def _draw_sections(self, surf, body, trace, i, j, d, color):
+    def _draw_sections(self, surf, body, trace, i, j, d, color, truth=None):
         names = self.sections(trace)
         ex = trace.extras[i]
         names = [n for n in names if n in ex]
@@ -212,6 +220,8 @@ class SeatPanel:
             elif n == "belief":
                 H = entropy(values.reshape(L, -1))
                 style.blit_text(surf, "belief", (body.x, y), size=12, color=style.MUTED)
+                if truth is not None and truth.extra == n:
+                    style.blit_text(surf, f"truth: {truth.label}", (body.x + 48, y), size=12, color=style.TRUTH, bold=True)
                 style.blit_text(surf, f"entropy {H[d]:.2f} nats", (body.right, y), size=12, anchor="topright")
                 y += title_h
             else:
@@ -229,7 +239,8 @@ class SeatPanel:
                 h = min(k * row_h, body.bottom - y)
                 vmax = 1.0 if n in ("probs", "routing", "belief") else max(1.0, float(np.sum(now))) if n == "votes" else None
                 draw_bars(surf, pygame.Rect(body.x, y, body.width, h), np.reshape(now, -1), labels, color,
-                          highlight=highlight, row_h=row_h, vmax=vmax, fmt="{:.0f}" if n == "votes" else "{:.2f}")
+                          highlight=highlight, row_h=row_h, vmax=vmax, fmt="{:.0f}" if n == "votes" else "{:.2f}",
+                          truth=truth.index if truth is not None and truth.extra == n else None)
                 y += k * row_h
             if plot_h and n in plot_names and y + plot_h <= body.bottom:
                 prect = pygame.Rect(body.x, y + 2, body.width, plot_h)

@@ -2,8 +2,9 @@
 
 Overcooked (v1 and v2) reuse JaxMARL's own renderers for the grid (v2's is jitted; v1's is
 numpy with a tile cache) and add seat tags; mpe_tag is drawn here from the particle
-positions (predators, prey, obstacles, fading trails); ipd and coord_game are a payoff table
-with the played cell lit and a running history. Each scene also names the events the
+positions (predators, prey, obstacles, fading trails), and mpe_tag_intent adds its four
+corners with a star on the prey's hidden one (`Scene.truth`, which the belief panels mark
+too); ipd and coord_game are a payoff table with the played cell lit and a running history. Each scene also names the events the
 timeline marks (deliveries, captures) from the trace's rewards. Scenes read only the trace,
 so replays, live matches and human play look alike; a trace holds states as {leaf path:
 array}, and a scene rebuilds the env's pytree with `arena.states.state_tree` to draw it.
@@ -18,8 +19,9 @@ from typing import Any
 import numpy as np
 import pygame
 
-from arena.envs import make
+from arena.envs import UnknownEnv, make
 from arena.envs.jaxmarl_import import jaxmarl_module
+from arena.envs.mpe_tag_intent import CORNER_LABELS, CORNERS
 from arena.paths import enable_compilation_cache
 from arena.states import state_tree
 from arena.viewer import style
@@ -47,6 +49,15 @@ class Event:
     color: tuple[int, int, int]
 
 
+@dataclasses.dataclass(frozen=True)
+class Truth:
+    """An episode's hidden class: the extra that estimates it, its index and its label."""
+
+    extra: str
+    index: int
+    label: str
+
+
 def family(env_id: str) -> str:
     return env_id.split("/", 1)[0]
 
@@ -66,6 +77,7 @@ class Scene:
     def __init__(self, env_id: str, env_kwargs: dict):
         self.env_id = env_id
         self.env_kwargs = dict(env_kwargs)
+        self._truths: dict[int, int] = {}  # id(trace) -> its true class
 
     def draw(self, surf: pygame.Surface, rect: pygame.Rect, trace, t: int) -> None:
         raise NotImplementedError
@@ -79,6 +91,22 @@ class Scene:
     def seat_color(self, seat: int) -> tuple[int, int, int]:
         """The colour of a seat in this scene; panels and the timeline use the same."""
         return style.seat_color(seat)
+
+    def truth(self, trace) -> Truth | None:
+        """The episode's hidden class when its env declares one (`EnvSpec.truth`), read as the
+        env reads it from the state after reset; None otherwise (or for an env this arena
+        cannot build). A live trace holds that state from its first frame."""
+        try:
+            env = make(self.env_id, **self.env_kwargs)  # cached by the registry
+        except UnknownEnv:
+            return None
+        spec = env.spec.truth
+        if spec is None or not trace.states:
+            return None
+        key = id(trace)
+        if key not in self._truths:
+            self._truths[key] = int(np.asarray(env.truth(_state_at(env, trace, 0))))
+        return Truth(spec.extra, self._truths[key], spec.labels[self._truths[key]])
 
 
 def fit_rect(inner: tuple[int, int], outer: pygame.Rect) -> pygame.Rect:
@@ -229,6 +257,7 @@ class MPETagScene(Scene):
             c = self._to_px(arena, pos[t, k])
             pygame.draw.circle(surf, (78, 82, 96), c, max(2, int(self.rad[k] * scale)))
             pygame.draw.circle(surf, (104, 110, 128), c, max(2, int(self.rad[k] * scale)), 2)
+        self.backdrop(surf, arena, trace, t)
         # Fading trails: older positions fainter and thinner (colours blended toward the
         # floor by hand: an alpha layer per frame would cost more than the whole panel column).
         floor = (24, 28, 36)
@@ -250,6 +279,9 @@ class MPETagScene(Scene):
                 pygame.draw.circle(surf, style.ACCENT, c, r + 6, 3)
             style.blit_text(surf, str(k), c, size=max(10, int(r * 0.9)), color=(20, 20, 24), bold=True, anchor="center")
 
+    def backdrop(self, surf, arena: pygame.Rect, trace, t: int) -> None:
+        """Drawn over the floor and obstacles, under the particles: nothing in plain mpe_tag."""
+
     def events(self, trace, upto):
         # Each predator earns 10 per contact: its reward counts the captures of the step.
         pred = trace.rewards[:upto, 0]
@@ -259,6 +291,32 @@ class MPETagScene(Scene):
     def caption(self, trace, t):
         caps = int(np.round(np.clip(trace.rewards[:t, 0], 0, None) / 10).sum())
         return f"captures: {caps}"
+
+
+@register_scene("mpe_tag_intent")
+class MPETagIntentScene(MPETagScene):
+    """mpe_tag with the prey's hidden corner: the four corners marked faintly, the true one
+    with a star (the truth the predators' beliefs are scored against)."""
+
+    def backdrop(self, surf, arena, trace, t):
+        truth = self.truth(trace)
+        r = max(6, arena.width // 40)
+        for k, (corner, label) in enumerate(zip(CORNERS, CORNER_LABELS)):
+            c = self._to_px(arena, corner)
+            if truth is not None and k == truth.index:
+                continue
+            pygame.draw.circle(surf, (60, 66, 82), c, r, 1)
+            style.blit_text(surf, label, (c[0], c[1] + r + 2), size=11, color=(90, 96, 112), anchor="midtop")
+        if truth is not None:
+            c = self._to_px(arena, CORNERS[truth.index])
+            style.star(surf, c, 1.6 * r)
+            style.blit_text(surf, truth.label, (c[0], c[1] + 1.6 * r + 2), size=12, color=style.TRUTH, bold=True,
+                            anchor="midtop")
+
+    def caption(self, trace, t):
+        truth = self.truth(trace)
+        corner = f"  ·  prey's corner (star): {truth.label}" if truth is not None else ""
+        return super().caption(trace, t) + corner
 
 
 # ------------------------------------------------------------------ ipd, coord_game

@@ -5,6 +5,7 @@ only, never audio" is kept in one place: `init_display()` never calls `pygame.in
 """
 from __future__ import annotations
 
+import math
 import os
 from collections import OrderedDict
 
@@ -25,6 +26,9 @@ ACCENT = (255, 196, 64)
 GOOD = (88, 214, 141)
 BAD = (240, 98, 98)
 CURSOR = (255, 255, 255)
+# The hidden truth an env exposes (the prey's corner): its star on the scene and the outline of
+# its bar in a belief panel. No seat, event or bar uses this colour, so it is found by value.
+TRUTH = (255, 230, 0)
 
 # Seat colours: the first two match JaxMARL's Overcooked agents (red, blue).
 SEAT_COLORS = (
@@ -107,6 +111,14 @@ def blit_text(target: pygame.Surface, s: str, pos, size: int = 13, color=TEXT, b
 def panel(target: pygame.Surface, rect: pygame.Rect, fill=PANEL, edge=PANEL_EDGE, radius: int = 8) -> None:
     pygame.draw.rect(target, fill, rect, border_radius=radius)
     pygame.draw.rect(target, edge, rect, width=1, border_radius=radius)
+
+
+def star(target: pygame.Surface, center, radius: float, color=TRUTH) -> pygame.Rect:
+    """A filled five-pointed star (points up), the mark of a hidden truth."""
+    cx, cy = center
+    pts = [(cx + (radius if k % 2 == 0 else radius * 0.45) * math.sin(k * math.pi / 5),
+            cy - (radius if k % 2 == 0 else radius * 0.45) * math.cos(k * math.pi / 5)) for k in range(10)]
+    return pygame.draw.polygon(target, color, pts)
 
 
 class LRUCache:

@@ -39,3 +39,33 @@ def print_match_report(report: dict, as_json: bool = False) -> None:
         )
     if report.get("xp"):
         console.print(f"[bold]J_XP[/bold] = 1/2 (J(a,b) + J(b,a)) = {interval(report['xp'])}")
+
+
+def print_calibration_report(report: dict, as_json: bool = False) -> None:
+    """`arena calibration`: a line on the source and truth, then per believer its scores over
+    all steps and a table of its scores per range of steps, ± the CI's half-width."""
+    if as_json:
+        print_json(report)
+        return
+    from rich.console import Console
+
+    from arena.numfmt import plus_minus
+    from arena.tables import Col, print_table
+
+    console = Console()
+    truth = report["truth"]
+    names = {"p_true": "p(true)", "accuracy": "accuracy", "ece": "ECE", "nll": "NLL"}
+    kw = ", ".join(f"{k}={v}" for k, v in report["env_kwargs"].items())
+    click.echo(f"{report['env']}{f' ({kw})' if kw else ''}: {report['episodes']} episodes of up to "
+               f"{report['steps']} steps, seed {report['seed']}")
+    click.echo(f"truth: state leaf {truth['leaf']}, episodes " + ", ".join(f"{k} {n}" for k, n in truth["episodes"].items()))
+    click.echo(f"± = 95% bootstrap CI half-width over episodes; ECE over {report['bins']} equal-width confidence bins")
+    for a in report["agents"]:
+        click.echo(f"\n{a['agent']} ({a['arch']}) on {a['side']} ({', '.join(a['seats'])})")
+        rows = [[str(r["steps"][0]) if r["steps"][1] - r["steps"][0] == 1 else f"{r['steps'][0]}-{r['steps'][1] - 1}",
+                 *(plus_minus(r[m]) for m in names)] for r in a["per_step"]]
+        rows.append(["all", *(plus_minus(a["overall"][m]) for m in names)])
+        print_table([Col("step", key=True, justify="right"), *(Col(h, justify="right") for h in names.values())], rows,
+                    console=console)
+    for path in report.get("png", []):
+        click.echo(f"wrote {path}")
