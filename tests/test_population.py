@@ -107,3 +107,33 @@ def test_a_population_refuses_bad_members_and_replacing_a_run(pop_run, tmp_path)
         build_population(dataclasses.replace(SPEC, env_params=({}, {"payoffs": [1, 2]})))
     with pytest.raises(UserError, match="records another population"):
         train_population(dataclasses.replace(SPEC, out=str(out), seeds=(3, 6)), resume=True, progress=False)
+
+
+def test_cli_trains_a_population_and_resumes_it(pop_run, tmp_path, arena_cli):
+    out = tmp_path / "cli"
+    args = ["train", "population", "--env", "coord_game", "--env-kw", "rounds=16", "--n", "2", "--seed", "3",
+            "--steps", str(SETTINGS["total_steps"]), "--checkpoint-every", "2", "-o", str(out), "--quiet",
+            *(f"--set={k}={v}" for k, v in SETTINGS.items() if k != "total_steps")]
+    run = arena_cli(*args)
+    assert run.code == 0, run.err
+    assert f"wrote {out / 'member-01.ckpt'}" in run.out
+    doc = json.loads((out / "population.json").read_text())
+    assert [m["seed"] for m in doc["members"]] == [3, 4] and "diversity" not in doc  # --shaping none
+    assert load_agent(out / "member-01.ckpt").manifest.provenance["seed"] == 4
+    again = arena_cli(*args)
+    assert again.code == 2 and "a population is already there" in again.err and "--resume" in again.err
+    done = arena_cli("train", "population", "--resume", str(out), "--quiet")
+    assert done.code == 0, done.err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--env", "coord_game", "--shaping", "lhs", "-o", "p"], "takes no shaping weights"),
+    (["--env", "overcooked/forced_coord", "--shaping", "surrogate", "-o", "p"], "needs earlier populations' results"),
+    (["--env", "coord_game", "--n", "0", "-o", "p"], "--n must be at least 1"),
+    (["--resume", "nowhere"], "no training state"),
+])
+def test_cli_bad_population_input_is_one_line_and_exit_2(argv, message, tmp_path, monkeypatch, arena_cli):
+    monkeypatch.chdir(tmp_path)
+    run = arena_cli("train", "population", *argv)
+    err = run.err.strip()
+    assert run.code == 2 and err.startswith("error: ") and message in err and "\n" not in err
