@@ -137,3 +137,35 @@ def test_cli_bad_population_input_is_one_line_and_exit_2(argv, message, tmp_path
     run = arena_cli("train", "population", *argv)
     err = run.err.strip()
     assert run.code == 2 and err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_a_shaped_population_gives_each_member_its_selected_shaping(tmp_path):
+    from arena.agents.trainers import RunSpec, selection
+    from arena.agents.trainers.population import read_history, shaped_population
+    from arena.envs.overcooked_shaping import FEATURES
+
+    base = RunSpec("overcooked/forced_coord", seed=4)
+    spec = shaped_population(base, "lhs", 4)
+    weights = selection.lhs_shapings(4, 4, 6)
+    assert spec.seeds == (4, 5, 6, 7) and spec.config == {"shaping_horizon": 0}  # JaxMARL's anneal off
+    for w, params, prov in zip(weights, spec.env_params, spec.provenance):
+        np.testing.assert_allclose(params["features"], [w, w])  # both cooks
+        assert list(prov["shaping"]) == list(FEATURES) and prov["shaping_selection"] == "lhs"
+        np.testing.assert_allclose(list(prov["shaping"].values()), w, atol=1e-6)
+    pop, members = build_population(spec)
+    np.testing.assert_allclose(members.env_params.features[2], [weights[2]] * 2, rtol=1e-6)
+    kept = dataclasses.replace(base, config={"shaping_horizon": 1000})
+    assert shaped_population(kept, "same", 2).config == {"shaping_horizon": 1000}
+
+    # The surrogate learns from earlier populations' results (population.json).
+    doc = {"format": "arena.population", "version": 1, "members": [
+        {"shaping": dict(zip(FEATURES, map(float, w))), "sparse_return": float(10 * w[0])} for w in weights]}
+    (tmp_path / "population.json").write_text(json.dumps(doc))
+    hist_w, hist_r = read_history([tmp_path])
+    np.testing.assert_allclose(hist_w, weights, rtol=1e-6)
+    np.testing.assert_allclose(hist_r, 10 * weights[:, 0], rtol=1e-6)
+    chosen = shaped_population(base, "surrogate", 3, history=[tmp_path / "population.json"])
+    assert len(chosen.seeds) == 3 and all(p["shaping_selection"] == "surrogate" for p in chosen.provenance)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(UserError, match="not a population results file"):
+        read_history([tmp_path / "bad.json"])
