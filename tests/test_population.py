@@ -105,7 +105,7 @@ def test_a_population_refuses_bad_members_and_replacing_a_run(pop_run, tmp_path)
         build_population(dataclasses.replace(SPEC, env_params=({}, {"payof": DOUBLE})))
     with pytest.raises(UserError, match=r"has shape \[2, 2, 2\], got \[2\]"):
         build_population(dataclasses.replace(SPEC, env_params=({}, {"payoffs": [1, 2]})))
-    with pytest.raises(UserError, match="records another population"):
+    with pytest.raises(UserError, match=r"records another run \(seeds differs\)"):
         train_population(dataclasses.replace(SPEC, out=str(out), seeds=(3, 6)), resume=True, progress=False)
 
 

@@ -36,7 +36,7 @@ from flax import struct
 from arena.agents.trainers import runfiles, selection
 from arena.agents.trainers.contract import Output
 from arena.agents.trainers.driver import RunResult, Schedule, outputs, run
-from arena.agents.trainers.run import RunSpec, build_trainer, normalized
+from arena.agents.trainers.run import RunSpec, build_trainer, check_recorded, normalized, read_recorded
 from arena.agents.trainers.runfiles import member_metric
 from arena.checkpoint import read_checkpoint
 from arena.envs import make
@@ -228,14 +228,7 @@ def member_outputs(trainer: PopulationTrainer, spec: PopulationSpec) -> list[Out
 
 def recorded_population(ref: str | Path) -> PopulationSpec:
     """The description of the population run in folder `ref` (for --resume)."""
-    path = run_files(ref).state
-    meta, _ = runfiles.read_state(path)
-    if meta.get("trainer") != KIND:
-        raise UserError(f"{ref}: the recorded run is {meta.get('trainer')!r}, not a population")
-    try:
-        spec = PopulationSpec.from_meta(meta)
-    except TypeError:
-        raise UserError(f"{path}: training state does not describe its run (no env)") from None
+    spec = read_recorded(KIND, run_files(ref).state, PopulationSpec, ref=ref)
     return dataclasses.replace(spec, out=str(ref))
 
 
@@ -266,11 +259,7 @@ def train_population(
                              "`force`")
     if resume:
         recorded = dataclasses.replace(normalized_population(recorded_population(spec.out)), out=spec.out)
-        if recorded != spec:
-            differ = [f.name for f in dataclasses.fields(spec) if getattr(spec, f.name) != getattr(recorded, f.name)]
-            raise UserError(f"{run_files(spec.out).state} records another population ({', '.join(differ)} "
-                            f"{'differs' if len(differ) == 1 else 'differ'}); resume it as recorded, or delete it "
-                            "to start over")
+        check_recorded(spec, recorded, run_files(spec.out).state)
     Path(spec.out).mkdir(parents=True, exist_ok=True)
     driven = dataclasses.replace(spec, out=str(run_files(spec.out).out))
     result = run(trainer, KIND, driven, Schedule(resume, chunk, checkpoint_every, progress), outs=outs, start=members)
