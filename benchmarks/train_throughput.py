@@ -61,9 +61,11 @@ def population_row(env_id: str, n: int, updates: int, settings: dict) -> None:
     pop, members = build_population(spec)
     # The one run alone is member 0: its seed and its shaping.
     first, one = measure(pop.inner, updates, (members.keys[0], jax.tree.map(lambda x: x[0], members.env_params)))
-    print(f"{'ppo x1':10} {env_id:>24} {first:16.1f} {one:12,.0f}", flush=True)
+    c = pop.inner.config
+    print(f"population on {env_id} (LHS shapings):")
+    print(f"{'ppo x1':10} {f'{c.num_envs} x {c.num_steps}':>13} {first:16.1f} {one:12,.0f}", flush=True)
     first, each = measure(pop, updates, (members,))
-    print(f"{f'ppo x{n}':10} {env_id:>24} {first:16.1f} {n * each:12,.0f}  "
+    print(f"{f'ppo x{n}':10} {f'{c.num_envs} x {c.num_steps}':>13} {first:16.1f} {n * each:12,.0f}  "
           f"({n} vmapped; {n * each / one:.2f}x one run, goal 3x)", flush=True)
 
 
