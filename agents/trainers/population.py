@@ -114,7 +114,12 @@ class PopulationTrainer:
         return self.inner.reward_shaping()
 
     def init(self, members: Members) -> PopulationState:
-        states = jax.vmap(self.inner.init)(members.keys, members.env_params)
+        # Members are initialised one by one and stacked, not vmapped: a vmapped init batches
+        # the orthogonal initialisers' QR, and jaxlib's batched CPU QR can deadlock on a
+        # 2-thread pool (ParallelBatchMap waiting inside ParallelBatchMap). Init runs once.
+        states = [self.inner.init(members.keys[i], jax.tree.map(lambda x, i=i: x[i], members.env_params))
+                  for i in range(self.size)]
+        states = jax.tree.map(lambda *xs: jnp.stack(xs), *states)
         return PopulationState(members=states, update=jnp.zeros((), jnp.int32))
 
     def update(self, state: PopulationState):

@@ -26,14 +26,14 @@ PPO self-play per shaping stands in for the paper's TrajeDi populations (each me
 own best response; no diversity term), and MAPPO's pool for the paper's partners. Every step
 resumes: populations train from their state files, the tournament from its store, so running
 the command again after a stop continues it. With `--zoo`, the pool's checkpoints are copied
-into the zoo as `zsc-pool-forced-NN` (the held-out pool the zoo ships).
+into the zoo as `zsc-pool-forced-NN` (the held-out pool the zoo ships); `--only pool --zoo`
+trains and copies the pool alone.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -43,7 +43,7 @@ from arena.agents.ensemble import ensemble_of
 from arena.agents.trainers.population import PopulationSpec, member_path, results_path, run_files, train_population
 from arena.agents.trainers.selection import diversity, lhs_shapings, random_shapings, same_shapings
 from arena.agents.zoo import ZOO_DIR
-from arena.checkpoint import load_agent, save_checkpoint
+from arena.checkpoint import load_agent, read_checkpoint, save_checkpoint
 from arena.envs.overcooked_shaping import FEATURES, weights_dict
 from arena.errors import UserError
 from arena.fileio import atomic_write
@@ -69,8 +69,9 @@ class StudyConfig:
     env: str = "overcooked/forced_coord"
     # Members per population (the paper's P = 10; 4 is what 2 shared cores allow).
     members: int = 4
-    # Env steps per member (per env, as `arena train` counts them).
-    steps: int = 1_500_000
+    # Env steps per member (per env, as `arena train` counts them); half the zoo's forced_coord
+    # budget, so all four populations train in about half an hour on 2 shared cores.
+    steps: int = 1_000_000
     # Episodes per tournament cell (one focal agent, one pool member, one seat order).
     episodes: int = 256
     # Shapings are selected with seed + 1 (lhs), seed + 2 (random), seed + 3 (pool).
@@ -157,14 +158,21 @@ def evaluate(focal: dict[str, list[Path]], pool: list[Path], c: StudyConfig, pro
     return out
 
 
-def run_study(c: StudyConfig, *, progress: bool = True, zoo: bool = False, log=print) -> dict:
+def train_all(c: StudyConfig, names=POPULATIONS, *, progress: bool = True, zoo: bool = False, log=print) -> dict:
+    """Train (or resume, or find done) the populations `names` -> their member checkpoints;
+    with `zoo`, copy the pool into the zoo."""
     c.folder.mkdir(parents=True, exist_ok=True)
     members = {}
-    for name in POPULATIONS:
+    for name in names:
         log(f"population {name}: {c.members} members x {c.steps} steps")
         members[name] = train(name, c, progress)
-    if zoo:
-        copy_pool_to_zoo(members["pool"])
+    if zoo and "pool" in members:
+        log(f"zoo: {', '.join(p.name for p in copy_pool_to_zoo(members['pool']))}")
+    return members
+
+
+def run_study(c: StudyConfig, *, progress: bool = True, zoo: bool = False, log=print) -> dict:
+    members = train_all(c, progress=progress, zoo=zoo, log=log)
     focal = {f"{name} ensemble": [ensemble(name, members[name], c)] for name in ENSEMBLES}
     focal["single (same shaping)"] = members["same"]
     log(f"zero-shot tournament: {sum(map(len, focal.values()))} focal agents x {c.members} pool members, "
@@ -187,14 +195,14 @@ def run_study(c: StudyConfig, *, progress: bool = True, zoo: bool = False, log=p
 
 
 def copy_pool_to_zoo(paths: list[Path], zoo: Path = ZOO_DIR) -> list[Path]:
-    """The pool's checkpoints into the zoo as zsc-pool-forced-NN.ckpt (atomic copies)."""
+    """The pool's checkpoints into the zoo as zsc-pool-forced-NN.ckpt, named so in their
+    manifests too (params and provenance as trained)."""
     out = []
     for i, src in enumerate(paths):
-        dst = zoo / f"{ZOO_POOL}-{i:02d}.ckpt"
-        tmp = dst.with_name(f".{dst.name}.tmp")
-        shutil.copyfile(src, tmp)
-        tmp.replace(dst)
-        out.append(dst)
+        name = f"{ZOO_POOL}-{i:02d}"
+        manifest, params, _ = read_checkpoint(src)
+        save_checkpoint(zoo / f"{name}.ckpt", manifest.replace(name=name), params)
+        out.append(zoo / f"{name}.ckpt")
     return out
 
 
@@ -229,6 +237,8 @@ def main(argv=None) -> None:
                         help="CI level: 0.95 (default) or 0.9, the paper's")
     parser.add_argument("--work", default="", help="folder for populations and the store (default: arena's cache dir)")
     parser.add_argument("--zoo", action="store_true", help=f"copy the held-out pool into the zoo as {ZOO_POOL}-NN")
+    parser.add_argument("--only", nargs="+", choices=POPULATIONS, default=(),
+                        help="train just these populations (no tournament), e.g. --only pool --zoo")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     if args.members < 2 or args.steps < 1 or args.episodes < 2:
@@ -237,8 +247,12 @@ def main(argv=None) -> None:
     enable_compilation_cache()
     c = StudyConfig(members=args.members, steps=args.steps, episodes=args.episodes, seed=args.seed,
                     confidence=args.confidence, work=args.work)
+    log = (lambda *_: None) if args.json else print
     try:
-        results = run_study(c, progress=not args.json, zoo=args.zoo, log=(lambda *_: None) if args.json else print)
+        if args.only:
+            train_all(c, args.only, progress=not args.json, zoo=args.zoo, log=log)
+            return
+        results = run_study(c, progress=not args.json, zoo=args.zoo, log=log)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
