@@ -69,9 +69,9 @@ class StudyConfig:
     env: str = "overcooked/forced_coord"
     # Members per population (the paper's P = 10; 4 is what 2 shared cores allow).
     members: int = 4
-    # Env steps per member (per env, as `arena train` counts them); half the zoo's forced_coord
-    # budget, so all four populations train in about half an hour on 2 shared cores.
-    steps: int = 1_000_000
+    # Env steps per member (per env, as `arena train` counts them): under a third of the zoo's
+    # forced_coord budget, what 2 cores shared with other work allowed for 16 agents.
+    steps: int = 600_000
     # Episodes per tournament cell (one focal agent, one pool member, one seat order).
     episodes: int = 256
     # Shapings are selected with seed + 1 (lhs), seed + 2 (random), seed + 3 (pool).
