@@ -67,10 +67,11 @@ class StudyConfig:
     """What the study runs."""
 
     env: str = "overcooked/forced_coord"
-    # Members per population (the paper's P = 10; 4 is what 2 shared cores allow).
-    members: int = 4
+    # Members per population (the paper's P = 10; 3 is what 2 shared cores allowed; odd, so
+    # an ensemble vote ties less).
+    members: int = 3
     # Env steps per member (per env, as `arena train` counts them): under a third of the zoo's
-    # forced_coord budget, what 2 cores shared with other work allowed for 16 agents.
+    # forced_coord budget, what 2 cores shared with other work allowed for 12 agents.
     steps: int = 600_000
     # Episodes per tournament cell (one focal agent, one pool member, one seat order).
     episodes: int = 256
