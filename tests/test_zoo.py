@@ -1,11 +1,14 @@
 """The shipped zoo: every checkpoint loads by name, matches its sha256, and plays a match."""
 from __future__ import annotations
 
+import json
+
 import msgpack
 import pytest
 
 from arena.agents.zoo import ZOO_DIR, zoo_names
 from arena.agents.zoo.build import RECIPES, Recipe
+from arena.agents.zoo.zsc_study import ZOO_POOL
 from arena.checkpoint import load_agent, sha256_hex
 from arena.match import play_match
 
@@ -47,3 +50,23 @@ def test_zoo_agents_play_a_short_match(recipe: Recipe):
     report, results = play_match(lineup, env_kwargs={"max_steps": 12}, episodes=2, seed=0, swap=False)
     assert report["env"] == recipe.env
     assert results[0].length.tolist() == [12, 12]
+
+
+POOL = [n for n in zoo_names() if n.startswith(ZOO_POOL)]
+
+
+def test_the_held_out_pool_names_its_shapings_and_overlaps_no_zoo_agent():
+    from arena.envs.overcooked_shaping import FEATURES, WEIGHT_RANGE
+    from arena.tournaments.leaks import leak
+
+    assert len(POOL) >= 2, "the zoo ships a held-out pool for overcooked/forced_coord"
+    pool = [load_agent(f"zoo:{n}").manifest for n in POOL]
+    focal = [load_agent(f"zoo:{n}").manifest for n in zoo_names() if n not in POOL]
+    for m in pool:
+        assert m.env == "overcooked/forced_coord"
+        shaping = m.provenance["shaping"]
+        assert list(shaping) == list(FEATURES)
+        assert all(WEIGHT_RANGE[0] <= w <= WEIGHT_RANGE[1] for w in shaping.values())
+        for f in focal:
+            assert leak(f.to_dict(), m.to_dict()) is None, (f.name, m.name)
+    assert len({json.dumps(m.provenance["shaping"], sort_keys=True) for m in pool}) == len(pool)
