@@ -2,8 +2,8 @@
 (and left out of its aggregates); a held-out one is not."""
 import pytest
 
-from arena.checkpoint import new_agent, save_checkpoint
-from arena.tournaments.leaks import leak
+from arena.checkpoint import new_agent, params_to_bytes, save_checkpoint, sha256_hex
+from arena.tournaments.leaks import NO_PARAMS, leak
 from arena.tournaments.spec import make_spec
 from arena.tournaments.tournament import run_tournament
 
@@ -61,3 +61,7 @@ def test_zeroshot_tournament_flags_an_overlapping_pool_and_not_a_clean_one(tmp_p
     assert partner["trained_with"] is overlap and (partner["leak"] is not None) is overlap
     assert row["flagged"] == (["m0"] if overlap else [])
     assert ("mean" in row) is not overlap  # a leaked partner is left out of the aggregates
+
+
+def test_the_no_params_sha_is_that_of_empty_params():
+    assert NO_PARAMS == sha256_hex(params_to_bytes({}))
