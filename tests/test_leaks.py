@@ -64,4 +64,4 @@ def test_zeroshot_tournament_flags_an_overlapping_pool_and_not_a_clean_one(tmp_p
 
 
 def test_the_no_params_sha_is_that_of_empty_params():
-    assert NO_PARAMS == sha256_hex(params_to_bytes({}))
+    assert sha256_hex(params_to_bytes({})) == NO_PARAMS
