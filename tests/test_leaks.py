@@ -2,8 +2,8 @@
 (and left out of its aggregates); a held-out one is not."""
 import pytest
 
-from arena.checkpoint import new_agent, save_checkpoint
-from arena.tournaments.leaks import leak
+from arena.checkpoint import new_agent, params_to_bytes, save_checkpoint, sha256_hex
+from arena.tournaments.leaks import NO_PARAMS, leak
 from arena.tournaments.spec import make_spec
 from arena.tournaments.tournament import run_tournament
 
@@ -14,6 +14,10 @@ SHAPING_B = {**SHAPING_A, "pot_distance": 7.5}
 
 def manifest(name, sha, env="overcooked/forced_coord", **prov):
     return {"name": name, "env": env, "params": {"sha256": sha}, "provenance": prov}
+
+
+def test_no_params_is_the_sha_of_empty_params():
+    assert sha256_hex(params_to_bytes({})) == NO_PARAMS
 
 
 def test_a_single_agent_leaks_only_with_itself_or_its_own_run():
