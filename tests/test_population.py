@@ -105,5 +105,67 @@ def test_a_population_refuses_bad_members_and_replacing_a_run(pop_run, tmp_path)
         build_population(dataclasses.replace(SPEC, env_params=({}, {"payof": DOUBLE})))
     with pytest.raises(UserError, match=r"has shape \[2, 2, 2\], got \[2\]"):
         build_population(dataclasses.replace(SPEC, env_params=({}, {"payoffs": [1, 2]})))
-    with pytest.raises(UserError, match="records another population"):
+    with pytest.raises(UserError, match=r"records another run \(seeds differs\)"):
         train_population(dataclasses.replace(SPEC, out=str(out), seeds=(3, 6)), resume=True, progress=False)
+
+
+def test_cli_trains_a_population_and_resumes_it(pop_run, tmp_path, arena_cli):
+    out = tmp_path / "cli"
+    args = ["train", "population", "--env", "coord_game", "--env-kw", "rounds=16", "--n", "2", "--seed", "3",
+            "--steps", str(SETTINGS["total_steps"]), "--checkpoint-every", "2", "-o", str(out), "--quiet",
+            *(f"--set={k}={v}" for k, v in SETTINGS.items() if k != "total_steps")]
+    run = arena_cli(*args)
+    assert run.code == 0, run.err
+    assert f"wrote {out / 'member-01.ckpt'}" in run.out
+    doc = json.loads((out / "population.json").read_text())
+    assert [m["seed"] for m in doc["members"]] == [3, 4] and "diversity" not in doc  # --shaping none
+    assert load_agent(out / "member-01.ckpt").manifest.provenance["seed"] == 4
+    again = arena_cli(*args)
+    assert again.code == 2 and "a population is already there" in again.err and "--resume" in again.err
+    done = arena_cli("train", "population", "--resume", str(out), "--quiet")
+    assert done.code == 0, done.err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--env", "coord_game", "--shaping", "lhs", "-o", "p"], "takes no shaping weights"),
+    (["--env", "overcooked/forced_coord", "--shaping", "surrogate", "-o", "p"], "needs earlier populations' results"),
+    (["--env", "coord_game", "--n", "0", "-o", "p"], "--n must be at least 1"),
+    (["--resume", "nowhere"], "no training state"),
+])
+def test_cli_bad_population_input_is_one_line_and_exit_2(argv, message, tmp_path, monkeypatch, arena_cli):
+    monkeypatch.chdir(tmp_path)
+    run = arena_cli("train", "population", *argv)
+    err = run.err.strip()
+    assert run.code == 2 and err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_a_shaped_population_gives_each_member_its_selected_shaping(tmp_path):
+    from arena.agents.trainers import RunSpec, selection
+    from arena.agents.trainers.population import read_history, shaped_population
+    from arena.envs.overcooked_shaping import FEATURES
+
+    base = RunSpec("overcooked/forced_coord", seed=4)
+    spec = shaped_population(base, "lhs", 4)
+    weights = selection.lhs_shapings(4, 4, 6)
+    assert spec.seeds == (4, 5, 6, 7) and spec.config == {"shaping_horizon": 0}  # JaxMARL's anneal off
+    for w, params, prov in zip(weights, spec.env_params, spec.provenance):
+        np.testing.assert_allclose(params["features"], [w, w])  # both cooks
+        assert list(prov["shaping"]) == list(FEATURES) and prov["shaping_selection"] == "lhs"
+        np.testing.assert_allclose(list(prov["shaping"].values()), w, atol=1e-6)
+    pop, members = build_population(spec)
+    np.testing.assert_allclose(members.env_params.features[2], [weights[2]] * 2, rtol=1e-6)
+    kept = dataclasses.replace(base, config={"shaping_horizon": 1000})
+    assert shaped_population(kept, "same", 2).config == {"shaping_horizon": 1000}
+
+    # The surrogate learns from earlier populations' results (population.json).
+    doc = {"format": "arena.population", "version": 1, "members": [
+        {"shaping": dict(zip(FEATURES, map(float, w))), "sparse_return": float(10 * w[0])} for w in weights]}
+    (tmp_path / "population.json").write_text(json.dumps(doc))
+    hist_w, hist_r = read_history([tmp_path])
+    np.testing.assert_allclose(hist_w, weights, rtol=1e-6)
+    np.testing.assert_allclose(hist_r, 10 * weights[:, 0], rtol=1e-6)
+    chosen = shaped_population(base, "surrogate", 3, history=[tmp_path / "population.json"])
+    assert len(chosen.seeds) == 3 and all(p["shaping_selection"] == "surrogate" for p in chosen.provenance)
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(UserError, match="not a population results file"):
+        read_history([tmp_path / "bad.json"])

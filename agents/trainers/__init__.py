@@ -10,6 +10,10 @@
     iop.py       Internal Other-Play for softmoe_gru
     coala.py     COALA-PG (batch lambda returns) against in-match naive learners
     run.py       `RunSpec` (what a run's state file records), the trainer kinds, `train`
+    population.py  N PPO runs (members differing by seed and env params, e.g. shapings) as
+                 one compiled call; population.json
+    selection.py how a population's shapings are chosen (lhs, random, surrogate, same) and
+                 their diversity
 """
 from arena.agents.trainers.driver import RunResult
 from arena.agents.trainers.run import TRAINERS, RunSpec, build_trainer, recorded_spec, train

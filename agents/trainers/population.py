@@ -2,7 +2,7 @@
 (reward weights, payoffs, shaping), trained as one compiled call.
 
 A member is a seed and an env-params pytree. `PopulationTrainer` vmaps the PPO trainer's own
-`init` and `update` over the members (PPO keeps its env params in its state), so member i of
+`update` over the members (and maps its `init` over them) (PPO keeps its env params in its state), so member i of
 a population is the run `RunSpec(seed=seeds[i])` under its env params would be, and the
 driver runs the population like any trainer: one state file, one metrics file, chunks,
 Ctrl-C and `--resume`. A run `-o DIR` writes
@@ -24,19 +24,23 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
-from arena.agents.trainers import runfiles
+from arena.agents.trainers import runfiles, selection
 from arena.agents.trainers.contract import Output
 from arena.agents.trainers.driver import RunResult, Schedule, outputs, run
-from arena.agents.trainers.run import RunSpec, build_trainer, normalized
+from arena.agents.trainers.run import RunSpec, build_trainer, check_recorded, normalized, read_recorded
 from arena.agents.trainers.runfiles import member_metric
 from arena.checkpoint import read_checkpoint
+from arena.envs import make
+from arena.envs import overcooked_shaping as shaping
 from arena.errors import FieldError, UserError
 from arena.fileio import atomic_write
 from arena.trees import plain
@@ -114,12 +118,9 @@ class PopulationTrainer:
         return self.inner.reward_shaping()
 
     def init(self, members: Members) -> PopulationState:
-        # Members are initialised one by one and stacked, not vmapped: a vmapped init batches
-        # the orthogonal initialisers' QR, and jaxlib's batched CPU QR can deadlock on a
-        # 2-thread pool (ParallelBatchMap waiting inside ParallelBatchMap). Init runs once.
-        states = [self.inner.init(members.keys[i], jax.tree.map(lambda x, i=i: x[i], members.env_params))
-                  for i in range(self.size)]
-        states = jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+        # A loop over members, not a vmap: init runs once, and jaxlib 0.10's CPU QR (the
+        # orthogonal initialisers) deadlocks when batched over some sizes (3, 5, 8 members).
+        states = jax.lax.map(lambda m: self.inner.init(*m), (members.keys, members.env_params))
         return PopulationState(members=states, update=jnp.zeros((), jnp.int32))
 
     def update(self, state: PopulationState):
@@ -227,14 +228,7 @@ def member_outputs(trainer: PopulationTrainer, spec: PopulationSpec) -> list[Out
 
 def recorded_population(ref: str | Path) -> PopulationSpec:
     """The description of the population run in folder `ref` (for --resume)."""
-    path = run_files(ref).state
-    meta, _ = runfiles.read_state(path)
-    if meta.get("trainer") != KIND:
-        raise UserError(f"{ref}: the recorded run is {meta.get('trainer')!r}, not a population")
-    try:
-        spec = PopulationSpec.from_meta(meta)
-    except TypeError:
-        raise UserError(f"{path}: training state does not describe its run (no env)") from None
+    spec = read_recorded(KIND, run_files(ref).state, PopulationSpec, ref=ref)
     return dataclasses.replace(spec, out=str(ref))
 
 
@@ -265,16 +259,12 @@ def train_population(
                              "`force`")
     if resume:
         recorded = dataclasses.replace(normalized_population(recorded_population(spec.out)), out=spec.out)
-        if recorded != spec:
-            differ = [f.name for f in dataclasses.fields(spec) if getattr(spec, f.name) != getattr(recorded, f.name)]
-            raise UserError(f"{run_files(spec.out).state} records another population ({', '.join(differ)} "
-                            f"{'differs' if len(differ) == 1 else 'differ'}); resume it as recorded, or delete it "
-                            "to start over")
+        check_recorded(spec, recorded, run_files(spec.out).state)
     Path(spec.out).mkdir(parents=True, exist_ok=True)
     driven = dataclasses.replace(spec, out=str(run_files(spec.out).out))
     result = run(trainer, KIND, driven, Schedule(resume, chunk, checkpoint_every, progress), outs=outs, start=members)
     if not result.interrupted:
-        write_results(spec, outs, results)
+        write_results(spec, outs, {**shaping_report(spec), **(results or {})})
     return result
 
 
@@ -302,3 +292,97 @@ def write_results(spec: PopulationSpec, outs: list[Output], extra: dict | None =
     }
     atomic_write(results_path(spec.out), json.dumps(doc, indent=1) + "\n")
     return doc
+
+
+# ---------------------------------------------------------------- populations of shapings
+
+# The env params field holding each seat's shaping weights (overcooked v1's ShapingWeights).
+SHAPING_FIELD = "features"
+NO_SHAPING = "none"
+
+
+def shaped_population(base: RunSpec, method: str, n: int, history: Sequence[str | Path] = ()) -> PopulationSpec:
+    """n PPO runs of `base` (its `seed` also seeds the selection), member i with seed
+    base.seed + i and a shaping chosen by `method` (selection.METHODS; the surrogate reads
+    the `history` population.json files), fixed for the whole run and the same for every
+    seat; or `NO_SHAPING` (members differ by seed only). With a shaping, JaxMARL's own
+    annealed shaped reward is off (shaping_horizon 0) unless `base.config` sets it."""
+    if n < 1:
+        raise FieldError("`n` must be at least 1")
+    seeds = tuple(base.seed + i for i in range(n))
+    fields = dataclasses.asdict(base)
+    if method == NO_SHAPING:
+        return PopulationSpec(**fields, seeds=seeds)
+    if method not in selection.METHODS:
+        raise UserError(f"unknown shaping selection {method!r}; choose from {', '.join(selection.METHODS)}, none")
+    env = make(base.env, **base.env_kwargs)
+    defaults = env.default_params
+    if not hasattr(defaults, SHAPING_FIELD):
+        raise UserError(f"env {base.env!r} takes no shaping weights (overcooked/<layout>, v1, does); "
+                        "train with shaping none")
+    if method == "surrogate" and not history:
+        raise FieldError("the surrogate selection needs earlier populations' results: `history` DIR/population.json")
+    past = read_history(history) if method == "surrogate" else None
+    try:
+        weights = selection.METHODS[method](base.seed, n, len(shaping.FEATURES), past)
+    except ValueError as err:
+        raise UserError(f"shaping {method}: {err}") from None
+    seats = env.spec.num_seats
+    fields["config"] = {"shaping_horizon": 0, **base.config}
+    return PopulationSpec(
+        **fields, seeds=seeds,
+        env_params=tuple({SHAPING_FIELD: [[float(x) for x in w]] * seats} for w in weights),
+        provenance=tuple({"shaping": shaping.weights_dict(w), "shaping_selection": method} for w in weights),
+    )
+
+
+def shapings_of(spec: PopulationSpec) -> np.ndarray | None:
+    """(n, 6) the members' shaping weights as their provenance records them; None without."""
+    named = [p.get("shaping") for p in spec.provenance]
+    if not named or any(s is None for s in named):
+        return None
+    return np.stack([shaping.weights_array(s) for s in named]).astype(np.float64)
+
+
+def shaping_report(spec: PopulationSpec) -> dict:
+    """What population.json says of the members' shapings: how they were chosen and how
+    diverse they are (selection.diversity); {} for a population without shapings."""
+    weights = shapings_of(spec)
+    if weights is None:
+        return {}
+    return {"selection": spec.provenance[0].get("shaping_selection", ""),
+            "diversity": selection.diversity(weights, shaping.FEATURES)}
+
+
+def read_results(path: str | Path) -> dict:
+    """A population.json, checked as far as its readers need; a UserError naming the file."""
+    path = Path(path)
+    if path.is_dir():
+        path = results_path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such population results file") from None
+    except (OSError, ValueError) as err:
+        raise UserError(f"{path}: not a population results file ({str(err)[:60]})") from None
+    if not isinstance(doc, dict) or doc.get("format") != RESULTS_FORMAT or not isinstance(doc.get("members"), list):
+        raise UserError(f"{path}: not a population results file (format must be {RESULTS_FORMAT!r})")
+    if doc.get("version", 0) > RESULTS_VERSION:
+        raise UserError(f"{path}: population results version {doc.get('version')} is newer than this arena reads")
+    return doc
+
+
+def read_history(paths: Sequence[str | Path]) -> tuple[np.ndarray, np.ndarray]:
+    """(weights (m, 6), sparse returns (m,)) of every member of the population.json files
+    that has a shaping and a measured sparse return."""
+    weights, returns = [], []
+    for p in paths:
+        for m in read_results(p)["members"]:
+            named, value = m.get("shaping"), m.get("sparse_return")
+            if isinstance(named, dict) and isinstance(value, (int, float)):
+                weights.append(shaping.weights_array(named))
+                returns.append(float(value))
+    if len(weights) < 2:
+        raise UserError(f"the surrogate needs at least 2 earlier members with a shaping and a sparse return; "
+                        f"{', '.join(map(str, paths))} hold {len(weights)}")
+    return np.stack(weights).astype(np.float64), np.asarray(returns)

@@ -130,17 +130,32 @@ def build_trainer(kind: str, spec: RunSpec) -> Trainer:
         raise UserError(f"{kind}: {err}") from None
 
 
+def read_recorded(kind: str, path: Path, cls: type[RunSpec] = RunSpec, ref: str | Path | None = None) -> RunSpec:
+    """The run description (a `cls`) the state file `path` records, which must be a `kind`
+    run; errors name `ref` (default the path)."""
+    meta, _ = runfiles.read_state(path)
+    if meta.get("trainer") != kind:
+        raise UserError(f"{ref or path}: the recorded run is {meta.get('trainer')!r}, not {kind}")
+    try:
+        return cls.from_meta(meta)
+    except TypeError:
+        raise UserError(f"{path}: training state does not describe its run (no env)") from None
+
+
+def check_recorded(spec: RunSpec, recorded: RunSpec, path: Path) -> None:
+    """A UserError naming the fields that differ, unless `recorded` (what the state file at
+    `path` holds) is the run `spec` describes."""
+    if recorded != spec:
+        differ = [f.name for f in dataclasses.fields(spec) if getattr(spec, f.name) != getattr(recorded, f.name)]
+        verb = "differs" if len(differ) == 1 else "differ"
+        raise UserError(f"{path} records another run ({', '.join(differ)} {verb}); "
+                        "resume it as recorded, or delete it to start over")
+
+
 def recorded_spec(kind: str, ref: str | Path) -> RunSpec:
     """The description of the run `--resume ref` continues, `ref` being its -o path (X.ckpt) or
     its state file (X.ckpt.state); `out` is where the run is now, wherever it started."""
-    path = runfiles.state_path_for(ref)
-    meta, _ = runfiles.read_state(path)
-    if meta.get("trainer") != kind:
-        raise UserError(f"{ref}: the recorded run is {meta.get('trainer')!r}, not {kind}")
-    try:
-        spec = RunSpec.from_meta(meta)
-    except TypeError:
-        raise UserError(f"{path}: training state does not describe its run (no env)") from None
+    spec = read_recorded(kind, runfiles.state_path_for(ref), ref=ref)
     return dataclasses.replace(spec, out=str(runfiles.out_for(ref)))
 
 
@@ -166,10 +181,6 @@ def train(
     spec = normalized(kind, spec)
     if resume:
         recorded = dataclasses.replace(normalized(kind, recorded_spec(kind, spec.out)), out=spec.out)
-        if recorded != spec:
-            differ = [f.name for f in dataclasses.fields(spec) if getattr(spec, f.name) != getattr(recorded, f.name)]
-            verb = "differs" if len(differ) == 1 else "differ"
-            raise UserError(f"{runfiles.state_path_for(spec.out)} records another run ({', '.join(differ)} {verb}); "
-                            "resume it as recorded, or delete it to start over")
+        check_recorded(spec, recorded, runfiles.state_path_for(spec.out))
     trainer = build_trainer(kind, spec)
     return run(trainer, kind, spec, Schedule(resume, chunk, checkpoint_every, progress))

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-LOW, HIGH = 0.0, 10.0
+from arena.envs.overcooked_shaping import WEIGHT_RANGE
+
+LOW, HIGH = WEIGHT_RANGE
 
 # JaxMARL's overcooked BASE_REW_SHAPING_PARAMS, in the order placement in pot, dish (plate)
 # pickup, soup pickup, dish-dispenser distance, pot distance, soup distance: what "same"
@@ -119,6 +121,22 @@ def surrogate_shapings(seed: int, n: int, weights: np.ndarray, returns: np.ndarr
     candidates = random_shapings(seed, config.candidates, weights.shape[1])
     best = np.argsort(-predict(candidates), kind="stable")[:n]
     return candidates[best]
+
+
+def _surrogate(seed: int, n: int, k: int, history: tuple | None) -> np.ndarray:
+    if history is None:
+        raise ValueError("the surrogate needs earlier runs' weights and sparse returns")
+    return surrogate_shapings(seed, n, *history)
+
+
+# method -> fn(seed, n, k, history) -> (n, k); history = (weights (m, k), sparse returns (m,))
+# of earlier runs, which only the surrogate reads.
+METHODS: dict[str, Callable[..., np.ndarray]] = {
+    "lhs": lambda seed, n, k, history: lhs_shapings(seed, n, k),
+    "random": lambda seed, n, k, history: random_shapings(seed, n, k),
+    "surrogate": _surrogate,
+    "same": lambda seed, n, k, history: same_shapings(n, SAME[:k]),
+}
 
 
 def diversity(weights: np.ndarray, names: Sequence[str]) -> dict:

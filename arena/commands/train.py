@@ -6,36 +6,50 @@ import click
 from arena.commands.options import CTX, complete_env_id, env_kwargs_option, json_option, parse_env_kwargs
 
 
-def _common(fn):
-    """Options both trainers take, defined once."""
-    options = [
+def _shared_options() -> list:
+    """Options every `arena train` command of an env takes, defined once."""
+    return [
         click.option("--env", "env_id", default=None, shell_complete=complete_env_id, help="Env id (see `arena envs`). Required unless --resume."),
         env_kwargs_option,
         click.option("--seed", default=0, show_default=True, type=int, help="Training seed: same seed, same agent."),
         click.option("--steps", default=None, type=int,
                      help="Env steps to train for, over all parallel envs (default: ppo 5,000,000, iop 1,000,000, coala 400,000)."),
+        click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+                     help="Trainer hyperparameter, e.g. --set lr=3e-4 --set num_envs=32 (repeatable)."),
+        click.option("--arch-kw", "arch_kw", multiple=True, metavar="KEY=VALUE",
+                     help="Architecture config field, e.g. --arch-kw hidden=[128,128] (repeatable)."),
+        click.option("--checkpoint-every", default=50, show_default=True, type=int, help="Updates between checkpoints."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--list-settings", is_flag=True, help="List the settings --set takes, with defaults, and exit."),
+        json_option,
+    ]
+
+
+def _decorate(fn, options: list):
+    for opt in reversed(options):
+        fn = opt(fn)
+    return fn
+
+
+def _decorate_shared(fn):
+    return _decorate(fn, _shared_options())
+
+
+def _common(fn):
+    """The options of a trainer writing X.ckpt."""
+    return _decorate(fn, [
+        *_shared_options(),
         click.option("-o", "--out", default=None, type=click.Path(dir_okay=False),
                      help="Checkpoint to write (X.ckpt; team games write X-<team>.ckpt). Metrics, curves and the "
                           "resumable state go beside it."),
         click.option("--name", default=None, metavar="NAME",
                      help="Agent name in the manifest, as tables show it (default: the stem of -o; team games "
                           "add -<team>)."),
-        click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-                     help="Trainer hyperparameter, e.g. --set lr=3e-4 --set num_envs=32 (repeatable)."),
-        click.option("--arch-kw", "arch_kw", multiple=True, metavar="KEY=VALUE",
-                     help="Architecture config field, e.g. --arch-kw hidden=[128,128] (repeatable)."),
-        click.option("--checkpoint-every", default=50, show_default=True, type=int, help="Updates between checkpoints."),
         click.option("--resume", default=None, type=click.Path(dir_okay=False),
                      help="Continue the run whose -o was this path (its .state file must exist); its recorded "
                           "settings are used."),
         click.option("--force", is_flag=True, help="Replace the run already at -o (its checkpoint, state, metrics, curves)."),
-        click.option("--quiet", is_flag=True, help="No progress bar."),
-        click.option("--list-settings", is_flag=True, help="List the settings --set takes, with defaults, and exit."),
-        json_option,
-    ]
-    for opt in reversed(options):
-        fn = opt(fn)
-    return fn
+    ])
 
 
 def _list_settings(kind: str, as_json: bool) -> None:
@@ -53,35 +67,31 @@ def _list_settings(kind: str, as_json: bool) -> None:
                 [[r["name"], r["type"], repr(r["default"])] for r in rows], title=f"arena train {kind} settings")
 
 
-def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, checkpoint_every, resume, force, quiet,
-         list_settings, as_json, arch: str = ""):
+def _base_spec(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, checkpoint_every, resume,
+               arch: str = ""):
+    """The RunSpec the options describe, checked (None with --resume: the recorded one is used)."""
+    from arena.agents.trainers import RunSpec
     from arena.errors import UserError
 
-    if list_settings:
-        _list_settings(kind, as_json)
-        return
-    from arena.agents.trainers import RunSpec, recorded_spec, train
-    from arena.paths import enable_compilation_cache
-
     if resume is None and (env_id is None or out is None):
-        raise UserError(f"arena train {kind} needs --env and -o (or --resume CKPT)")
+        raise UserError(f"arena train {kind} needs --env and -o (or --resume {'DIR' if kind == 'population' else 'CKPT'})")
     if checkpoint_every < 1:
         raise UserError("--checkpoint-every must be at least 1")
     if steps is not None and steps < 1:
         raise UserError("--steps must be positive")
     if resume is not None:
-        spec = recorded_spec(kind, resume)  # the recorded settings; the other options are ignored
-    else:
-        config = parse_env_kwargs(settings)
-        if steps is not None:
-            config["total_steps"] = steps
-        if name is not None and not name.strip():
-            raise UserError("--name must not be empty")
-        spec = RunSpec(env=env_id, out=out, seed=seed, arch=arch, arch_config=parse_env_kwargs(arch_kw),
-                       env_kwargs=parse_env_kwargs(env_kw), config=config, name=(name or "").strip())
-    enable_compilation_cache()
-    result = train(kind, spec, resume=resume is not None, force=force, checkpoint_every=checkpoint_every,
-                   progress=not quiet)
+        return None
+    config = parse_env_kwargs(settings)
+    if steps is not None:
+        config["total_steps"] = steps
+    if name is not None and not name.strip():
+        raise UserError("--name must not be empty")
+    return RunSpec(env=env_id, out=out, seed=seed, arch=arch, arch_config=parse_env_kwargs(arch_kw),
+                   env_kwargs=parse_env_kwargs(env_kw), config=config, name=(name or "").strip())
+
+
+def _report(kind: str, result, as_json: bool, again: str, extra: dict | None = None) -> None:
+    """What a run printed when it ended; Ctrl-C exits 130 with the command that continues it."""
     summary = {
         "checkpoints": [str(p) for p in result.outputs],
         "updates": result.updates,
@@ -89,34 +99,54 @@ def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, c
         "wall_time_s": round(result.wall_time, 1),
         "final": result.final,
         "interrupted": result.interrupted,
+        **(extra or {}),
     }
     if as_json:
         from arena.commands.report import print_json
 
         print_json(summary)
     elif not result.interrupted:
-        final = "  ".join(f"{k} {v:.3g}" for k, v in result.final.items() if k.startswith(("return", "soups", "captures", "agreement")))
+        final = "  ".join(f"{k} {v:.3g}" for k, v in result.final.items()
+                          if k.startswith(("return", "soups", "captures", "agreement")) and "/member-" not in k)
         click.echo(f"trained {result.env_steps:,} env steps in {result.wall_time:.0f}s; {final}")
         for p in result.outputs:
             click.echo(f"wrote {p}")
     if result.interrupted:
         click.echo(
             f"interrupted: the last checkpoint (update {result.updates}) is kept; "
-            f"continue with: arena train {kind} --resume {resume or out}", err=True,
+            f"continue with: arena train {kind} --resume {again}", err=True,
         )
         raise SystemExit(130)
 
 
+def _run(kind: str, env_id, env_kw, seed, steps, out, name, settings, arch_kw, checkpoint_every, resume, force, quiet,
+         list_settings, as_json, arch: str = ""):
+    if list_settings:
+        _list_settings(kind, as_json)
+        return
+    from arena.agents.trainers import recorded_spec, train
+    from arena.paths import enable_compilation_cache
+
+    spec = _base_spec(kind, env_id, env_kw, seed, steps, out, name, settings, arch_kw, checkpoint_every, resume, arch)
+    if spec is None:
+        spec = recorded_spec(kind, resume)  # the recorded settings; the other options are ignored
+    enable_compilation_cache()
+    result = train(kind, spec, resume=resume is not None, force=force, checkpoint_every=checkpoint_every,
+                   progress=not quiet)
+    _report(kind, result, as_json, resume or out)
+
+
 @click.group(context_settings=CTX)
 def train():
-    """Train agents with arena's own trainers (PPO self-play, Internal Other-Play, COALA-PG,
-    and offline learners from a dataset).
+    """Train agents with arena's own trainers (PPO self-play and populations of it, Internal
+    Other-Play, COALA-PG, and offline learners from a dataset).
 
     \b
     Examples:
       arena train ppo --env overcooked/cramped_room --steps 5000000 -o ppo.ckpt
       arena train iop --env overcooked_v2/cramped_room --steps 1000000 -o iop.ckpt
       arena train coala --env ipd --env-kw rounds=8 --steps 500000 -o la.ckpt
+      arena train population --env overcooked/forced_coord --shaping lhs --n 8 -o lhs/
       arena train offline --method iql --data data/ -o iql.ckpt
     """
 
@@ -228,3 +258,82 @@ def coala(**options):
       arena train coala --resume la.ckpt
     """
     _run("coala", **options)
+
+
+# ---------------------------------------------------------------- populations
+
+
+@train.command(context_settings=CTX)
+@click.option("--shaping", default="none", show_default=True,
+              type=click.Choice(["lhs", "random", "surrogate", "same", "none"]),
+              help="How each member's six shaping weights (each in [0, 10]) are chosen: lhs (Latin hypercube: one "
+                   "member in each tenth of the range per weight at --n 10), random (uniform), surrogate (the best "
+                   "predicted of 1000 random shapings by an MLP fitted on --history), same (JaxMARL's 3, 3, 5, 0, 0, 0 "
+                   "for every member), none (no shaping: members differ by seed).")
+@click.option("--n", "n", default=8, show_default=True, type=int, help="Members in the population.")
+@click.option("--history", multiple=True, type=click.Path(),
+              help="An earlier population's DIR/population.json (or DIR) for --shaping surrogate (repeatable).")
+@click.option("--arch", default="mlp_actor_critic", show_default=True,
+              type=click.Choice(["mlp_actor_critic", "cnn_actor_critic"]), help="Network trained.")
+@click.option("-o", "--out", default=None, type=click.Path(file_okay=False),
+              help="Folder to write: member-00.ckpt ..., population.json, and the population's state, metrics "
+                   "and curves.")
+@click.option("--name", default=None, metavar="NAME",
+              help="Members are named NAME-00, NAME-01, ... (default: the folder's name).")
+@click.option("--resume", default=None, type=click.Path(file_okay=False),
+              help="Continue the population in this folder; its recorded settings are used.")
+@click.option("--force", is_flag=True, help="Replace the population already in -o.")
+@_decorate_shared
+def population(shaping, n, history, arch, env_id, env_kw, seed, steps, out, name, settings, arch_kw,
+               checkpoint_every, resume, force, quiet, list_settings, as_json):
+    """N PPO self-play agents, one per reward shaping, trained together as one compiled call.
+
+    Members get seeds --seed, --seed + 1, ...; --seed also seeds the shaping selection. Each
+    member's shaping (overcooked v1 layouts) is fixed for its whole run and the same for both
+    cooks; JaxMARL's annealed shaping is then off (--set shaping_horizon=0 unless set). The
+    diversity of the shapings (mean std per weight, % of [0, 10] covered) prints first; each
+    member's checkpoint records its shaping (provenance.shaping), and population.json its
+    sparse self-play return, which --shaping surrogate learns from. --set takes PPO's settings
+    (arena train ppo --list-settings).
+
+    \b
+    Examples:
+      arena train population --env overcooked/forced_coord --shaping lhs --n 8 --seed 0 --steps 5000000 -o lhs/
+      arena train population --env overcooked/forced_coord --shaping surrogate --history lhs/ --n 8 -o sur/
+      arena train population --env mpe_tag --n 3 --steps 1000000 --set num_steps=100 -o tag/
+      arena train population --resume lhs/
+      arena ensemble lhs/member-*.ckpt -o lhs-ensemble.ckpt
+    """
+    if list_settings:
+        _list_settings("ppo", as_json)
+        return
+    from arena.agents.trainers.population import recorded_population, shaped_population, shaping_report, train_population
+    from arena.errors import UserError
+    from arena.paths import enable_compilation_cache
+
+    base = _base_spec("population", env_id, env_kw, seed, steps, out, name, settings, arch_kw, checkpoint_every,
+                      resume, arch)
+    enable_compilation_cache()  # before anything is compiled (building a shaped env traces its reset)
+    if base is None:
+        spec = recorded_population(resume)
+    else:
+        if n < 1:
+            raise UserError("--n must be at least 1")
+        spec = shaped_population(base, shaping, n, history)
+    report = shaping_report(spec)
+    if report and not as_json:
+        _print_diversity(report)
+    result = train_population(spec, resume=resume is not None, force=force, checkpoint_every=checkpoint_every,
+                              progress=not quiet)
+    _report("population", result, as_json, resume or out, extra=report)
+
+
+def _print_diversity(report: dict) -> None:
+    from arena.tables import Col, print_table
+
+    d = report["diversity"]
+    rows = [[name, f"{w['std']:.2f}", f"{w['min']:.2f}", f"{w['max']:.2f}", f"{w['range_covered_pct']:.0f}%"]
+            for name, w in d["per_weight"].items()]
+    print_table([Col("weight", key=True), Col("std"), Col("min"), Col("max"), Col("range covered")], rows,
+                title=f"shapings by {report['selection']}: mean std {d['mean_std']:.2f}, "
+                      f"{d['range_covered_pct']:.0f}% of [0, 10] covered on average")
