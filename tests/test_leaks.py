@@ -16,6 +16,10 @@ def manifest(name, sha, env="overcooked/forced_coord", **prov):
     return {"name": name, "env": env, "params": {"sha256": sha}, "provenance": prov}
 
 
+def test_no_params_is_the_sha_of_empty_params():
+    assert sha256_hex(params_to_bytes({})) == NO_PARAMS
+
+
 def test_a_single_agent_leaks_only_with_itself_or_its_own_run():
     focal = manifest("f", "aa", seed=0, shaping=SHAPING_A)
     assert "trained with" in leak(focal, manifest("copy", "aa"))  # its own params, renamed
@@ -62,6 +66,3 @@ def test_zeroshot_tournament_flags_an_overlapping_pool_and_not_a_clean_one(tmp_p
     assert row["flagged"] == (["m0"] if overlap else [])
     assert ("mean" in row) is not overlap  # a leaked partner is left out of the aggregates
 
-
-def test_the_no_params_sha_is_that_of_empty_params():
-    assert sha256_hex(params_to_bytes({})) == NO_PARAMS

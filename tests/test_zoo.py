@@ -8,9 +8,9 @@ import pytest
 
 from arena.agents.zoo import ZOO_DIR, zoo_names
 from arena.agents.zoo.build import RECIPES, Recipe
-from arena.agents.zoo.zsc_study import ZOO_POOL
 from arena.checkpoint import load_agent, sha256_hex
 from arena.match import play_match
+from arena.tournaments.zsc_study import ZOO_POOL
 
 SHIPPED = [r for r in RECIPES if all((ZOO_DIR / f"{f}.ckpt").is_file() for f in r.files)]
 

@@ -4,9 +4,9 @@ import itertools
 
 import numpy as np
 
-from arena.agents.zoo.zsc_study import ENSEMBLES, POPULATIONS, StudyConfig, markdown, population_spec
 from arena.envs.overcooked_shaping import weights_array
 from arena.tournaments.leaks import leak
+from arena.tournaments.zsc_study import ENSEMBLES, POPULATIONS, StudyConfig, markdown, population_spec
 
 
 def member_manifests(name, c):

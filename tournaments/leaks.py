@@ -18,9 +18,8 @@ from a run the focal agent never met.
 """
 from __future__ import annotations
 
-# Scripted agents have no params: their shared sha says nothing about training. It is the
-# sha256 of `arena.checkpoint.params_to_bytes({})`, written out (test_leaks checks it) so
-# that reading a report imports no jax.
+# Scripted agents have no params: their shared sha (of the empty params file) says nothing
+# about training. A constant, so reports import no jax (tests check it is that sha).
 NO_PARAMS = "76be8b528d0075f7aae98d6fa57a6d3c83ae480a8469e668d7b0af968995ac71"
 
 

@@ -1,8 +1,8 @@
 """The zero-shot study of the diverse-reward-shapings seed (issue 13 §4), one command:
 
-    python -m arena.agents.zoo.zsc_study                       # the zoo README's settings
-    python -m arena.agents.zoo.zsc_study --confidence 0.9      # the paper's 90% intervals
-    python -m arena.agents.zoo.zsc_study --members 2 --steps 40000 --episodes 16 --json --work /tmp/zsc
+    python -m arena.tournaments.zsc_study                       # the zoo README's settings
+    python -m arena.tournaments.zsc_study --confidence 0.9      # the paper's 90% intervals
+    python -m arena.tournaments.zsc_study --members 2 --steps 40000 --episodes 16 --json --work /tmp/zsc
 
 On `overcooked/forced_coord`, four populations of PPO self-play agents, each population one
 vmapped training call (`arena.agents.trainers.population`), each member trained with its own
