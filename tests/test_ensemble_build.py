@@ -4,6 +4,7 @@ play another game, and whose votes the viewer draws."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from arena.checkpoint import load_agent
 from arena.match import play_match
@@ -38,6 +39,7 @@ def test_an_ensemble_refuses_members_of_another_game(arena_cli, tmp_path):
     assert "ppo-v1-forced-s0" in err and "an ensemble's members must play the same env" in err
 
 
+@pytest.mark.slow  # the default suite keeps its 5 minutes; `make test-all` runs it
 def test_the_viewer_draws_the_ensembles_votes(tmp_path, arena_cli):
     import pygame
 

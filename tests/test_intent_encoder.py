@@ -82,6 +82,7 @@ def test_encoder_refuses_bad_settings_and_truthless_envs(lineup, tmp_path):
         train_encoder(tmp_path / "tag.ckpt", tmp_path / "tag-prey.ckpt", tmp_path / "x.ckpt", settings=TINY)
 
 
+@pytest.mark.slow  # the default suite keeps its 5 minutes; `make test-all` runs it
 def test_belief_predator_emits_the_encoders_belief_and_replays(encoder, lineup, tmp_path):
     policy_path = tmp_path / "soft.ckpt"
     save_checkpoint(policy_path, *new_agent("mlp_actor_critic", "mpe_tag_intent", env_kwargs={"intent_obs": "soft"}))

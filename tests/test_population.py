@@ -109,6 +109,7 @@ def test_a_population_refuses_bad_members_and_replacing_a_run(pop_run, tmp_path)
         train_population(dataclasses.replace(SPEC, out=str(out), seeds=(3, 6)), resume=True, progress=False)
 
 
+@pytest.mark.slow  # the default suite keeps its 5 minutes; `make test-all` runs it
 def test_cli_trains_a_population_and_resumes_it(pop_run, tmp_path, arena_cli):
     out = tmp_path / "cli"
     args = ["train", "population", "--env", "coord_game", "--env-kw", "rounds=16", "--n", "2", "--seed", "3",
