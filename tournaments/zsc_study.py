@@ -2,7 +2,7 @@
 
     python -m arena.tournaments.zsc_study                       # the zoo README's settings
     python -m arena.tournaments.zsc_study --confidence 0.9      # the paper's 90% intervals
-    python -m arena.tournaments.zsc_study --members 2 --steps 40000 --episodes 16 --json --work /tmp/zsc
+    python -m arena.tournaments.zsc_study --members 2 --steps 40000 --episodes 16 --json --work zsc-work
 
 On `overcooked/forced_coord`, four populations of PPO self-play agents, each population one
 vmapped training call (`arena.agents.trainers.population`), each member trained with its own
@@ -70,9 +70,9 @@ class StudyConfig:
     # Members per population (the paper's P = 10; 3 is what 2 shared cores allowed; odd, so
     # an ensemble vote ties less).
     members: int = 3
-    # Env steps per member (per env, as `arena train` counts them): under a third of the zoo's
-    # forced_coord budget, what 2 cores shared with other work allowed for 12 agents.
-    steps: int = 600_000
+    # Env steps per member (per env, as `arena train` counts them): the zoo's forced_coord
+    # budget; at 600,000 no member learned the layout.
+    steps: int = 2_000_000
     # Episodes per tournament cell (one focal agent, one pool member, one seat order).
     episodes: int = 256
     # Shapings are selected with seed + 1 (lhs), seed + 2 (random), seed + 3 (pool).
