@@ -143,20 +143,23 @@ def test_cli_bad_population_input_is_one_line_and_exit_2(argv, message, tmp_path
 def test_a_shaped_population_gives_each_member_its_selected_shaping(tmp_path):
     from arena.agents.trainers import RunSpec, selection
     from arena.agents.trainers.population import read_history, shaped_population
-    from arena.envs.overcooked_shaping import FEATURES
+    from arena.envs.overcooked_shaping import FEATURES, weights_dict
 
     base = RunSpec("overcooked/forced_coord", seed=4)
     spec = shaped_population(base, "lhs", 4)
-    weights = selection.lhs_shapings(4, 4, 6)
+    weights = np.round(selection.lhs_shapings(4, 4, 6), 3)  # as provenance records them
     assert spec.seeds == (4, 5, 6, 7) and spec.config == {"shaping_horizon": 0}  # JaxMARL's anneal off
     for w, params, prov in zip(weights, spec.env_params, spec.provenance):
-        np.testing.assert_allclose(params["features"], [w, w])  # both cooks
+        np.testing.assert_array_equal(params["features"], [w, w])  # both cooks
         assert list(prov["shaping"]) == list(FEATURES) and prov["shaping_selection"] == "lhs"
-        np.testing.assert_allclose(list(prov["shaping"].values()), w, atol=1e-6)
+        np.testing.assert_array_equal(list(prov["shaping"].values()), w)  # exactly what it trains with
     pop, members = build_population(spec)
     np.testing.assert_allclose(members.env_params.features[2], [weights[2]] * 2, rtol=1e-6)
     kept = dataclasses.replace(base, config={"shaping_horizon": 1000})
     assert shaped_population(kept, "same", 2).config == {"shaping_horizon": 1000}
+    reseeded = shaped_population(base, "lhs", 4, selection_seed=9)  # training seeds stay base.seed + i
+    assert reseeded.seeds == spec.seeds and reseeded.provenance[0]["shaping"] == weights_dict(
+        np.round(selection.lhs_shapings(9, 4, 6)[0], 3))
 
     # The surrogate learns from earlier populations' results (population.json).
     doc = {"format": "arena.population", "version": 1, "members": [

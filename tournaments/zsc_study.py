@@ -40,8 +40,9 @@ from pathlib import Path
 import numpy as np
 
 from arena.agents.ensemble import ensemble_of
-from arena.agents.trainers.population import PopulationSpec, member_path, results_path, run_files, train_population
-from arena.agents.trainers.selection import diversity, lhs_shapings, random_shapings, same_shapings
+from arena.agents.trainers.population import PopulationSpec, member_path, results_path, run_files, shaped_population, shapings_of, train_population
+from arena.agents.trainers.run import RunSpec
+from arena.agents.trainers.selection import diversity
 from arena.agents.zoo import ZOO_DIR
 from arena.checkpoint import load_agent, read_checkpoint, save_checkpoint
 from arena.envs.overcooked_shaping import FEATURES, weights_dict
@@ -87,25 +88,23 @@ class StudyConfig:
         return Path(self.work or cache_dir() / "zsc-study")
 
 
-def shapings(name: str, c: StudyConfig) -> np.ndarray:
-    """(members, 6) weights of population `name`, to 3 decimals (as provenance records them)."""
-    k = len(FEATURES)
-    return np.round({"lhs": lambda: lhs_shapings(c.seed + 1, c.members, k),
-            "random": lambda: random_shapings(c.seed + 2, c.members, k),
-            "same": lambda: same_shapings(c.members),
-            "pool": lambda: random_shapings(c.seed + 3, c.members, k)}[name](), 3)
+# Population -> (selection method, offset of its selection seed from the study's seed).
+SELECTION = {"lhs": ("lhs", 1), "random": ("random", 2), "same": ("same", 0), "pool": ("random", 3)}
 
 
 def population_spec(name: str, c: StudyConfig) -> PopulationSpec:
-    w = shapings(name, c)
-    seed0 = POOL_SEED0 if name == "pool" else 0  # focal populations share seeds: shaping is what differs
-    return PopulationSpec(
-        env=c.env, out=str(c.folder / name), name=f"zsc-{name}", seed=c.seed,
-        seeds=tuple(seed0 + i for i in range(c.members)),
-        env_params=tuple({"features": [list(map(float, row))] * 2} for row in w),  # both cooks, one shaping
-        provenance=tuple({"shaping": weights_dict(row), "shaping_selection": name} for row in w),
-        config={"total_steps": c.steps, "shaping_horizon": 0},
-    )
+    """Population `name`'s run: its selected shapings, both cooks alike; focal populations
+    share training seeds 0.. (shaping is what differs), the pool trains on seeds 1000.."""
+    method, offset = SELECTION[name]
+    base = RunSpec(env=c.env, out=str(c.folder / name), name=f"zsc-{name}",
+                   seed=POOL_SEED0 if name == "pool" else 0, config={"total_steps": c.steps})
+    spec = shaped_population(base, method, c.members, selection_seed=c.seed + offset)
+    return dataclasses.replace(spec, provenance=tuple({**p, "shaping_selection": name} for p in spec.provenance))
+
+
+def shapings(name: str, c: StudyConfig) -> np.ndarray:
+    """(members, 6) weights of population `name`, as its members' provenance records them."""
+    return shapings_of(population_spec(name, c))
 
 
 def train(name: str, c: StudyConfig, progress: bool) -> list[Path]:

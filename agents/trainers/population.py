@@ -309,12 +309,15 @@ SHAPING_FIELD = "features"
 NO_SHAPING = "none"
 
 
-def shaped_population(base: RunSpec, method: str, n: int, history: Sequence[str | Path] = ()) -> PopulationSpec:
-    """n PPO runs of `base` (its `seed` also seeds the selection), member i with seed
-    base.seed + i and a shaping chosen by `method` (selection.METHODS; the surrogate reads
-    the `history` population.json files), fixed for the whole run and the same for every
-    seat; or `NO_SHAPING` (members differ by seed only). With a shaping, JaxMARL's own
-    annealed shaped reward is off (shaping_horizon 0) unless `base.config` sets it."""
+def shaped_population(base: RunSpec, method: str, n: int, history: Sequence[str | Path] = (), *,
+                      selection_seed: int | None = None) -> PopulationSpec:
+    """n PPO runs of `base`, member i with seed base.seed + i and a shaping chosen by
+    `method` (selection.METHODS, seeded with `selection_seed`, by default base.seed; the
+    surrogate reads the `history` population.json files), fixed for the whole run and the
+    same for every seat; or `NO_SHAPING` (members differ by seed only). Weights are rounded
+    to 3 decimals, so a member's provenance holds exactly the weights it trained with. With
+    a shaping, JaxMARL's own annealed shaped reward is off (shaping_horizon 0) unless
+    `base.config` sets it."""
     if n < 1:
         raise FieldError("`n` must be at least 1")
     seeds = tuple(base.seed + i for i in range(n))
@@ -332,9 +335,11 @@ def shaped_population(base: RunSpec, method: str, n: int, history: Sequence[str 
         raise FieldError("the surrogate selection needs earlier populations' results: `history` DIR/population.json")
     past = read_history(history) if method == "surrogate" else None
     try:
-        weights = selection.METHODS[method](base.seed, n, len(shaping.FEATURES), past)
+        chosen = selection.METHODS[method](base.seed if selection_seed is None else selection_seed, n,
+                                           len(shaping.FEATURES), past)
     except ValueError as err:
         raise UserError(f"shaping {method}: {err}") from None
+    weights = np.round(np.asarray(chosen, np.float64), 3)
     seats = env.spec.num_seats
     fields["config"] = {"shaping_horizon": 0, **base.config}
     return PopulationSpec(
