@@ -48,9 +48,10 @@ def test_markdown_table_has_every_row_and_the_interval_level():
     est = {"mean": 40.0, "low": 38.0, "high": 42.0}
     results = {"confidence": 0.9, "leaks": {},
                "scores": {g: {"sparse": est, "soups": {"mean": 2.0}, "vs_same_ensemble_pct": 0.0}
-                          for g in ("lhs ensemble", "same ensemble", "single (same shaping)")},
+                          for g in ("lhs ensemble", "same ensemble", "single (same shaping)", "single (lhs shaping)")},
                "diversity": {"lhs": {"mean_std": 2.9, "range_covered_pct": 75.0}}}
     text = markdown(results)
     assert "90% CI" in text and "| lhs ensemble | 40.0 [38.0, 42.0] | 2.00 | +0.0% | 58.7 ± 0.36 |" in text
     assert "| single (same shaping) |" in text and "15.0 ± 3.55" in text
+    assert "| single (lhs shaping) | 40.0 [38.0, 42.0] | 2.00 | +0.0% |  |" in text  # no paper figure for it
     assert "Leak flags: none" in text

@@ -15,8 +15,9 @@ shaping off):
     pool    the held-out partners: random shapings of another selection seed, and training
             seeds (1000 + i) no focal run used
 
-Focal agents: the mode-action ensemble of each of lhs, random and same, and the same-shaping
-members alone (the paper's single baseline). Each focal agent plays every pool member in a
+Focal agents: the mode-action ensemble of each of lhs, random and same, and each of those
+populations' members alone (the same-shaping ones are the paper's single baseline; the
+diverse ones show whether the vote helps their members or hurts them). Each focal agent plays every pool member in a
 zero-shot arena tournament (both seat orders, `--episodes` episodes a cell, paired seeds); a
 focal agent's score per episode is its mean sparse return over the pool and both orders (one
 cook's return: 20 per soup delivered, so soups = score / 20), with a bootstrap CI over
@@ -60,7 +61,8 @@ POOL_SEED0 = 1000  # training seeds of the held-out pool: no focal run uses them
 ZOO_POOL = "zsc-pool-forced"
 SOUP = 20.0  # v1 pays each cook 20 per soup
 # The paper's forced-coordination table (Random0_Medium, sparse reward, mean +- 90% CI).
-PAPER = {"lhs": "58.7 ± 0.36", "random": "49.3 ± 0.74", "same": "36.2 ± 0.60", "single": "15.0 ± 3.55"}
+PAPER = {"lhs ensemble": "58.7 ± 0.36", "random ensemble": "49.3 ± 0.74", "same ensemble": "36.2 ± 0.60",
+         "single (same shaping)": "15.0 ± 3.55"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -150,9 +152,11 @@ def evaluate(focal: dict[str, list[Path]], pool: list[Path], c: StudyConfig, pro
 
     out, i = {}, 0
     for group, paths in focal.items():
-        series = np.mean([score(i + j) for j in range(len(paths))], axis=0)  # singles: averaged per episode
+        each = [score(i + j) for j in range(len(paths))]
+        series = np.mean(each, axis=0)  # singles: averaged per episode
         out[group] = {"agents": [Path(p).name for p in paths], "episodes": int(series.size),
-                      "sparse": _ci(series, c), "soups": _ci(series / SOUP, c)}
+                      "sparse": _ci(series, c), "soups": _ci(series / SOUP, c),
+                      "per_agent": [round(float(x.mean()), 2) for x in each]}
         i += len(paths)
     out["leaks"] = {r["agent"]: r["flagged"] for r in report["zeroshot"]["focal"] if r["flagged"]}
     return out
@@ -174,7 +178,10 @@ def train_all(c: StudyConfig, names=POPULATIONS, *, progress: bool = True, zoo: 
 def run_study(c: StudyConfig, *, progress: bool = True, zoo: bool = False, log=print) -> dict:
     members = train_all(c, progress=progress, zoo=zoo, log=log)
     focal = {f"{name} ensemble": [ensemble(name, members[name], c)] for name in ENSEMBLES}
-    focal["single (same shaping)"] = members["same"]
+    # Each population's members alone: the paper's single baseline (same), and what the
+    # diverse members score before their vote (does the ensemble help or hurt them?).
+    for name in ENSEMBLES[::-1]:
+        focal[f"single ({name} shaping)"] = members[name]
     log(f"zero-shot tournament: {sum(map(len, focal.values()))} focal agents x {c.members} pool members, "
         f"both seat orders, {c.episodes} episodes a cell")
     scores = evaluate(focal, members["pool"], c, progress)
@@ -213,7 +220,7 @@ def markdown(results: dict) -> str:
     for group, s in results["scores"].items():
         sp, so = s["sparse"], s["soups"]
         pct = s["vs_same_ensemble_pct"]
-        paper = PAPER.get(group.split(" ")[0] if "ensemble" in group else "single", "")
+        paper = PAPER.get(group, "")
         lines.append(f"| {group} | {sp['mean']:.1f} [{sp['low']:.1f}, {sp['high']:.1f}] | {so['mean']:.2f} | "
                      f"{'' if pct is None else f'{pct:+.1f}%'} | {paper} |")
     lines += ["", "| shapings | mean std per weight | % of [0, 10] covered |", "|---|---|---|"]
