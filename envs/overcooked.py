@@ -6,10 +6,10 @@ dtype: v1 (height, width, 26) uint8, v2 (height, width, C) int32 with C dependin
 layout's ingredients (or (2k+1, 2k+1, C) with `agent_view_size=k`). Metric `soups` counts
 correct soups delivered in a step; `shaped_reward` is JaxMARL's per-agent shaping.
 
-v1 envs also take the six shaping features of `overcooked_shaping` (their params are
-`ShapingWeights`): reward = sparse + sum_k w_k f_k per seat, the weights traced and zero by
-default, and each feature summed per seat as a metric `<feature>/<seat>` (events counted,
-approach terms summed), so a tournament shows how each agent plays.
+Both take the six shaping features (`overcooked_shaping` for v1, `overcooked_v2_shaping` for
+v2; their params are `ShapingWeights`): reward = sparse + sum_k w_k f_k per seat, the weights
+traced and zero by default, and each feature summed per seat as a metric `<feature>/<seat>`
+(events counted, approach terms summed), so a tournament shows how each agent plays.
 
 Registering the ids reads only JaxMARL's layout tables; a version's env module is imported
 when one of its envs is first built, through `jaxmarl_module` (never JaxMARL's package
@@ -28,6 +28,7 @@ import jax.numpy as jnp
 
 from arena.env import MetricSpec, register
 from arena.envs import overcooked_shaping as shaping
+from arena.envs import overcooked_v2_shaping as v2_shaping
 from arena.envs.jaxmarl_adapter import JaxMARLEnv, TeamLayout, build_jaxmarl_env, signature_options
 from arena.envs.jaxmarl_import import jaxmarl_module
 
@@ -68,12 +69,18 @@ def feature_metrics(seats) -> tuple[MetricSpec, ...]:
     return tuple(MetricSpec(f"{f}/{seat}", reduce="sum") for f in shaping.FEATURES for seat in seats)
 
 
-class OvercookedV1Env(JaxMARLEnv):
-    """v1 with the six shaping features added to each seat's reward by its traced weights."""
+# (layout tables, state before the step, state after) -> (S, 6) float32 features
+FeaturesFn = Callable[[shaping.LayoutTables, Any, Any], jax.Array]
 
-    def __init__(self, *args, tables: shaping.LayoutTables, **kwargs):
+
+class ShapedOvercookedEnv(JaxMARLEnv):
+    """An Overcooked env with the six shaping features added to each seat's reward by its
+    traced weights; `features` reads them off the version's states."""
+
+    def __init__(self, *args, tables: shaping.LayoutTables, features: FeaturesFn, **kwargs):
         super().__init__(*args, **kwargs)
         self._tables = tables  # constants of the layout, closed over by step
+        self._features = features
 
     @property
     def default_params(self) -> shaping.ShapingWeights:
@@ -85,7 +92,7 @@ class OvercookedV1Env(JaxMARLEnv):
     def step(self, key: jax.Array, state: Any, actions: jax.Array, params: Any = None):
         params = self.default_params if params is None else params
         new_state, ts = super().step(key, state, actions, params)
-        f = shaping.features(self._tables, self.env.height, state, new_state)  # (S, 6)
+        f = self._features(self._tables, state, new_state)  # (S, 6)
         metrics = dict(ts.metrics)
         for k, name in enumerate(shaping.FEATURES):
             for s, seat in enumerate(self.spec.seats):
@@ -99,16 +106,19 @@ def overcooked_env(
     actions_enum: type[IntEnum],
     soups: Callable[..., jax.Array],
     kwargs: dict,
-    tables: shaping.LayoutTables | None = None,
+    tables: shaping.LayoutTables,
+    features: FeaturesFn,
 ) -> JaxMARLEnv:
-    """What the two versions share: one team of cooks, the soups metric, shaped rewards; with
-    `tables` (v1), the six shaping features too."""
+    """What the two versions share: one team of cooks, the soups metric, shaped rewards and
+    the six shaping features, each a per-seat metric."""
     cooks = TeamLayout("cooks", tuple(env.agents), action_labels(env, actions_enum))
     metrics = lambda *args: {SOUPS.name: soups(*args)}  # noqa: E731
-    if tables is None:
-        return JaxMARLEnv(env_id, env, (cooks,), (SOUPS,), metrics, kwargs=kwargs)
     specs = (SOUPS, *feature_metrics(env.agents))
-    return OvercookedV1Env(env_id, env, (cooks,), specs, metrics, kwargs=kwargs, tables=tables)
+    return ShapedOvercookedEnv(env_id, env, (cooks,), specs, metrics, kwargs=kwargs, tables=tables, features=features)
+
+
+def v1_features(tables: shaping.LayoutTables, prev: Any, state: Any, *, height: int) -> jax.Array:
+    return shaping.features(tables, height, prev, state)
 
 
 def make_v1(layout: str, **kwargs) -> JaxMARLEnv:
@@ -119,14 +129,16 @@ def make_v1(layout: str, **kwargs) -> JaxMARLEnv:
         # (published baselines and checkpoints were trained on v1).
         warnings.simplefilter("ignore", DeprecationWarning)
         env = build_jaxmarl_env(env_id, v1.Overcooked, layout=v1_layouts[layout], **kwargs)
+    features = functools.partial(v1_features, height=env.height)
     return overcooked_env(env_id, env, v1.OvercookedActions, soups_v1, kwargs,
-                          tables=shaping.layout_tables(v1_layouts[layout]))
+                          shaping.layout_tables(v1_layouts[layout]), features)
 
 
 def make_v2(layout: str, **kwargs) -> JaxMARLEnv:
     env_id = f"overcooked_v2/{layout}"
     env = build_jaxmarl_env(env_id, jaxmarl_module(V2).OvercookedV2, layout=layout, **kwargs)
-    return overcooked_env(env_id, env, v2_common.OvercookedActionsEnum, soups_v2, kwargs)
+    return overcooked_env(env_id, env, v2_common.OvercookedActionsEnum, soups_v2, kwargs,
+                          v2_shaping.layout_tables(env.layout.static_objects), v2_shaping.features)
 
 
 v1_layouts = jaxmarl_module("jaxmarl.environments.overcooked.layouts").overcooked_layouts

@@ -1,4 +1,4 @@
-"""The six reward-shaping features of Overcooked v1, per step and per cook, and the traced
+"""The six reward-shaping features of Overcooked (v1 here), per step and per cook, and the traced
 weights that turn them into reward (the design of ZSC-Eval's overcooked, which the
 diverse-reward-shapings study used).
 
@@ -32,11 +32,10 @@ through counters (ZSC-Eval uses Euclidean distance, which on forced_coord would 
 numpy and closed over as constant tables; an unreachable target is `UNREACHABLE` away, so
 its term is 0 (one step changes a distance by at most 1).
 
-Overcooked v2 is not covered yet. Its events do map (its own shaping has PLACEMENT_IN_POT,
-PLATE_PICKUP and DISH_PICKUP, the soup lifted onto a plate), but its inventories are bit
-fields over several ingredients, its pots start cooking on an action of their own and its
-layouts vary in seat count, so it needs a feature function of its own; only v1 envs take
-shaping weights.
+What both versions share lives here: the feature names, the weights (`ShapingWeights`,
+traced env params of both), the BFS tables (`build_tables`) and the approach term. Overcooked
+v2 reads the same six off its own states in `overcooked_v2_shaping`, which says where its
+rules map differently.
 """
 from __future__ import annotations
 
@@ -62,7 +61,7 @@ POT_EMPTY, POT_FULL = 23, 20
 
 @struct.dataclass
 class ShapingWeights(RewardWeights):
-    """Overcooked v1's traced env params: JaxMARL's reward weights plus each seat's weight for
+    """Overcooked's traced env params (v1 and v2): JaxMARL's reward weights plus each seat's weight for
     each of the six features. Zeros (the default) leave the reward exactly JaxMARL's sparse
     reward; the weights are constants of a run (nothing anneals them)."""
 
@@ -130,22 +129,27 @@ class LayoutTables:
     to_goal: jax.Array  # (H, W) int32, to the nearest serving counter
 
 
+def build_tables(walkable: np.ndarray, pots: np.ndarray, plate_piles: np.ndarray, goals: np.ndarray) -> LayoutTables:
+    """BFS tables of a layout: walkable (H, W) bool; pots, plate piles, goals (K, 2) int (x, y)."""
+    return LayoutTables(
+        pots=jnp.asarray(pots, jnp.int32),
+        to_pot=jnp.asarray(np.stack([distance_table(walkable, p[None]) for p in pots]), jnp.int32),
+        to_plates=jnp.asarray(distance_table(walkable, plate_piles), jnp.int32),
+        to_goal=jnp.asarray(distance_table(walkable, goals), jnp.int32),
+    )
+
+
 def layout_tables(layout: Mapping) -> LayoutTables:
     """BFS tables of a JaxMARL v1 layout dict (wall_idx, pot_idx, plate_pile_idx, goal_idx)."""
     h, w = int(layout["height"]), int(layout["width"])
     walkable = np.ones(h * w, bool)
     walkable[np.asarray(layout["wall_idx"], np.int64)] = False
-    walkable = walkable.reshape(h, w)
-    pots = _cells(layout["pot_idx"], w)
-    return LayoutTables(
-        pots=jnp.asarray(pots, jnp.int32),
-        to_pot=jnp.asarray(np.stack([distance_table(walkable, p[None]) for p in pots]), jnp.int32),
-        to_plates=jnp.asarray(distance_table(walkable, _cells(layout["plate_pile_idx"], w)), jnp.int32),
-        to_goal=jnp.asarray(distance_table(walkable, _cells(layout["goal_idx"], w)), jnp.int32),
-    )
+    return build_tables(walkable.reshape(h, w), _cells(layout["pot_idx"], w),
+                        _cells(layout["plate_pile_idx"], w), _cells(layout["goal_idx"], w))
 
 
-def _approach(cond: jax.Array, d_old: jax.Array, d_new: jax.Array) -> jax.Array:
+def approach(cond: jax.Array, d_old: jax.Array, d_new: jax.Array) -> jax.Array:
+    """An approach term: where `cond`, the decrease in distance to the target, d_old - d_new."""
     # A target out of reach from both cells (the other room of forced_coord) pays nothing.
     decrease = jnp.where(d_old == UNREACHABLE, 0, d_old - d_new).astype(jnp.float32)
     return jnp.where(cond, decrease, 0.0)
@@ -183,12 +187,12 @@ def features(tables: LayoutTables, height: int, prev, state) -> jax.Array:
     x0, y0, x1, y1 = pos0[:, 0], pos0[:, 1], pos1[:, 0], pos1[:, 1]
     plates_out = jnp.sum(inv1 == PLATE)
     cooking = jnp.any(status1 <= POT_FULL)
-    dish_term = _approach((inv1 == EMPTY) & cooking & (plates_out == 0),
+    dish_term = approach((inv1 == EMPTY) & cooking & (plates_out == 0),
                           tables.to_plates[y0, x0], tables.to_plates[y1, x1])
     has_onions = status1 != POT_EMPTY  # (P,)
     to_pots = jnp.where(has_onions[:, None, None], tables.to_pot, UNREACHABLE).min(axis=0)
-    pot_term = _approach((inv1 == PLATE) & jnp.any(has_onions) & (jnp.sum(has_onions) >= plates_out),
+    pot_term = approach((inv1 == PLATE) & jnp.any(has_onions) & (jnp.sum(has_onions) >= plates_out),
                          to_pots[y0, x0], to_pots[y1, x1])
-    soup_term = _approach(inv1 == DISH, tables.to_goal[y0, x0], tables.to_goal[y1, x1])
+    soup_term = approach(inv1 == DISH, tables.to_goal[y0, x0], tables.to_goal[y1, x1])
     events = jnp.stack([placement, dish, soup], axis=1).astype(jnp.float32)
     return jnp.concatenate([events, jnp.stack([dish_term, pot_term, soup_term], axis=1)], axis=1)

@@ -173,3 +173,32 @@ def test_a_shaped_population_gives_each_member_its_selected_shaping(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(UserError, match="not a population results file"):
         read_history([tmp_path / "bad.json"])
+
+
+def test_a_shaped_population_takes_overcooked_v2_envs():
+    from arena.agents.trainers import RunSpec
+    from arena.agents.trainers.population import shaped_population
+
+    spec = shaped_population(RunSpec("overcooked_v2/cramped_room", seed=2), "lhs", 3)
+    _, members = build_population(spec)
+    shown = np.array([list(p["shaping"].values()) for p in spec.provenance])
+    np.testing.assert_allclose(members.env_params.features, np.stack([shown, shown], axis=1), rtol=1e-6)  # (3, 2, 6)
+    one_cook = shaped_population(RunSpec("overcooked_v2/long_room"), "random", 2)
+    assert [len(p["features"]) for p in one_cook.env_params] == [1, 1]  # a row per seat
+
+
+@pytest.mark.slow
+def test_a_tiny_overcooked_v2_population_trains_and_reports_its_features(tmp_path):
+    from arena.agents.trainers import RunSpec
+    from arena.agents.trainers.population import shaped_population
+
+    tiny = {"num_envs": 4, "num_steps": 16, "update_epochs": 1, "num_minibatches": 1, "total_steps": 2 * 4 * 16}
+    base = RunSpec("overcooked_v2/cramped_room", out=str(tmp_path / "p"), seed=0, config=tiny,
+                   env_kwargs={"max_steps": 16, "random_reset": True})
+    spec = shaped_population(base, "lhs", 2)
+    train_population(spec, chunk=2, progress=False)
+    last = json.loads(run_files(spec.out).metrics.read_text().splitlines()[-1])
+    assert {f"{f}/agent_1/member-01" for f in spec.provenance[0]["shaping"]} <= set(last)
+    doc = json.loads((tmp_path / "p" / "population.json").read_text())
+    assert [m["shaping"] for m in doc["members"]] == [p["shaping"] for p in spec.provenance]
+    assert load_agent(tmp_path / "p" / "member-01.ckpt").manifest.provenance["shaping"] == spec.provenance[1]["shaping"]

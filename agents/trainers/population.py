@@ -304,7 +304,7 @@ def write_results(spec: PopulationSpec, outs: list[Output], extra: dict | None =
 
 # ---------------------------------------------------------------- populations of shapings
 
-# The env params field holding each seat's shaping weights (overcooked v1's ShapingWeights).
+# The env params field holding each seat's shaping weights (overcooked's ShapingWeights, v1 and v2).
 SHAPING_FIELD = "features"
 NO_SHAPING = "none"
 
@@ -329,7 +329,7 @@ def shaped_population(base: RunSpec, method: str, n: int, history: Sequence[str 
     env = make(base.env, **base.env_kwargs)
     defaults = env.default_params
     if not hasattr(defaults, SHAPING_FIELD):
-        raise UserError(f"env {base.env!r} takes no shaping weights (overcooked/<layout>, v1, does); "
+        raise UserError(f"env {base.env!r} takes no shaping weights (overcooked/<layout> and overcooked_v2/<layout> do); "
                         "train with shaping none")
     if method == "surrogate" and not history:
         raise FieldError("the surrogate selection needs earlier populations' results: `history` DIR/population.json")

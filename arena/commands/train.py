@@ -334,8 +334,8 @@ def population(shaping, n, history, arch, env_id, env_kw, seed, steps, out, name
     """N PPO self-play agents, one per reward shaping, trained together as one compiled call.
 
     Members get seeds --seed, --seed + 1, ...; --seed also seeds the shaping selection. Each
-    member's shaping (overcooked v1 layouts) is fixed for its whole run and the same for both
-    cooks; JaxMARL's annealed shaping is then off (--set shaping_horizon=0 unless set). The
+    member's shaping (overcooked/ and overcooked_v2/ layouts) is fixed for its whole run and the
+    same for every cook; JaxMARL's annealed shaping is then off (--set shaping_horizon=0 unless set). The
     diversity of the shapings (mean std per weight, % of [0, 10] covered) prints first; each
     member's checkpoint records its shaping (provenance.shaping), and population.json its
     sparse self-play return, which --shaping surrogate learns from. --set takes PPO's settings
