@@ -2,10 +2,11 @@
 (reward weights, payoffs, shaping), trained as one compiled call.
 
 A member is a seed and an env-params pytree. `PopulationTrainer` vmaps the PPO trainer's own
-`update` over the members (and maps its `init` over them) (PPO keeps its env params in its state), so member i of
-a population is the run `RunSpec(seed=seeds[i])` under its env params would be, and the
-driver runs the population like any trainer: one state file, one metrics file, chunks,
-Ctrl-C and `--resume`. A run `-o DIR` writes
+`update` over the members and maps its `init` over them (PPO keeps its env params in its
+state), so member i of a population is the run `RunSpec(seed=seeds[i])` under its env params
+would be, and the driver runs the population like any trainer: one state file, one metrics
+file, chunks, Ctrl-C and `--resume`. With `opponent` (team games) every member trains against
+the same frozen checkpoint, as `train("ppo", ...)` does for one seed. A run `-o DIR` writes
 
     DIR/member-00.ckpt ...           one checkpoint per member (per member and team in team
                                      games: member-00-predators.ckpt), provenance per member
@@ -14,7 +15,8 @@ Ctrl-C and `--resume`. A run `-o DIR` writes
                                      `<metric>/member-03` per member
     DIR/population.curves.png        one panel per metric, one line per member
     DIR/population.json              each member's seed, env params, provenance extras and
-                                     measured sparse self-play return (`write_results`)
+                                     measured sparse self-play return (`write_results`),
+                                     and the frozen opponent if any
 
     from arena.agents.trainers.population import PopulationSpec, train_population
     train_population(PopulationSpec(env="mpe_tag", out="tag-pop", seeds=(0, 1, 2)))
@@ -272,8 +274,19 @@ def train_population(
     driven = dataclasses.replace(spec, out=str(run_files(spec.out).out))
     result = run(trainer, KIND, driven, Schedule(resume, chunk, checkpoint_every, progress), outs=outs, start=members)
     if not result.interrupted:
-        write_results(spec, outs, {**shaping_report(spec), **(results or {})})
+        write_results(spec, outs, {**shaping_report(spec), **opponent_report(trainer, spec), **(results or {})})
     return result
+
+
+def opponent_report(trainer: PopulationTrainer, spec: PopulationSpec) -> dict:
+    """What population.json says of the frozen opponent every member trained against: the
+    checkpoint as given, its name, params sha256 and team; {} in self-play."""
+    if not spec.opponent:
+        return {}
+    manifest, _, _ = read_checkpoint(spec.opponent)
+    teams = [trainer.env.spec.teams[k].name for k in trainer.frozen]
+    return {"opponent": {"checkpoint": spec.opponent, "name": manifest.name, "sha256": manifest.params.sha256,
+                         "team": " and ".join(teams)}}
 
 
 def write_results(spec: PopulationSpec, outs: list[Output], extra: dict | None = None) -> dict:

@@ -320,6 +320,9 @@ def coala(**options):
               help="An earlier population's DIR/population.json (or DIR) for --shaping surrogate (repeatable).")
 @click.option("--arch", default="mlp_actor_critic", show_default=True,
               type=click.Choice(["mlp_actor_critic", "cnn_actor_critic"]), help="Network trained.")
+@click.option("--opponent", default=None, metavar="CKPT",
+              help="Team games: this checkpoint plays its team frozen against every member; only the other "
+                   "teams train.")
 @click.option("-o", "--out", default=None, type=click.Path(file_okay=False),
               help="Folder to write: member-00.ckpt ..., population.json, and the population's state, metrics "
                    "and curves.")
@@ -329,13 +332,15 @@ def coala(**options):
               help="Continue the population in this folder; its recorded settings are used.")
 @click.option("--force", is_flag=True, help="Replace the population already in -o.")
 @_decorate_shared
-def population(shaping, n, history, arch, env_id, env_kw, seed, steps, out, name, settings, arch_kw,
+def population(shaping, n, history, arch, opponent, env_id, env_kw, seed, steps, out, name, settings, arch_kw,
                checkpoint_every, resume, force, quiet, list_settings, as_json):
     """N PPO self-play agents, one per reward shaping, trained together as one compiled call.
 
-    Members get seeds --seed, --seed + 1, ...; --seed also seeds the shaping selection. Each
-    member's shaping (overcooked/ and overcooked_v2/ layouts) is fixed for its whole run and the
-    same for every cook; JaxMARL's annealed shaping is then off (--set shaping_horizon=0 unless set). The
+    Members get seeds --seed, --seed + 1, ...; --seed also seeds the shaping selection. With
+    --opponent (team games), every member trains the other teams against that one frozen
+    checkpoint, as `arena train ppo --opponent` does for one seed. Each member's shaping
+    (overcooked/ and overcooked_v2/ layouts) is fixed for its whole run and the same for every
+    cook; JaxMARL's annealed shaping is then off (--set shaping_horizon=0 unless set). The
     diversity of the shapings (mean std per weight, % of [0, 10] covered) prints first; each
     member's checkpoint records its shaping (provenance.shaping), and population.json its
     sparse self-play return, which --shaping surrogate learns from. --set takes PPO's settings
@@ -346,6 +351,7 @@ def population(shaping, n, history, arch, env_id, env_kw, seed, steps, out, name
       arena train population --env overcooked/forced_coord --shaping lhs --n 8 --seed 0 --steps 5000000 -o lhs/
       arena train population --env overcooked/forced_coord --shaping surrogate --history lhs/ --n 8 -o sur/
       arena train population --env mpe_tag --n 3 --steps 1000000 --set num_steps=100 -o tag/
+      arena train population --env mpe_tag_intent --opponent zoo:intent-prey --n 3 -o hunters/
       arena train population --resume lhs/
       arena ensemble lhs/member-*.ckpt -o lhs-ensemble.ckpt
     """
@@ -357,7 +363,7 @@ def population(shaping, n, history, arch, env_id, env_kw, seed, steps, out, name
     from arena.paths import enable_compilation_cache
 
     base = _base_spec("population", env_id, env_kw, seed, steps, out, name, settings, arch_kw, checkpoint_every,
-                      resume, arch)
+                      resume, arch, opponent)
     enable_compilation_cache()  # before anything is compiled (building a shaped env traces its reset)
     if base is None:
         spec = recorded_population(resume)
