@@ -56,6 +56,9 @@ class MetricSpec:
 
     name: str
     reduce: str = "sum"  # "sum" (counts: soups, captures) or "mean" (rates)
+    # A breakdown (per feature and seat) that metrics files and curves keep but one-line
+    # summaries, such as a training progress line, leave out.
+    detail: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +113,11 @@ class EnvSpec:
     @property
     def num_seats(self) -> int:
         return len(self.seats)
+
+    @property
+    def headline_metrics(self) -> tuple[str, ...]:
+        """The names of the metrics that are not details (MetricSpec.detail), in order."""
+        return tuple(m.name for m in self.metrics if not m.detail)
 
     @property
     def sides(self) -> tuple[Side, ...]:

@@ -66,7 +66,7 @@ def soups_v2(env, prev_state, actions, state, reward) -> jax.Array:
 
 
 def feature_metrics(seats) -> tuple[MetricSpec, ...]:
-    return tuple(MetricSpec(f"{f}/{seat}", reduce="sum") for f in shaping.FEATURES for seat in seats)
+    return tuple(MetricSpec(f"{f}/{seat}", reduce="sum", detail=True) for f in shaping.FEATURES for seat in seats)
 
 
 # (layout tables, state before the step, state after) -> (S, 6) float32 features

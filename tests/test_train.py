@@ -321,3 +321,32 @@ def test_ppo_trains_one_team_against_a_frozen_opponent(tmp_path):
     # A one-team env has no opponent to freeze.
     with pytest.raises(UserError, match="team game"):
         train("ppo", RunSpec("coord_game", out=str(tmp_path / "c.ckpt"), opponent=str(prey_path)), progress=False)
+
+
+def test_the_progress_line_fits_80_columns_with_its_bar_and_main_metrics():
+    import io
+
+    from rich.console import Console
+
+    from arena.agents.trainers import build_trainer
+
+    # overcooked v1 has 13 metrics: the per-feature counts stay in the metrics file and curves.
+    trainer = build_trainer("ppo", RunSpec("overcooked/forced_coord"))
+    assert trainer.progress_keys == ("return", "soups")
+    assert "placement_in_pot/agent_0" in trainer.curve_keys
+    row = {k: 1234.5 for k in (*trainer.curve_keys, "entropy")}
+    console = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None)
+    bar = driver._progress(True, console)
+    task = bar.add_task("ippo overcooked/forced_coord", total=2441, completed=1200, info="")
+    bar.update(task, info=driver.progress_info(12345.6, row, trainer.progress_keys))
+    console.print(bar.get_renderable())
+    lines = console.file.getvalue().rstrip("\n").split("\n")
+    assert all(len(line) <= 80 for line in lines), lines
+    assert "ippo overcooked/forced_coord" in lines[0] and "━" in lines[0] and "1200/2441 updates" in lines[0]
+    assert lines[1] == "12,346 steps/s  return 1234.50  soups 1234.50"
+    # a metrics line longer than the terminal is cropped, never wrapped onto a third line
+    bar.update(task, info=driver.progress_info(1.0, row, trainer.curve_keys))
+    console.file.seek(0)
+    console.file.truncate()
+    console.print(bar.get_renderable())
+    assert len(console.file.getvalue().rstrip("\n").split("\n")) == 2

@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from arena.agents.trainers import reference, runfiles
 from arena.agents.trainers.contract import Output, Trainer
@@ -190,10 +193,7 @@ def run(trainer: Trainer, kind: str, spec: RunSpec, schedule: Schedule, *, outs:
                 now = time.perf_counter()
                 sps = n * trainer.steps_per_update * len(groups) / max(now - t_last, 1e-9)
                 t_last = now
-                info = f"{sps:,.0f} steps/s  " + "  ".join(
-                    f"{k} {final[k]:.2f}" for k in trainer.progress_keys if k in final
-                )
-                bar.update(task, completed=update, info=info)
+                bar.update(task, completed=update, info=progress_info(sps, final, trainer.progress_keys))
                 if update % checkpoint_every == 0 or update >= trainer.num_updates:
                     save(state, final)
     except KeyboardInterrupt:
@@ -215,6 +215,11 @@ def run(trainer: Trainer, kind: str, spec: RunSpec, schedule: Schedule, *, outs:
     )
 
 
+def progress_info(steps_per_s: float, row: dict, keys) -> str:
+    """The metrics line under the progress bar: speed, then each of `keys` the row has."""
+    return "  ".join([f"{steps_per_s:,.0f} steps/s", *(f"{k} {row[k]:.2f}" for k in keys if k in row)])
+
+
 class _NoBar(contextlib.nullcontext):
     def add_task(self, *a, **k):
         return 0
@@ -223,13 +228,21 @@ class _NoBar(contextlib.nullcontext):
         pass
 
 
-def _progress(enabled: bool):
+class _TwoLineProgress(Progress):
+    """The bar on one line and each task's metrics (`info`) on the next, cropped to the
+    terminal: on one line rich gave the metrics the room and dropped the bar."""
+
+    def get_renderables(self):
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            if task.fields.get("info"):
+                yield Text(task.fields["info"], no_wrap=True, overflow="ellipsis")
+
+
+def _progress(enabled: bool, console: Console | None = None):
     if not enabled:
         return _NoBar()
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(
+    return _TwoLineProgress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("updates"),
-        TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-        transient=False,
+        TimeElapsedColumn(), TimeRemainingColumn(), transient=False, console=console,
     )

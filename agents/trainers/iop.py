@@ -116,12 +116,13 @@ class IOPTrainer(PolicyGradientTrainer):
 
     @property
     def progress_keys(self) -> tuple[str, ...]:
-        return ("return", *(m.name for m in self.env.spec.metrics), "cohort_return_std")
+        return ("return", *self.env.spec.headline_metrics, "cohort_return_std")
 
     @property
     def curve_keys(self) -> tuple[str, ...]:
         usage = tuple(f"expert_usage/{i}" for i in range(self.num_experts))
-        return (*self.progress_keys, "action_entropy", "routing_entropy", *usage)
+        metrics = (m.name for m in self.env.spec.metrics)
+        return ("return", *metrics, "cohort_return_std", "action_entropy", "routing_entropy", *usage)
 
     def hyperparameters(self) -> dict:
         sigma, bias = cohort_perturbations(self.config, self.num_experts)

@@ -81,14 +81,18 @@ class PPOTrainer(PolicyGradientTrainer):
         return "self-play: " + " and ".join(t.name for t in teams) + " trained simultaneously, one network per team"
 
     @property
-    def progress_keys(self) -> tuple[str, ...]:
+    def _returns(self) -> tuple[str, ...]:
         teams = self.env.spec.teams
-        keys = ["return"] if len(teams) == 1 else [f"return/{t.name}" for t in teams]
-        return (*keys, *(m.name for m in self.env.spec.metrics))
+        return ("return",) if len(teams) == 1 else tuple(f"return/{t.name}" for t in teams)
+
+    @property
+    def progress_keys(self) -> tuple[str, ...]:
+        return (*self._returns, *self.env.spec.headline_metrics)
 
     @property
     def curve_keys(self) -> tuple[str, ...]:
-        return (*self.progress_keys, "shaping_coef", "entropy", "value_loss", "approx_kl")
+        metrics = (m.name for m in self.env.spec.metrics)
+        return (*self._returns, *metrics, "shaping_coef", "entropy", "value_loss", "approx_kl")
 
     def team_params(self, state: PPOState, team: int):
         return state.params[team]
