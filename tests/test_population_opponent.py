@@ -41,6 +41,7 @@ def runs(tmp_path_factory):
     return root / "pop", prey, pop, alone
 
 
+@pytest.mark.slow  # five compiles (population and single-run init and chunk, the reference match): ~1 min CPU
 def test_a_population_against_an_opponent_equals_its_seeds_trained_alone(runs):
     out, prey_path, pop, alone = runs
     prey = load_agent(prey_path)
@@ -69,7 +70,7 @@ def test_a_population_against_an_opponent_equals_its_seeds_trained_alone(runs):
     assert [m["checkpoints"] for m in doc["members"]] == [["member-00-predators.ckpt"], ["member-01-predators.ckpt"]]
 
 
-@pytest.mark.slow  # a third population run; test_population.py resumes populations in the default suite
+@pytest.mark.slow  # the fixture's runs; test_population.py resumes populations in the default suite
 def test_a_population_against_an_opponent_resumes_exactly(runs, tmp_path, monkeypatch):
     from tests.test_train import interrupt_at_chunk
 
