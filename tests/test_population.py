@@ -72,6 +72,7 @@ def test_a_population_writes_one_checkpoint_per_member_and_its_results(pop_run):
         prov = m.provenance
         assert m.name == f"pop-{i:02d}" and prov["seed"] == seed and prov["note"] == note
         assert prov["population"] == {"name": "pop", "member": i, "size": 2}
+        assert prov["reward_shaping"] == {"kind": "none"}  # payoffs are not a shaping
         assert prov["final_training_return"] == rows[-1][f"return/member-{i:02d}"]
         assert prov["final_training_metrics"]["agreement"] == rows[-1][f"agreement/member-{i:02d}"]
         assert doc["members"][i]["seed"] == seed and doc["members"][i]["sparse_return"] == prov["best_return"]
@@ -142,7 +143,13 @@ def test_cli_bad_population_input_is_one_line_and_exit_2(argv, message, tmp_path
 
 def test_a_shaped_population_gives_each_member_its_selected_shaping(tmp_path):
     from arena.agents.trainers import RunSpec, selection
-    from arena.agents.trainers.population import read_history, shaped_population
+    from arena.agents.trainers.population import (
+        FIXED_SHAPING,
+        member_outputs,
+        normalized_population,
+        read_history,
+        shaped_population,
+    )
     from arena.envs.overcooked_shaping import FEATURES, weights_dict
 
     base = RunSpec("overcooked/forced_coord", seed=4)
@@ -157,6 +164,20 @@ def test_a_shaped_population_gives_each_member_its_selected_shaping(tmp_path):
     np.testing.assert_allclose(members.env_params.features[2], [weights[2]] * 2, rtol=1e-6)
     kept = dataclasses.replace(base, config={"shaping_horizon": 1000})
     assert shaped_population(kept, "same", 2).config == {"shaping_horizon": 1000}
+
+    # Each member's checkpoint says which shaping it trained with: its fixed weights, not "none"
+    # (shaping_horizon 0 turns off only JaxMARL's annealed shaped reward).
+    spec = dataclasses.replace(spec, out=str(tmp_path / "lhs"), name="lhs")
+    for i, o in enumerate(member_outputs(pop, spec)):
+        assert o.provenance["reward_shaping"] == {"kind": FIXED_SHAPING, "weights": spec.provenance[i]["shaping"]}
+    both = dataclasses.replace(shaped_population(kept, "same", 2), out=str(tmp_path / "same"), name="same")
+    shaped = member_outputs(build_population(both)[0], both)[0].provenance["reward_shaping"]
+    assert shaped["anneal_steps"] == 1000 and shaped["kind"].startswith("env shaped_reward, coefficient annealed")
+    assert shaped["kind"].endswith(FIXED_SHAPING) and shaped["weights"] == both.provenance[0]["shaping"]
+    unshaped = normalized_population(dataclasses.replace(shaped_population(base, "none", 2), out=str(tmp_path / "n")))
+    unshaped_pop = build_population(unshaped)[0]  # JaxMARL's default: its shaped reward annealed, no weights
+    assert member_outputs(unshaped_pop, unshaped)[1].provenance["reward_shaping"] == unshaped_pop.reward_shaping()
+    assert "weights" not in unshaped_pop.reward_shaping()
     reseeded = shaped_population(base, "lhs", 4, selection_seed=9)  # training seeds stay base.seed + i
     assert reseeded.seeds == spec.seeds and reseeded.provenance[0]["shaping"] == weights_dict(
         np.round(selection.lhs_shapings(9, 4, 6)[0], 3))

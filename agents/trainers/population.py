@@ -231,7 +231,8 @@ def member_outputs(trainer: PopulationTrainer, spec: PopulationSpec) -> list[Out
     outs = []
     for i, (seed, extra) in enumerate(zip(spec.seeds, spec.provenance)):
         one = dataclasses.replace(spec, out=str(member_path(spec.out, i)), name=f"{spec.name}-{i:02d}")
-        prov = {**extra, "seed": seed, "population": {"name": spec.name, "member": i, "size": len(spec.seeds)}}
+        prov = {**extra, "seed": seed, "population": {"name": spec.name, "member": i, "size": len(spec.seeds)},
+                "reward_shaping": member_reward_shaping(trainer.reward_shaping(), spec.env_params[i])}
         outs += [dataclasses.replace(o, member=i, provenance=prov) for o in outputs(trainer.inner, one)]
     return outs
 
@@ -320,6 +321,20 @@ def write_results(spec: PopulationSpec, outs: list[Output], extra: dict | None =
 # The env params field holding each seat's shaping weights (overcooked's ShapingWeights, v1 and v2).
 SHAPING_FIELD = "features"
 NO_SHAPING = "none"
+FIXED_SHAPING = "fixed weights on the env's shaping features, constant over the run"
+
+
+def member_reward_shaping(base: dict, env_params: dict) -> dict:
+    """A member's provenance.reward_shaping: the trainer's own (`base`: JaxMARL's annealed
+    shaped reward, or none) plus the fixed feature weights its env params (`env_params`, as
+    the spec gives them) set, if any is nonzero: one named map when every seat has the same,
+    else a list of them, one per seat."""
+    weights = env_params.get(SHAPING_FIELD)
+    if weights is None or not np.any(np.asarray(weights, np.float64)):
+        return base
+    seats = [shaping.weights_dict(w) for w in np.asarray(weights, np.float64)]
+    kind = FIXED_SHAPING if base.get("kind") == "none" else f"{base['kind']}; and {FIXED_SHAPING}"
+    return {**base, "kind": kind, "weights": seats[0] if all(s == seats[0] for s in seats) else seats}
 
 
 def shaped_population(base: RunSpec, method: str, n: int, history: Sequence[str | Path] = (), *,
