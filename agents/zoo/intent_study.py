@@ -8,7 +8,11 @@ In mpe_tag_intent (envs/mpe_tag_intent.py) it trains, each run resuming its file
 
 1. the prey: IPPO co-training of a corner-conditioned prey with intent-blind predators;
 2. predators against that prey, frozen (`arena train ppo --opponent`), `--seeds` seeds each:
-   intent-blind (`intent_obs="none"`), oracle (`"true"`) and belief-trained (`"soft"`);
+   intent-blind (`intent_obs="none"`), oracle (`"true"`) and belief-trained (`"soft"`); one
+   run after another, or with `--population` each kind's seeds as one population (`arena
+   train population --opponent`, one compiled call; the same seeds and settings, equal to
+   the runs alone to float rounding, which over 1M steps can grow into other agents: the
+   zoo's intent-* agents come from the runs alone);
 3. per seed, an intent encoder (`arena train encoder`) on the blind predators' observations
    in their matches with the prey, and from it and the belief-trained policy a belief
    predator, plus the same with its belief flattened to uniform (the ablation);
@@ -38,6 +42,7 @@ from arena.agents import planner
 from arena.agents.intent_encoder import assemble_belief_predator
 from arena.agents.trainers import RunSpec, reference, train
 from arena.agents.trainers.encoder import train_encoder
+from arena.agents.trainers.population import PopulationSpec, run_files, train_population
 from arena.agents.trainers.runfiles import state_path_for
 from arena.agents.zoo import ZOO_DIR
 from arena.checkpoint import load_agent, read_checkpoint, save_checkpoint
@@ -62,6 +67,7 @@ class Settings:
     steps: int = 1_000_000  # each predator run
     episodes: int = 1000  # evaluation episodes per seed
     encoder: tuple = ()  # encoder settings (`arena train encoder --set`), as (key, value) pairs
+    population: bool = False  # each kind's predator seeds trained as one population
 
 
 def _log(msg: str) -> None:
@@ -91,6 +97,22 @@ def ppo_run(out: Path, steps: int, seed: int, intent_obs: str, opponent: Path | 
     return [Path(p) for p in result.outputs]
 
 
+def population_run(out: Path, steps: int, seeds: int, intent_obs: str, opponent: Path, log) -> list[Path]:
+    """Predators of seeds 0..seeds-1 against the frozen `opponent` as one population in folder
+    `out` (resumed when its state exists; skipped when finished) -> each seed's checkpoint."""
+    outputs = [out / f"member-{k:02d}-predators.ckpt" for k in range(seeds)]
+    if all(_finished(p) for p in outputs):
+        return outputs
+    spec = PopulationSpec(ENV, out=str(out), seeds=tuple(range(seeds)), env_kwargs={"intent_obs": intent_obs},
+                          config={**PPO_SET, "total_steps": steps}, opponent=str(opponent))
+    log(f"training {out.name}: intent_obs={intent_obs}, seeds 0-{seeds - 1} as one population, {steps:,} steps "
+        f"each, against {opponent.name}")
+    result = train_population(spec, resume=run_files(out).state.is_file(), progress=False)
+    if result.interrupted:
+        raise KeyboardInterrupt
+    return outputs
+
+
 def build(work: Path, s: Settings, log=_log) -> dict:
     """Train (or find) everything; -> {"prey": path, kind: [path per seed], "encoder": [...],
     "belief": [...], "flat": [...], "planner": [...], "flat_planner": [...]}."""
@@ -98,8 +120,11 @@ def build(work: Path, s: Settings, log=_log) -> dict:
     _, prey = ppo_run(work / "prey.ckpt", s.prey_steps, 0, "none", None, log)
     paths: dict = {"prey": prey}
     for kind, intent_obs in KINDS.items():
-        paths[kind] = [ppo_run(work / f"{kind}-s{k}.ckpt", s.steps, k, intent_obs, prey, log)[0]
-                       for k in range(s.seeds)]
+        if s.population:
+            paths[kind] = population_run(work / f"{kind}-population", s.steps, s.seeds, intent_obs, prey, log)
+        else:
+            paths[kind] = [ppo_run(work / f"{kind}-s{k}.ckpt", s.steps, k, intent_obs, prey, log)[0]
+                           for k in range(s.seeds)]
     for key in ("encoder", "belief", "flat", "planner", "flat_planner"):
         paths[key] = []
     for k in range(s.seeds):
@@ -239,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=Settings.episodes, help="Evaluation episodes per seed.")
     parser.add_argument("--encoder-set", action="append", default=[], metavar="KEY=VALUE",
                         help="Encoder setting (as `arena train encoder --set`), repeatable.")
+    parser.add_argument("--population", action="store_true",
+                        help="Train each predator kind's seeds as one population (one compiled call) rather than "
+                             "one run after another; float rounding differs, so the agents are not the zoo's.")
     parser.add_argument("--zoo", action="store_true",
                         help="Also copy the prey and seed 0 of each predator kind into the zoo (intent-*.ckpt).")
     parser.add_argument("--json", action="store_true", help="Print the whole result as JSON.")
@@ -254,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     enable_compilation_cache()
     s = Settings(seeds=args.seeds, prey_steps=args.prey_steps, steps=args.steps, episodes=args.episodes,
-                 encoder=encoder)
+                 encoder=encoder, population=args.population)
     try:
         result = study(args.work, s)
         if args.zoo:
