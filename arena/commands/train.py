@@ -109,7 +109,8 @@ def _report(kind: str, result, as_json: bool, again: str, extra: dict | None = N
     elif not result.interrupted:
         final = "  ".join(f"{k} {v:.3g}" for k, v in result.final.items()
                           if k.startswith(("return", "soups", "captures", "agreement")) and "/member-" not in k)
-        click.echo(f"trained {result.env_steps:,} env steps in {result.wall_time:.0f}s; {final}")
+        # the metrics on a line of their own: a team game's three do not fit 80 columns beside the rest
+        click.echo(f"trained {result.env_steps:,} env steps in {result.wall_time:.0f}s" + (f"\n  {final}" if final else ""))
         for p in result.outputs:
             click.echo(f"wrote {p}")
     if result.interrupted:
