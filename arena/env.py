@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
@@ -118,6 +118,12 @@ class EnvSpec:
     def headline_metrics(self) -> tuple[str, ...]:
         """The names of the metrics that are not details (MetricSpec.detail), in order."""
         return tuple(m.name for m in self.metrics if not m.detail)
+
+    def headline(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """`values` (metric name -> anything) without the detail metrics', for one-line text;
+        JSON output keeps them all."""
+        details = {m.name for m in self.metrics if m.detail}
+        return {k: v for k, v in values.items() if k not in details}
 
     @property
     def sides(self) -> tuple[Side, ...]:

@@ -134,6 +134,8 @@ def play_match(
         "agents": [{"name": a.name, "source": a.source, "arch": a.manifest.arch} for a in lineup],
         "orders": order_reports,
         "xp": None,
+        # Metrics the text summary shows; the per-seat feature counts stay in the JSON.
+        "headline_metrics": list(env.spec.headline_metrics),
     }
     if shape is not None:
         report["meta"] = {"meta_episodes": episodes, "inner": inner_episodes, "lanes": lanes}

@@ -117,11 +117,21 @@ def test_cli_match_json_is_reproducible(make_ckpt):
     assert 0.0 <= r1["orders"][0]["metrics"]["agreement"]["mean"] <= 1.0
 
 
-def test_cli_match_table_names_sides(make_ckpt):
+def test_cli_match_table_names_sides(make_ckpt, tmp_path):
     a = make_ckpt("random", V2)
     out = CliRunner().invoke(cli, ["match", str(a), str(a), "--episodes", "4", "--env-kw", "max_steps=20"])
     assert out.exit_code == 0, out.output
     assert "agent_0" in out.output and "J_XP" in out.output and "soups" in out.output
+    # The per-seat feature counts are left to --json, and the text says so.
+    assert "placement_in_pot/" not in out.output and "(+12 per-seat metrics: --json)" in out.output
+    rec = tmp_path / "v2.replay"
+    as_json = json.loads(CliRunner().invoke(cli, ["match", str(a), str(a), "--episodes", "4", "--env-kw",
+                                                  "max_steps=20", "--json", "--record", str(rec)]).output)
+    assert "placement_in_pot/agent_0" in as_json["orders"][0]["metrics"] and as_json["headline_metrics"] == ["soups"]
+    info = CliRunner().invoke(cli, ["replay", "info", str(rec)]).output
+    assert "soups" in info and "placement_in_pot/" not in info and "(+12 per-seat metrics: --json)" in info
+    episodes = json.loads(CliRunner().invoke(cli, ["replay", "info", str(rec), "--json"]).output)["episodes"]
+    assert "placement_in_pot/agent_1" in episodes[0]["metrics"]
 
 
 def test_record_refuses_to_replace_a_replay_unless_forced(make_ckpt, tmp_path, capsys):

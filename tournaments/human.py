@@ -158,7 +158,7 @@ def _play_games(prep: Prepared, store: Store, todo: list[Cell], letters: list[st
             "replay": row["replay"], "mean_reaction_ms": row["mean_reaction_ms"] or None,
             "finished_utc": row["finished_utc"]})
         played += 1
-        said = f"game {game_no} of {total} is stored: your return {row['human_return']:+.1f}, {metrics_text(metrics)}"
+        said = f"game {game_no} of {total} is stored: your return {row['human_return']:+.1f}, {metrics_text(env.spec.headline(metrics))}"
         rating = ask_rating(cell, *rating_question(noun, letter, said), True)
         if rating is None:
             break

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import click
 
@@ -69,7 +70,8 @@ def play(agents, env_id, env_kw, seat, seed, tick_hz, countdown, out, size, fram
     if as_json:
         print_json(row)
     else:
-        click.echo(f"{row['env']}: {row['steps']} steps, your return {row['human_return']:+.2f}, metrics {row['metrics']}")
+        click.echo(f"{row['env']}: {row['steps']} steps, your return {row['human_return']:+.2f}, "
+                   f"metrics {json.dumps(game.env.spec.headline(json.loads(row['metrics'])), sort_keys=True)}")
         click.echo(f"replay: {row['replay']}  (arena view {row['replay']})")
         click.echo(f"result appended to {game.results_path}")
 

@@ -170,13 +170,18 @@ def info(file, as_json):
     if data["meta"].get("episodes_played"):
         console.print(f"holds {len(data['episodes'])} of the {data['meta']['episodes_played']} episodes played")
     table = Table()
-    metric_names = sorted({k for e in data["episodes"] for k in e["metrics"]})
+    # Per-seat breakdowns ("<metric>/<seat>": overcooked's feature counts) stay in --json.
+    per_seat = tuple(f"/{seat}" for seat in data["seats"])
+    every = sorted({k for e in data["episodes"] for k in e["metrics"]})
+    metric_names = [m for m in every if not m.endswith(per_seat)]
     for col in ("episode", "steps", *(f"return {s}" for s in data["seats"]), *metric_names, "bytes"):
         table.add_column(col, justify="right")
     for e in data["episodes"]:
         table.add_row(str(e["episode"]), str(e["length"]), *(f"{r:.2f}" for r in e["returns"]),
                       *(f"{e['metrics'].get(m, float('nan')):.2f}" for m in metric_names), f"{e['bytes']:,}")
     console.print(table)
+    if len(metric_names) < len(every):
+        console.print(f"(+{len(every) - len(metric_names)} per-seat metrics: --json)")
     if damaged:
         sys.exit(1)
 

@@ -32,11 +32,15 @@ def print_match_report(report: dict, as_json: bool = False) -> None:
         print_table(cols, [[s["side"], s["team"], ", ".join(s["seats"]), s["agent"], interval(s["return"])]
                            for s in order["sides"]], title=title if len(report["orders"]) > 1 else None,
                     console=console)
-        metrics = "  ".join(f"{name}: {interval(e)}" for name, e in order["metrics"].items())
+        shown = report.get("headline_metrics", list(order["metrics"]))
+        metrics = "  ".join(f"{name}: {interval(e)}" for name, e in order["metrics"].items() if name in shown)
         compile_note = f", compiled in {order['compile_seconds']:.1f}s" if order["compile_seconds"] else ""
         console.print(
             f"  per episode: {metrics}  |  {order['steps_per_second']:,.0f} env steps/s{compile_note}"
         )
+    hidden = len(report["orders"][0]["metrics"]) - len(report.get("headline_metrics", report["orders"][0]["metrics"]))
+    if hidden > 0:
+        console.print(f"  (+{hidden} per-seat metrics: --json)")
     if report.get("xp"):
         console.print(f"[bold]J_XP[/bold] = 1/2 (J(a,b) + J(b,a)) = {interval(report['xp'])}")
 
