@@ -199,7 +199,7 @@ def test_belief_bars_outline_the_true_row_only():
 
     surf = pygame.Surface((300, 80))
     draw_bars(surf, pygame.Rect(0, 10, 300, 60), [0.1, 0.2, 0.6, 0.1], ["NE", "NW", "SE", "SW"], (200, 80, 80),
-              row_h=15, vmax=1.0, truth=2)
+              row_h=15, truth=2)
     ys = np.nonzero((pygame.surfarray.array3d(surf) == np.array(style.TRUTH)).all(axis=-1))[1]
     assert ys.size and ys.min() >= 10 + 2 * 15 - 1 and ys.max() <= 10 + 3 * 15  # row 2: y in [40, 55)
 
