@@ -217,6 +217,44 @@ def test_client_without_a_server_says_so_in_one_line(tmp_path):
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
+def test_a_served_replay_is_the_cell_own_episodes_bit_for_bit(tmp_path):
+    """A cell's replay is recorded by the call that played the cell (64 episodes at once): its
+    states are the cell's to the last bit (a 4-episode re-play rounded mpe_tag's velocities
+    otherwise), its returns are the cell's, and verify passes at the width it records."""
+    from arena.replay import open_replay
+    from arena.runner import run_match
+    from arena.server.config import ServerConfig
+    from arena.server.service import Service
+    from arena.server.worker import Worker
+    from arena.verify import recorded_batch, verify_traces
+
+    service = Service(ServerConfig(data=tmp_path, replay_episodes=4))
+    ids = []
+    for name, side, seed in (("pred-a", "predators", 0), ("pred-b", "predators", 1), ("prey", "prey", 2)):
+        manifest, params = new_agent("random", "mpe_tag", side=side, name=name, seed=seed)
+        save_checkpoint(tmp_path / f"{name}.ckpt", manifest, params)
+        ids.append(service.submit_agent((tmp_path / f"{name}.ckpt").read_bytes())[0]["id"])
+    view, _ = service.create_tournament({"mode": "roundrobin", "agents": ids, "env": "mpe_tag", "episodes": 64})
+    lease = service.jobs.lease(seconds=600)
+    out = Worker(str(tmp_path / "scratch")).play(service.payload(lease))
+    service.complete(lease, out)
+    prep = service.prepared(view["id"])
+    assert len(out["cells"]) == 2
+    for row in out["cells"]:
+        cell = prep.cells[row["index"]]
+        replay = open_replay(service.replay_file(f"{view['id']}-{cell.index}"))
+        episodes = replay.episodes
+        assert len(episodes) == 4 and recorded_batch(replay.header) == 64
+        lineup = [prep.loaded[i] for i in cell.lineup]
+        own = run_match(prep.env, [a.agent for a in lineup], [a.params for a in lineup], episodes=64,
+                        seed=cell.match_seed, record=4)
+        for k, ep in enumerate(episodes):
+            assert np.array_equal(ep.rewards.sum(axis=0), row["returns"][k])
+            np.testing.assert_array_equal(ep.states[".p_vel"][1:], np.asarray(own.steps.env_state.p_vel)[:, k])
+            np.testing.assert_array_equal(ep.states[".p_pos"][1:], np.asarray(own.steps.env_state.p_pos)[:, k])
+        assert verify_traces(episodes, batch=recorded_batch(replay.header)).ok
+
+
 def test_a_late_result_from_an_abandoned_lease_is_refused(tmp_path, ipd_agents):
     """fishtest's rule: a lease that ran out and was given again cannot complete; the one
     that holds it can, once (a repeated completion is refused too: nothing counts twice)."""
