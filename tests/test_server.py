@@ -361,16 +361,21 @@ def ladder(tmp_path_factory, ipd_agents):
     s.stop()
 
 
-def test_the_ladder_match_makes_and_ranks(ladder):
-    server, ids = ladder
+def played_board(server) -> dict:
+    """The IPD leaderboard once the ladder has played every agent 3 times (each test waits for
+    it: under xdist a test may get a fresh ladder of its own)."""
     deadline = time.time() + 240
     while time.time() < deadline:
         board = server.http.get("/api/v1/leaderboard", params={"env": "ipd"}).json()
         if len(board["rows"]) == 4 and min(r["matches"] for r in board["rows"]) >= 3:
-            break
+            return board
         time.sleep(0.5)
-    else:
-        raise AssertionError(f"the ladder did not play every agent 3 times: {board}")
+    raise AssertionError(f"the ladder did not play every agent 3 times: {board}")
+
+
+def test_the_ladder_match_makes_and_ranks(ladder):
+    server, ids = ladder
+    board = played_board(server)
     assert board["score"] == "Elo" and "uncertainty" in board["policy"] and board["rounds"] >= 1
     rows = {r["name"]: r for r in board["rows"]}
     assert board["rows"][0]["name"] == "alld" and rows["alld"]["rank"] == 1  # defection wins every IPD episode it plays
@@ -393,7 +398,7 @@ def test_the_ladder_match_makes_and_ranks(ladder):
 
 def test_leaderboard_numbers_are_float32_rounded(ladder):
     server, _ = ladder
-    rows = server.http.get("/api/v1/leaderboard", params={"env": "ipd"}).json()["rows"]
+    rows = played_board(server)["rows"]
     numbers = [r[k] for r in rows for k in ("rating", "low", "high") if r[k] is not None]
     assert numbers and all(x == numfmt.float32_round(x) for x in numbers), numbers  # 1623.4568, not 1623.456789012345
 
