@@ -83,11 +83,14 @@ class TruthSpec:
     """A hidden per-episode class an env exposes so beliefs can be scored against it (the
     prey's secret corner in mpe_tag_intent): the int32 leaf `leaf` of the env state, valued
     0..len(labels)-1, which agents estimate in their extra named `extra` (shape (len(labels),),
-    the same label order)."""
+    the same label order). `observed_by` names the teams whose observations hold it (the prey
+    sees its own corner): a person playing any other team must infer it, so the viewer hides it
+    from them."""
 
     leaf: str
     labels: tuple[str, ...]
     extra: str = "belief"
+    observed_by: tuple[str, ...] = ()  # team names (TeamSpec.name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,6 +149,12 @@ class EnvSpec:
 
     def team_of(self, side: Side) -> TeamSpec:
         return self.teams[side.team]
+
+    def observes_truth(self, seat: int) -> bool:
+        """Whether the seat's observations hold the env's hidden truth (False with no truth)."""
+        if self.truth is None:
+            return False
+        return any(seat in t.seats for t in self.teams if t.name in self.truth.observed_by)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -307,10 +307,10 @@ def match_result(env: Env, out: MatchOutput, *, seed: int, agent_names: tuple, s
     )
 
 
-def _population_fn(env: Env, agents: tuple, episodes: int):
+def _population_fn(env: Env, agents: tuple, episodes: int, record: int = 0):
     """`match_fn` vmapped over pairings: population params are stacked per side (N_side, ...)
     and each pairing picks its members by index, so a whole matrix is one compiled call."""
-    run = match_fn(env, agents, episodes, 0, None)
+    run = match_fn(env, agents, episodes, record, None)
 
     def run_population(population: tuple, index: jax.Array, keys: jax.Array, env_params: Any) -> MatchOutput:
         # index (P, n_sides) int32 rows into each side's population; keys (P, 2) uint32.
@@ -324,19 +324,22 @@ def _population_fn(env: Env, agents: tuple, episodes: int):
 
 
 def compiled_population_match(env: Env, agents: tuple, population: tuple, episodes: int, pairings: int,
-                              env_params: Any = None) -> tuple[CompiledMatch, bool]:
+                              env_params: Any = None, record: int = 0) -> tuple[CompiledMatch, bool]:
     """The compiled population match: fn(population, index (P, n_sides), keys (P, 2),
-    env_params) -> MatchOutput with a leading pairing axis P = `pairings`. `population[s]`
-    stacks the params of every agent that may play side s along a new leading axis. Pairing p
-    with key k gives the same numbers as `compiled_match(...).fn(params_p, k, env_params)`;
-    cached like `compiled_match`, and returned with whether this call compiled it."""
+    env_params) -> MatchOutput with a leading pairing axis P = `pairings`, each pairing's first
+    `record` episodes recorded. `population[s]` stacks the params of every agent that may play
+    side s along a new leading axis. Pairing p with key k plays the episodes
+    `compiled_match(...).fn(params_p, k, env_params)` plays, up to float rounding: XLA may
+    round a step batched wider otherwise (a replay of a pairing's episodes is recorded in this
+    call, `record`, not re-played). Cached like `compiled_match`, and returned with whether
+    this call compiled it."""
     env_params = env.default_params if env_params is None else env_params
-    cache_key = ("population", env, agents, episodes, pairings, _shapes(population), _shapes(env_params))
+    cache_key = ("population", env, agents, episodes, pairings, record, _shapes(population), _shapes(env_params))
 
     def build() -> CompiledMatch:
         index = jnp.zeros((pairings, len(agents)), jnp.int32)
         key = keys.match_key(0)
-        return _compile(_population_fn(env, agents, episodes), population, index,
+        return _compile(_population_fn(env, agents, episodes, record), population, index,
                         jnp.broadcast_to(key, (pairings, *key.shape)), env_params)
 
     return _COMPILED.get(cache_key, build)

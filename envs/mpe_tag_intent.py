@@ -31,8 +31,8 @@ Obstacles (JaxMARL's two landmarks) are placed at random each reset (`obstacles=
 JaxMARL's behaviour) or pinned (`obstacles="pinned"`, at `pinned_positions`, by default
 (0.5, 0.5) and (-0.5, -0.5), the seed's Exp 2 layout).
 
-The env exposes `spec.truth = TruthSpec("intent", ("NE", "NW", "SE", "SW"))`. Metric and
-scores are mpe_tag's.
+The env exposes `spec.truth = TruthSpec("intent", ("NE", "NW", "SE", "SW"))`, observed by the
+prey (and by the predators too under `intent_obs="true"`). Metric and scores are mpe_tag's.
 """
 from __future__ import annotations
 
@@ -52,7 +52,10 @@ CORNER_BONUS = 1.0  # the prey's reward a step on its corner
 CORNER_RANGE = 1.5  # distance at which the bonus falls to zero
 INTENT_OBS = ("none", "true", "random", "soft")
 OBSTACLES = ("random", "pinned")
-TRUTH = TruthSpec("intent", CORNER_LABELS)
+# The prey observes its corner; predators only under the oracle option (`intent_obs="true"`):
+# a soft or random hint is evidence, not the truth.
+TRUTH = TruthSpec("intent", CORNER_LABELS, observed_by=("prey",))
+ORACLE_TRUTH = TruthSpec("intent", CORNER_LABELS, observed_by=("predators", "prey"))
 
 _DEFAULTS = {
     "intent_obs": "none",
@@ -155,7 +158,7 @@ def make_mpe_tag_intent(**kwargs) -> JaxMARLEnv:
     if pinned.shape != (2, 2):
         raise TypeError(f"pinned_positions must be two [x, y] pairs, not {opts['pinned_positions']!r}")
     env = build_jaxmarl_env("mpe_tag_intent", _intent_class(), **opts)
-    return tag_env("mpe_tag_intent", env, kwargs, truth=TRUTH)
+    return tag_env("mpe_tag_intent", env, kwargs, truth=ORACLE_TRUTH if opts["intent_obs"] == "true" else TRUTH)
 
 
 register("mpe_tag_intent", make_mpe_tag_intent, options)

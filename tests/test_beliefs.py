@@ -199,7 +199,7 @@ def test_belief_bars_outline_the_true_row_only():
 
     surf = pygame.Surface((300, 80))
     draw_bars(surf, pygame.Rect(0, 10, 300, 60), [0.1, 0.2, 0.6, 0.1], ["NE", "NW", "SE", "SW"], (200, 80, 80),
-              row_h=15, vmax=1.0, truth=2)
+              row_h=15, truth=2)
     ys = np.nonzero((pygame.surfarray.array3d(surf) == np.array(style.TRUTH)).all(axis=-1))[1]
     assert ys.size and ys.min() >= 10 + 2 * 15 - 1 and ys.max() <= 10 + 3 * 15  # row 2: y in [40, 55)
 
@@ -218,3 +218,53 @@ def test_a_live_trace_knows_its_truth_from_the_first_frame(lineup):
     truth = scene_for("mpe_tag_intent", {}).truth(trace)
     assert trace.length == 0 and (truth.extra, truth.index) == ("belief", int(state.intent))
     assert truth.label == ("NE", "NW", "SE", "SW")[int(state.intent)]
+
+
+def _human_frame(lineup, seat: int, tmp_path):
+    """Play mpe_tag_intent by hand in `seat` (headless) and return the window's last frame as
+    (W, H) truth-colour pixels, with the game's replay path."""
+    import pygame
+
+    from arena.viewer import style
+    from arena.viewer.human_game import HumanGame, PlayConfig
+
+    cfg = PlayConfig(seat=seat, seed=3, tick_hz=60.0, countdown=0.0, size=(960, 576), close_at_end=True,
+                     replay_path=tmp_path / f"seat{seat}.replay")
+    agents = [lineup["believer"], lineup["prey"]] if seat < 3 else [lineup["believer"]]  # a human prey plays alone
+    game = HumanGame(agents, env_id="mpe_tag_intent", env_kwargs={"max_steps": 4}, config=cfg)
+    frames = []
+
+    def on_frame(g):
+        if g.trace.length >= 2:  # the frame on screen holds beliefs the predators emitted
+            frames.append(pygame.surfarray.array3d(pygame.display.get_surface()))
+
+    game.run(on_frame=on_frame, max_frames=2000)
+    assert frames and game.trace.finished
+    return (frames[-1] == np.array(style.TRUTH)).all(axis=-1), cfg.replay_path
+
+
+def test_a_human_predator_is_not_shown_the_corner_a_human_prey_and_a_spectator_are(lineup, tmp_path):
+    from arena.viewer.app import export_png, make_layout
+
+    lay = make_layout((960, 576), 4, 2)
+    # A predator must infer the corner: no star on the scene, no outline on the belief bars of
+    # the agent predators beside them, no "truth:" label.
+    lit, replay_path = _human_frame(lineup, 1, tmp_path)
+    assert lit.sum() == 0
+    # The prey observes its corner: it is starred, and the predators' true bars outlined.
+    lit, _ = _human_frame(lineup, 3, tmp_path)
+    assert lit[lay.scene.left:lay.scene.right, lay.scene.top:lay.scene.bottom].sum() > 50
+    assert lit[lay.panels[0].left:lay.panels[0].right, lay.panels[0].top:lay.panels[0].bottom].sum() > 20
+    # The predator's game seen afterwards, by nobody playing it: the truth is back.
+    png = export_png(open_replay(replay_path).episodes[0], tmp_path / "after.png", 3)
+    assert truth_pixels(png).sum() > 50
+
+
+def test_the_oracle_option_lets_predators_observe_the_truth():
+    from arena.envs import make
+
+    spec = make("mpe_tag_intent").spec
+    assert [spec.observes_truth(s) for s in range(4)] == [False, False, False, True]
+    assert all(make("mpe_tag_intent", intent_obs="true").spec.observes_truth(s) for s in range(4))
+    assert not make("mpe_tag_intent", intent_obs="soft").spec.observes_truth(0)  # a hint is not the truth
+    assert not make("mpe_tag").spec.observes_truth(3)  # no truth at all

@@ -217,6 +217,44 @@ def test_client_without_a_server_says_so_in_one_line(tmp_path):
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
 
+def test_a_served_replay_is_the_cell_own_episodes_bit_for_bit(tmp_path):
+    """A cell's replay is recorded by the call that played the cell (64 episodes at once): its
+    states are the cell's to the last bit (a 4-episode re-play rounded mpe_tag's velocities
+    otherwise), its returns are the cell's, and verify passes at the width it records."""
+    from arena.replay import open_replay
+    from arena.runner import run_match
+    from arena.server.config import ServerConfig
+    from arena.server.service import Service
+    from arena.server.worker import Worker
+    from arena.verify import recorded_batch, verify_traces
+
+    service = Service(ServerConfig(data=tmp_path, replay_episodes=4))
+    ids = []
+    for name, side, seed in (("pred-a", "predators", 0), ("pred-b", "predators", 1), ("prey", "prey", 2)):
+        manifest, params = new_agent("random", "mpe_tag", side=side, name=name, seed=seed)
+        save_checkpoint(tmp_path / f"{name}.ckpt", manifest, params)
+        ids.append(service.submit_agent((tmp_path / f"{name}.ckpt").read_bytes())[0]["id"])
+    view, _ = service.create_tournament({"mode": "roundrobin", "agents": ids, "env": "mpe_tag", "episodes": 64})
+    lease = service.jobs.lease(seconds=600)
+    out = Worker(str(tmp_path / "scratch")).play(service.payload(lease))
+    service.complete(lease, out)
+    prep = service.prepared(view["id"])
+    assert len(out["cells"]) == 2
+    for row in out["cells"]:
+        cell = prep.cells[row["index"]]
+        replay = open_replay(service.replay_file(f"{view['id']}-{cell.index}"))
+        episodes = replay.episodes
+        assert len(episodes) == 4 and recorded_batch(replay.header) == 64
+        lineup = [prep.loaded[i] for i in cell.lineup]
+        own = run_match(prep.env, [a.agent for a in lineup], [a.params for a in lineup], episodes=64,
+                        seed=cell.match_seed, record=4)
+        for k, ep in enumerate(episodes):
+            assert np.array_equal(ep.rewards.sum(axis=0), row["returns"][k])
+            np.testing.assert_array_equal(ep.states[".p_vel"][1:], np.asarray(own.steps.env_state.p_vel)[:, k])
+            np.testing.assert_array_equal(ep.states[".p_pos"][1:], np.asarray(own.steps.env_state.p_pos)[:, k])
+        assert verify_traces(episodes, batch=recorded_batch(replay.header)).ok
+
+
 def test_a_late_result_from_an_abandoned_lease_is_refused(tmp_path, ipd_agents):
     """fishtest's rule: a lease that ran out and was given again cannot complete; the one
     that holds it can, once (a repeated completion is refused too: nothing counts twice)."""
@@ -323,16 +361,21 @@ def ladder(tmp_path_factory, ipd_agents):
     s.stop()
 
 
-def test_the_ladder_match_makes_and_ranks(ladder):
-    server, ids = ladder
+def played_board(server) -> dict:
+    """The IPD leaderboard once the ladder has played every agent 3 times (each test waits for
+    it: under xdist a test may get a fresh ladder of its own)."""
     deadline = time.time() + 240
     while time.time() < deadline:
         board = server.http.get("/api/v1/leaderboard", params={"env": "ipd"}).json()
         if len(board["rows"]) == 4 and min(r["matches"] for r in board["rows"]) >= 3:
-            break
+            return board
         time.sleep(0.5)
-    else:
-        raise AssertionError(f"the ladder did not play every agent 3 times: {board}")
+    raise AssertionError(f"the ladder did not play every agent 3 times: {board}")
+
+
+def test_the_ladder_match_makes_and_ranks(ladder):
+    server, ids = ladder
+    board = played_board(server)
     assert board["score"] == "Elo" and "uncertainty" in board["policy"] and board["rounds"] >= 1
     rows = {r["name"]: r for r in board["rows"]}
     assert board["rows"][0]["name"] == "alld" and rows["alld"]["rank"] == 1  # defection wins every IPD episode it plays
@@ -355,7 +398,7 @@ def test_the_ladder_match_makes_and_ranks(ladder):
 
 def test_leaderboard_numbers_are_float32_rounded(ladder):
     server, _ = ladder
-    rows = server.http.get("/api/v1/leaderboard", params={"env": "ipd"}).json()["rows"]
+    rows = played_board(server)["rows"]
     numbers = [r[k] for r in rows for k in ("rating", "low", "high") if r[k] is not None]
     assert numbers and all(x == numfmt.float32_round(x) for x in numbers), numbers  # 1623.4568, not 1623.456789012345
 

@@ -345,3 +345,47 @@ def test_panels_take_action_labels_from_the_trace_and_fall_back_to_the_env(coord
     # A replay written before sides carried labels: the env's own.
     assert all(s.action_labels == () for s in coord_trace.sides)
     assert seat_action_labels(coord_trace) == {0: ("left", "right"), 1: ("left", "right")}
+
+
+def test_bar_scale_keeps_probabilities_on_0_1_and_gives_scores_one_scale_from_zero():
+    from arena.viewer.panels import UNIT, bar_scale
+
+    scores = np.array([[10.0, 20.0], [10.0, 40.0], [0.0, 0.0]])  # (L, A): a planner's returns
+    assert bar_scale("probs", scores) == UNIT and bar_scale("belief", scores) == UNIT
+    assert bar_scale("intent", scores, ("probs", "intent")) == UNIT  # the env's truth extra, whatever its name
+    s = bar_scale("scores", scores)
+    assert (s.lo, s.hi, s.title) == (0.0, 40.0, "scale 0 to 40.0")
+    assert s.frac(10.0) == 0.25 and s.frac(0.0) == 0.0
+    signed = bar_scale("scores", np.array([[-5.0, 15.0]]))
+    assert (signed.lo, signed.hi) == (-5.0, 15.0) and signed.frac(0.0) == 0.25  # bars grow from zero
+    assert bar_scale("votes", np.array([[2.0, 3.0], [5.0, 0.0]])).hi == 5.0  # five members
+    assert bar_scale("scores", np.zeros((3, 2))).hi == 1.0  # nothing to scale: an empty track
+
+
+def test_a_score_panel_draws_a_score_at_the_same_length_at_every_step():
+    """A planner's scores (returns, not probabilities) share one scale over the episode: a
+    score of 10 is as long at a step whose best is 20 as at one whose best is 40."""
+    from arena.viewer.panels import SeatPanel
+
+    def scores(T, n):
+        s = np.zeros((T, n, 2), np.float32)
+        s[0, :] = (10.0, 20.0)
+        s[1, :] = (10.0, 40.0)
+        return s
+
+    trace = rollout("coord_game", {"rounds": 6}, extras={"scores": scores})
+    color = (250, 0, 250)
+    panel = SeatPanel(0, ("left", "right"), color)
+    rect = pygame.Rect(0, 0, 420, 300)
+
+    def bar_widths(t):
+        surf = pygame.Surface(rect.size)
+        panel.draw(surf, rect, trace, t)
+        lit = (pygame.surfarray.array3d(surf) == np.array(color)).all(axis=-1)  # (W, H)
+        per_row = lit[:, 60:].sum(axis=0)  # below the header's seat dot
+        return sorted({int(w) for w in per_row if w})
+
+    first, second = bar_widths(0), bar_widths(1)
+    assert len(first) == 2 and len(second) == 2, (first, second)
+    assert first[0] == second[0]  # the score 10, at both steps
+    assert abs(first[1] - 2 * first[0]) <= 2 and abs(second[1] - 4 * second[0]) <= 2  # 20 and 40 from zero

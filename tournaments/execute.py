@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from arena.runner import compiled_population_match
+from arena.runner import MatchOutput, MatchResult, compiled_population_match, match_result
 from arena.tournaments.schedule import Cell
 
 # Episodes played by one compiled call (pairings x episodes); bounds device memory.
@@ -35,6 +35,9 @@ class CellResult:
     metrics: dict  # name -> (E,) float32
     seconds: float  # this cell's share of its compiled call's wall time
     faults: np.ndarray | None = None  # (E, n_sides) steps a side's agent misbehaved (runner faults)
+    # With `run_cells(record=k)`: the cell's match with its first k episodes recorded, from the
+    # very call that played the cell (a re-play at another batch width may round otherwise).
+    recorded: MatchResult | None = None
 
 
 @dataclasses.dataclass
@@ -78,10 +81,13 @@ def run_cells(
     episodes: int,
     *,
     chunk: int | None = None,
+    record: int = 0,
     on_results: Callable[[list[CellResult]], None] = lambda results: None,
 ) -> ExecutionStats:
     """Play the cells whose index is in `todo`; hand each chunk's results to `on_results`
-    as soon as its call returns (the store commits them there)."""
+    as soon as its call returns (the store commits them there). `record` > 0 also records
+    each cell's first `record` episodes (`CellResult.recorded`)."""
+    record = min(int(record), episodes)
     stats = ExecutionStats()
     metric_names = [m.name for m in env.spec.metrics]
     data = as_data(loaded)
@@ -99,7 +105,7 @@ def run_cells(
         )
         row = [{agent: k for k, agent in enumerate(m)} for m in members]
         agents = tuple(data[i][0] for i in group[0].lineup)
-        compiled, built = compiled_population_match(env, agents, population, episodes, size)
+        compiled, built = compiled_population_match(env, agents, population, episodes, size, record=record)
         if built:
             stats.compiles += 1
             stats.compile_seconds += compiled.compile_seconds
@@ -117,8 +123,17 @@ def run_cells(
             length = np.asarray(out.length)
             faults = np.asarray(out.faults)
             metrics = {k: np.asarray(out.metrics[k]) for k in metric_names}
+            host = jax.device_get(out) if record else None
             on_results([
-                CellResult(c, returns[p], length[p], {k: metrics[k][p] for k in metric_names}, seconds / len(batch), faults[p])
+                CellResult(c, returns[p], length[p], {k: metrics[k][p] for k in metric_names}, seconds / len(batch), faults[p],
+                           _recorded(env, host, p, c, loaded, seconds / len(batch), record) if host is not None else None)
                 for p, c in enumerate(batch)
             ])
     return stats
+
+
+def _recorded(env, out: MatchOutput, p: int, cell: Cell, loaded: Sequence, seconds: float, record: int) -> MatchResult:
+    """Pairing p of a population call's host-side output as the MatchResult of its cell."""
+    mine = jax.tree.map(lambda x: x[p], out)
+    return match_result(env, mine, seed=cell.match_seed, agent_names=tuple(loaded[i].name for i in cell.lineup),
+                        seconds=seconds, compile_seconds=0.0, record=record)

@@ -105,6 +105,9 @@ class Viewer:
         self.notes: dict[int, tuple[str, ...]] = {}  # seat -> lines in its panel (a human's keys)
         self.status: str | None = None  # replaces the playback state in the header (human play)
         self.hidden: frozenset[int] = frozenset()  # seats whose agent internals are not drawn (blind play)
+        # Seats the person at the window plays (human play): what they may not observe (the
+        # env's hidden truth) is not drawn. Empty: a spectator, who may see everything.
+        self.players: frozenset[int] = frozenset()
         self.footer = "space play/pause · ←/→ step · ↑/↓ speed · [ ] episode · home/end · S screenshot · E export · H help"
         self._scenes: dict[tuple, Scene] = {}
         self._panels: dict[tuple, list[SeatPanel]] = {}
@@ -129,9 +132,9 @@ class Viewer:
 
     def scene(self, trace=None) -> Scene:
         trace = trace or self.trace
-        key = (trace.env_id, tuple(sorted(trace.env_kwargs.items())))
+        key = (trace.env_id, tuple(sorted(trace.env_kwargs.items())), self.players)
         if key not in self._scenes:
-            self._scenes[key] = scene_for(trace.env_id, trace.env_kwargs)
+            self._scenes[key] = scene_for(trace.env_id, trace.env_kwargs, self.players)
         return self._scenes[key]
 
     def panels(self, trace) -> list[SeatPanel]:
@@ -401,6 +404,7 @@ def ghost_viewer(trace, size: tuple[int, int], viewer: Viewer | None = None) -> 
     ghost = Viewer([trace], ViewerConfig(size=size, autoplay=False))
     if viewer is not None:
         ghost._scenes, ghost._panels = viewer._scenes, viewer._panels
+        ghost.hidden, ghost.players = viewer.hidden, viewer.players  # what the window hides, a file hides
     return ghost
 
 

@@ -136,6 +136,7 @@ class HumanGame:
         cfg = self.config
         self.viewer = viewer = Viewer([self.trace], ViewerConfig(size=cfg.size, fps=cfg.fps, autoplay=False, title="arena play"),
                                       live=True)
+        viewer.players = frozenset({cfg.seat})  # the env's hidden truth is drawn only if this seat observes it
         if cfg.partner_label:
             viewer.hidden = frozenset(seat for s in self.trace.sides if not s.human for seat in s.seats)
         viewer.footer = f"you are seat {cfg.seat} ({self.env.spec.seats[cfg.seat]}): {legend(self.labels, self.keys)} · H help · S screenshot · Esc quit"

@@ -6,21 +6,26 @@ probabilities (`probs`), value (`value`, with its curve over the episode), exper
 (`belief`: bars plus its entropy over time; when the env declares a hidden truth the belief
 estimates, the true class's bar is outlined and starred in the truth colour), an ensemble's
 member votes (`votes`: how many members chose each action) and any other declared extra as
-bars. Only what
+bars. Probabilities (`probs`, `routing`, `belief`, the env's truth extra) fill a 0-1 track;
+any other extra (a planner's `scores`, returns like 0, 10, 20) is not one, so its bars share
+one scale over the episode, from zero, with the scale in its title (`bar_scale`). Only what
 the agent declares (what its trace carries) is drawn; sections shrink, then drop their
 over-time plots, when the panel is small. The timeline shows each side's reward per step and
 the scene's events (deliveries, captures). Drawing reads EpisodeTraces only.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pygame
 
+from arena.numfmt import sig
 from arena.viewer import style
 
 KNOWN = ("probs", "votes", "value", "routing", "belief")
+PROBABILITIES = ("probs", "routing", "belief")  # drawn on a 0-1 track
 
 
 _CACHE = style.LRUCache()
@@ -85,16 +90,52 @@ def sparkline(values: np.ndarray, capacity: int, size: tuple[int, int], color, l
     return surf
 
 
+@dataclasses.dataclass(frozen=True)
+class BarScale:
+    """The values at a bar track's two ends; bars grow from zero (which lies between them)."""
+
+    lo: float
+    hi: float
+    title: str = ""  # shown beside the section's name: "" for a probability's fixed 0-1
+
+    def frac(self, v: float) -> float:
+        """Where v sits on the track, 0 (lo) to 1 (hi), clipped."""
+        return min(1.0, max(0.0, (v - self.lo) / (self.hi - self.lo)))
+
+
+UNIT = BarScale(0.0, 1.0)
+
+
+def bar_scale(name: str, values: np.ndarray, probabilities: tuple[str, ...] = PROBABILITIES) -> BarScale:
+    """How the bars of extra `name` are scaled, from its values over the episode (L, ...).
+
+    A probability fills 0-1. Votes count members: 0 to the members that voted. Anything else
+    (scores, returns) gets one scale for the whole episode, from zero to its largest magnitude
+    each way, so a bar's length means the same at every step and against zero."""
+    if name in probabilities:
+        return UNIT
+    v = np.asarray(values, np.float64)
+    if name == "votes":
+        return BarScale(0.0, max([1.0, *np.nansum(v.reshape(len(v), -1), axis=-1)]))
+    v = v[np.isfinite(v)]
+    lo = min(0.0, float(v.min())) if v.size else 0.0
+    hi = max(0.0, float(v.max())) if v.size else 1.0
+    if hi - lo < 1e-9:
+        hi = lo + 1.0
+    end = lambda x: sig(x) if x else "0"  # noqa: E731
+    return BarScale(lo, hi, f"scale {end(lo)} to {end(hi)}")
+
+
 def draw_bars(surf, rect: pygame.Rect, values, labels, color, highlight: int | None = None, row_h: int = 15,
-              fmt: str = "{:.2f}", vmax: float | None = None, truth: int | None = None) -> None:
-    """Horizontal bars, one row per entry: label, bar, number; row `truth` (the hidden class a
-    belief estimates) gets a star before its bar and its track outlined in the truth colour."""
+              fmt: str = "{:.2f}", scale: BarScale = UNIT, truth: int | None = None) -> None:
+    """Horizontal bars, one row per entry: label, bar (from zero on `scale`), number; row
+    `truth` (the hidden class a belief estimates) gets a star before its bar and its track
+    outlined in the truth colour."""
     values = np.asarray(values, np.float64).reshape(-1)
     n = len(values)
     label_w = min(96, rect.width // 3)
     num_w = 40
     bar_w = max(10, rect.width - label_w - num_w - 8)
-    vmax = vmax if vmax is not None else max(1.0, float(np.abs(values).max()) if n else 1.0)
     size = max(9, min(13, row_h - 3))
     for i in range(n):
         y = rect.y + i * row_h
@@ -106,10 +147,14 @@ def draw_bars(surf, rect: pygame.Rect, values, labels, color, highlight: int | N
                         bold=lit, anchor="midleft", max_width=label_w - 4)
         track = pygame.Rect(rect.x + label_w, y + 2, bar_w, max(3, row_h - 5))
         surf.fill(style.GRID, track)  # plain fills: rounded rects cost several times more
-        frac = max(0.0, min(1.0, abs(values[i]) / vmax))
-        if frac > 0:
-            bar = pygame.Rect(track.x, track.y, max(2, int(track.width * frac)), track.height)
+        x0 = track.x + int(round(track.width * scale.frac(0.0)))
+        x1 = track.x + int(round(track.width * scale.frac(values[i])))
+        if x1 != x0 or values[i] != 0:
+            left, right = min(x0, x1), max(x0, x1)
+            bar = pygame.Rect(left, track.y, max(2, right - left), track.height)
             surf.fill(style.mix(color, (255, 255, 255), 0.25) if lit else color, bar)
+        if scale.lo < 0:  # negative values reach left of a zero mark
+            pygame.draw.line(surf, style.MUTED, (x0, track.y - 1), (x0, track.bottom))
         if lit:
             pygame.draw.rect(surf, style.CURSOR, track, width=1)
         if truth == i:
@@ -207,6 +252,9 @@ class SeatPanel:
         y = body.y
         cap = trace.actions.shape[0]
         L = trace.length
+        # The truth's extra is a belief, a probability, whatever the agent named it.
+        probabilities = PROBABILITIES + ((truth.extra,) if truth is not None else ())
+        scales = {n: bar_scale(n, ex[n][:L, j], probabilities) for n in names}
         for n in names:
             values = ex[n][:L, j]  # (L, *shape)
             now = values[d]
@@ -228,6 +276,8 @@ class SeatPanel:
                 title = {"probs": "action probabilities", "routing": "expert routing",
                          "votes": f"member votes (of {float(np.sum(now)):.0f})"}.get(n, n)
                 style.blit_text(surf, title, (body.x, y), size=12, color=style.MUTED)
+                if scales[n].title:
+                    style.blit_text(surf, scales[n].title, (body.right, y), size=12, anchor="topright")
                 y += title_h
             k = rows(n)
             if k:
@@ -237,9 +287,8 @@ class SeatPanel:
                     labels = tuple(f"{n}[{q}]" for q in range(k))
                 highlight = int(trace.actions[d, self.seat]) if n in ("probs", "votes") else int(np.argmax(now)) if n in ("routing", "belief") else None
                 h = min(k * row_h, body.bottom - y)
-                vmax = 1.0 if n in ("probs", "routing", "belief") else max(1.0, float(np.sum(now))) if n == "votes" else None
                 draw_bars(surf, pygame.Rect(body.x, y, body.width, h), np.reshape(now, -1), labels, color,
-                          highlight=highlight, row_h=row_h, vmax=vmax, fmt="{:.0f}" if n == "votes" else "{:.2f}",
+                          highlight=highlight, row_h=row_h, scale=scales[n], fmt="{:.0f}" if n == "votes" else "{:.2f}",
                           truth=truth.index if truth is not None and truth.extra == n else None)
                 y += k * row_h
             if plot_h and n in plot_names and y + plot_h <= body.bottom:

@@ -62,11 +62,10 @@ def family(env_id: str) -> str:
     return env_id.split("/", 1)[0]
 
 
-def scene_for(env_id: str, env_kwargs: dict | None = None) -> Scene:
-    fam = family(env_id)
-    if fam not in SCENES:
-        return GenericScene(env_id, env_kwargs or {})
-    return SCENES[fam](env_id, env_kwargs or {})
+def scene_for(env_id: str, env_kwargs: dict | None = None, players: frozenset[int] = frozenset()) -> Scene:
+    """The scene of an env; `players`: the seats the person at the window plays (see Scene)."""
+    cls = SCENES.get(family(env_id), GenericScene)
+    return cls(env_id, env_kwargs or {}, players)
 
 
 class Scene:
@@ -74,9 +73,12 @@ class Scene:
 
     steps_per_second = 8.0  # playback rate at 1x
 
-    def __init__(self, env_id: str, env_kwargs: dict):
+    def __init__(self, env_id: str, env_kwargs: dict, players: frozenset[int] = frozenset()):
         self.env_id = env_id
         self.env_kwargs = dict(env_kwargs)
+        # The seats a person at the window plays (human play); empty for a replay, a live match
+        # or a spectator, who play nothing and may see everything.
+        self.players = frozenset(players)
         self._truths: dict[int, int] = {}  # id(trace) -> its true class
 
     def draw(self, surf: pygame.Surface, rect: pygame.Rect, trace, t: int) -> None:
@@ -95,13 +97,20 @@ class Scene:
     def truth(self, trace) -> Truth | None:
         """The episode's hidden class when its env declares one (`EnvSpec.truth`), read as the
         env reads it from the state after reset; None otherwise (or for an env this arena
-        cannot build). A live trace holds that state from its first frame."""
+        cannot build). A live trace holds that state from its first frame.
+
+        None too when the person at the window plays only seats that do not observe it
+        (`TruthSpec.observed_by`): a human predator must infer the prey's corner, as the
+        predator agents do, not be shown it. Nobody plays in a replay or a spectated match, and
+        the truth is what the beliefs there are judged against, so it is shown."""
         try:
             env = make(self.env_id, **self.env_kwargs)  # cached by the registry
         except UnknownEnv:
             return None
         spec = env.spec.truth
         if spec is None or not trace.states:
+            return None
+        if self.players and not any(env.spec.observes_truth(s) for s in self.players):
             return None
         key = id(trace)
         if key not in self._truths:
@@ -144,8 +153,8 @@ def _v2_visualizer():
 class OvercookedScene(Scene):
     steps_per_second = 8.0
 
-    def __init__(self, env_id, env_kwargs):
-        super().__init__(env_id, env_kwargs)
+    def __init__(self, env_id, env_kwargs, players=frozenset()):
+        super().__init__(env_id, env_kwargs, players)
         self.v2 = family(env_id) == "overcooked_v2"
         self.arena_env = make(env_id, **env_kwargs)
         self.env = self.arena_env.env  # JaxMARL's, for its renderer's settings
@@ -219,8 +228,8 @@ class MPETagScene(Scene):
     trail = 12  # steps of fading trail behind each particle
     view = 1.6  # half-width of the world window shown
 
-    def __init__(self, env_id, env_kwargs):
-        super().__init__(env_id, env_kwargs)
+    def __init__(self, env_id, env_kwargs, players=frozenset()):
+        super().__init__(env_id, env_kwargs, players)
         self.arena_env = env = make(env_id, **env_kwargs)
         self.jm = env.env
         self.num_agents = int(self.jm.num_agents)
@@ -326,8 +335,8 @@ class MPETagIntentScene(MPETagScene):
 class MatrixScene(Scene):
     steps_per_second = 2.0
 
-    def __init__(self, env_id, env_kwargs):
-        super().__init__(env_id, env_kwargs)
+    def __init__(self, env_id, env_kwargs, players=frozenset()):
+        super().__init__(env_id, env_kwargs, players)
         env = make(env_id, **env_kwargs)
         self.payoffs = np.asarray(env.game.payoffs, dtype=float)  # [a_row][a_col] -> (r_row, r_col)
         self.labels = env.game.action_labels

@@ -21,9 +21,10 @@ then plays every predator kind against the prey for `--episodes` episodes a seed
 match seed for all, so every kind meets the same starts and corners): captures per episode,
 mean over seeds with a 95% bootstrap CI over the seeds (whole seeds resampled, their episodes
 pooled), each seed's own mean with its episode-level CI, and the belief predators' mean
-p(true corner) and argmax accuracy at every step. Rows: blind; oracle; the oracle fed a random
-corner (the oracle's checkpoint in `intent_obs="random"`); belief-reactive; flat-belief
-reactive; the belief planner (agents/planner.py: the seed's Exp 6 planner on the true
+p(true corner) and argmax accuracy at every step (scored by `arena.calibration`, with 95%
+bootstrap CIs over episodes in the JSON and at the last step in the table). Rows: blind;
+oracle; the oracle fed a random corner (the oracle's checkpoint in `intent_obs="random"`);
+belief-reactive; flat-belief reactive; the belief planner (agents/planner.py: the seed's Exp 6 planner on the true
 simulator, K=5 rollouts of H=3 steps, base policy the blind predators of the same seed, the
 prey's corner drawn from the encoder's belief) and the same planner with a flat belief.
 """
@@ -45,6 +46,7 @@ from arena.agents.trainers.encoder import train_encoder
 from arena.agents.trainers.population import PopulationSpec, run_files, train_population
 from arena.agents.trainers.runfiles import state_path_for
 from arena.agents.zoo import ZOO_DIR
+from arena.calibration import items, per_step
 from arena.checkpoint import load_agent, read_checkpoint, save_checkpoint
 from arena.envs import make
 from arena.errors import UserError
@@ -160,39 +162,54 @@ ROWS = {
 }
 
 
-def play(pred: Path, prey: Path, intent_obs: str, episodes: int, record: bool):
-    """(captures per episode (E,), belief (T, E, 3, K) and truth (E,) when `record`)."""
+@dataclasses.dataclass(frozen=True)
+class Recorded:
+    """A recorded match's beliefs: `belief` (E, T, 3, K), one per predator, `truth` (E,) the
+    prey's corner, `live` (E, T) the steps each episode was still running."""
+
+    belief: np.ndarray
+    truth: np.ndarray
+    live: np.ndarray
+
+
+def play(pred: Path, prey: Path, intent_obs: str, episodes: int, record: bool) -> tuple[np.ndarray, Recorded | None]:
+    """(captures per episode (E,), the predators' beliefs when `record`)."""
     a, b = load_agent(pred), load_agent(prey)
     env = make(ENV, intent_obs=intent_obs)
     r = run_match(env, [a.agent, b.agent], [a.params, b.params], episodes=episodes, seed=MATCH_SEED,
                   record=episodes if record else 0)
     captures = np.asarray(r.metrics["captures"], np.float64)
     if not record:
-        return captures, None, None
-    belief = np.asarray(r.steps.extras[0]["belief"])  # (T, E, 3, K)
-    return captures, belief, np.asarray(r.initial_state.intent)
+        return captures, None
+    belief = np.swapaxes(np.asarray(r.steps.extras[0]["belief"]), 0, 1)  # (T, E, 3, K) -> (E, T, 3, K)
+    live = np.arange(belief.shape[1])[None, :] < np.asarray(r.length)[:, None]
+    return captures, Recorded(belief, np.asarray(r.initial_state.intent), live)
 
 
-def belief_curve(beliefs: list, truths: list) -> dict:
-    """Mean p(true) and argmax accuracy at each step, over seeds, episodes and predators."""
-    p_true, hit = [], []
-    for belief, truth in zip(beliefs, truths):
-        idx = np.broadcast_to(truth[None, :, None, None], belief.shape[:3] + (1,))
-        p_true.append(np.take_along_axis(belief, idx, axis=-1)[..., 0].mean(axis=(1, 2)))
-        hit.append((belief.argmax(-1) == truth[None, :, None]).mean(axis=(1, 2)))
-    return {"p_true": np.mean(p_true, 0).round(3).tolist(), "accuracy": np.mean(hit, 0).round(3).tolist()}
+def belief_curve(recorded: list[Recorded], *, seed: int = 0) -> dict:
+    """p(true) and argmax accuracy at each step over seeds, episodes and predators, scored by
+    `arena.calibration` (what `arena calibration` prints): the means, and per step each with
+    its 95% bootstrap CI. Every seed plays the same episodes (one match seed: the same starts
+    and corners), so the seeds' predators are items of one episode and the bootstrap resamples
+    episodes, not seed-episodes that share a start."""
+    truth, live = recorded[0].truth, recorded[0].live
+    if any(not np.array_equal(r.truth, truth) or not np.array_equal(r.live, live) for r in recorded):
+        raise ValueError("the seeds' matches did not play the same episodes (corners or lengths differ)")
+    rows = per_step(items(np.stack([r.belief for r in recorded], axis=2), truth, live), seed=seed)
+    return {"p_true": [round(row["p_true"]["mean"], 3) for row in rows],
+            "accuracy": [round(row["accuracy"]["mean"], 3) for row in rows],
+            "per_step": rows}
 
 
 def evaluate(paths: dict, episodes: int) -> dict:
-    rows, raw, beliefs, truths = {}, {}, [], []
+    rows, raw, recorded = {}, {}, []
     for label, (key, intent_obs) in ROWS.items():
         raw[label] = []
         for pred in paths[key]:
-            captures, belief, truth = play(pred, paths["prey"], intent_obs, episodes, record=key == "belief")
+            captures, rec = play(pred, paths["prey"], intent_obs, episodes, record=key == "belief")
             raw[label].append(captures)
-            if belief is not None:
-                beliefs.append(belief)
-                truths.append(truth)
+            if rec is not None:
+                recorded.append(rec)
         rows[label] = {
             "captures": bootstrap_groups_ci(raw[label]).to_dict(),
             "per_seed": [bootstrap_ci(c).to_dict() for c in raw[label]],
@@ -201,7 +218,7 @@ def evaluate(paths: dict, episodes: int) -> dict:
     diff = [b - a for a, b in zip(raw["blind"], raw["belief, reactive"])]
     return {"rows": rows, "belief_minus_blind": {"over_seeds": bootstrap_groups_ci(diff).to_dict(),
                                                  "per_seed": [bootstrap_ci(d).to_dict() for d in diff]},
-            "belief_curve": belief_curve(beliefs, truths)}
+            "belief_curve": belief_curve(recorded)}
 
 
 def study(work: Path, s: Settings, log=_log) -> dict:
@@ -251,6 +268,10 @@ def markdown(result: dict) -> str:
     c = result["belief_curve"]
     lines += ["", "belief p(true corner) per step: " + " ".join(f"{v:.2f}" for v in c["p_true"]),
               "belief argmax accuracy per step: " + " ".join(f"{v:.2f}" for v in c["accuracy"])]
+    if c.get("per_step"):  # results written before the curve carried its intervals have none
+        last = c["per_step"][-1]
+        lines.append(f"at the last step (95% CI over episodes): p(true corner) {_fmt(last['p_true'])}, "
+                     f"accuracy {_fmt(last['accuracy'])}")
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ from arena.fileio import atomic_write
 from arena.match import record_replay
 from arena.paths import enable_compilation_cache
 from arena.runner import run_match
-from arena.tournaments.execute import run_cells
+from arena.tournaments.execute import CellResult, run_cells
 from arena.tournaments.spec import make_spec
 from arena.tournaments.tournament import Prepared, prepare
 
@@ -56,15 +56,16 @@ class Worker:
         wanted = set(job["cells"])
         results: list = []
         try:
-            run_cells(prep.env, prep.loaded, prep.cells, wanted, prep.spec.episodes, on_results=results.extend)
+            run_cells(prep.env, prep.loaded, prep.cells, wanted, prep.spec.episodes,
+                      record=max(0, int(job.get("replay_episodes", 0))), on_results=results.extend)
         except Exception as err:  # noqa: BLE001  (attributed below: the job fails, the worker lives)
             return {"cells": [], "replays": {}, "failure": self._attribute(prep, wanted, err)}
         out, replays = [], {}
         for r in results:
             out.append({"index": r.cell.index, "returns": r.returns, "length": r.length, "metrics": r.metrics,
                         "seconds": r.seconds, "faults": r.faults})
-            if job.get("replay_episodes", 0) > 0 and not np.any(r.faults) and np.all(np.isfinite(r.returns)):
-                replays[r.cell.index] = self._replay(prep, r.cell, job["replay_episodes"])
+            if r.recorded is not None and not np.any(r.faults) and np.all(np.isfinite(r.returns)):
+                replays[r.cell.index] = self._replay(prep, r)
         return {"cells": out, "replays": replays, "failure": None}
 
     # ------------------------------------------------------------ internals
@@ -92,15 +93,16 @@ class Worker:
             atomic_write(path, data)
         return path
 
-    def _replay(self, prep: Prepared, cell, episodes: int) -> bytes:
-        """The cell's first episodes again, recorded: episode keys depend on the episode index
-        only, so these are the cell's own episodes 0..k-1."""
-        lineup = [prep.loaded[i] for i in cell.lineup]
-        result = run_match(prep.env, [a.agent for a in lineup], [a.params for a in lineup],
-                           episodes=episodes, seed=cell.match_seed, record=episodes, agent_names=[a.name for a in lineup])
+    def _replay(self, prep: Prepared, r: CellResult) -> bytes:
+        """The replay of a cell's first episodes, as recorded by the call that played the cell:
+        a re-play of k episodes alone would step them in a batch of k, which XLA may round
+        otherwise than the cell's (mpe_tag's velocities differ in the last bit at 64 vs 1).
+        Its meta `batch` is the cell's episode count, the width `arena replay verify` uses."""
+        lineup = [prep.loaded[i] for i in r.cell.lineup]
+        self.scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
             path = Path(tmp) / "match.replay"
-            record_replay(path, prep.env, result, lineup, episodes)
+            record_replay(path, prep.env, r.recorded, lineup, prep.spec.episodes)  # every recorded one
             return path.read_bytes()
 
     def _attribute(self, prep: Prepared, wanted: set[int], err: Exception) -> Failure:
