@@ -35,6 +35,7 @@ from arena.envs import make
 from arena.errors import UserError
 from arena.fileio import atomic_write
 from arena.match import play_match
+from arena.numfmt import interval
 from arena.paths import cache_dir, enable_compilation_cache
 from arena.runner import run_match
 from arena.stats import bootstrap_ci
@@ -124,7 +125,7 @@ def markdown(results: dict, seeds: int) -> str:
     head = ("| dataset | behaviour data | bc (ours) | iql (ours) | maiql (ours) | moma-lite (ours) | seed: IBC | "
             "seed: IQL | seed: MA-IQL | seed: MOMA-PPO |")
     lines = [head, "|" + "---|" * 10]
-    fmt = lambda e: f"{e['mean']:.2f} [{e['low']:.2f}, {e['high']:.2f}]"  # noqa: E731
+    fmt = lambda e: interval(e, unit="seed")  # noqa: E731  (fewer than 3 seeds: no interval, and it says so)
     for kind, row in results.items():
         seed = SEED_TABLE[kind]
         ours = " | ".join(fmt(row[m]) for m in ("data", "bc", "iql", "maiql", "moma"))
