@@ -28,8 +28,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy $(wildcard arena/*.py) $(wildcard arena/replay/*.py)
 
+# --dist loadfile: each test file runs in one worker, so its module-scoped fixtures (trained
+# agents, servers) and compiled functions are built once, not once per worker.
 test: install browser
-	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q -n 2 -m "not slow"
+	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 test-all: install browser
 	SDL_VIDEODRIVER=dummy SDL_AUDIODRIVER=dummy $(BIN)/python -m pytest -q

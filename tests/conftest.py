@@ -1,15 +1,44 @@
 import dataclasses
 import os
+import shutil
 import tempfile
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-# Session-wide, before any fixture (module-scoped ones included) runs: never the user's dirs.
-_SESSION_DIR = tempfile.mkdtemp(prefix="arena-tests-")
-os.environ["ARENA_CACHE_DIR"] = os.path.join(_SESSION_DIR, "cache")
-os.environ["ARENA_DATA_DIR"] = os.path.join(_SESSION_DIR, "data")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
+# Session-wide, before any fixture (module-scoped ones included) runs: never the user's dirs.
+# The process that starts the session makes the folder and its xdist workers (spawned after
+# this runs, so they inherit the variable) each take a subfolder of it: data and caches stay
+# apart, but one JAX compilation cache is shared, so what one worker compiled the other loads.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+_OWNER = not (_WORKER and os.environ.get("ARENA_TEST_SESSION_DIR"))
+if _OWNER:
+    os.environ["ARENA_TEST_SESSION_DIR"] = tempfile.mkdtemp(prefix="arena-tests-")
+_SESSION_DIR = os.environ["ARENA_TEST_SESSION_DIR"]
+_MINE = os.path.join(_SESSION_DIR, _WORKER or "main")
+os.environ["ARENA_CACHE_DIR"] = os.path.join(_MINE, "cache")
+os.environ["ARENA_DATA_DIR"] = os.path.join(_MINE, "data")
+os.makedirs(os.environ["ARENA_CACHE_DIR"], exist_ok=True)
+# Caches whose files are written atomically, read by both workers: JAX's compilations
+# (`enable_compilation_cache`) and the `arena envs` listing.
+for _shared in ("jax", "envs"):
+    os.makedirs(os.path.join(_SESSION_DIR, _shared), exist_ok=True)
+    os.symlink(os.path.join(_SESSION_DIR, _shared), os.path.join(os.environ["ARENA_CACHE_DIR"], _shared))
+
 import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compilation_cache():
+    """Every test compiles through the shared cache, not only the commands that turn it on."""
+    from arena.paths import enable_compilation_cache
+
+    enable_compilation_cache()
+
+
+def pytest_unconfigure(config):
+    if _OWNER:  # the cache must not outlive the run: CI passes from clean
+        shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
 @pytest.fixture
