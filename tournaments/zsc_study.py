@@ -1,6 +1,6 @@
 """The zero-shot study of the diverse-reward-shapings seed (issue 13 §4), one command:
 
-    python -m arena.tournaments.zsc_study                       # the zoo README's settings
+    python -m arena.tournaments.zsc_study                       # the zoo README's 10-member table
     python -m arena.tournaments.zsc_study --confidence 0.9      # the paper's 90% intervals
     python -m arena.tournaments.zsc_study --members 2 --steps 40000 --episodes 16 --json --work zsc-work
 
@@ -70,9 +70,9 @@ class StudyConfig:
     """What the study runs."""
 
     env: str = "overcooked/forced_coord"
-    # Members per population (the paper's P = 10; 3 is what 2 shared cores allowed; odd, so
-    # an ensemble vote ties less).
-    members: int = 3
+    # Members per population: the paper's P = 10 (at 3, the vote of a few agents with
+    # different conventions reversed the result; the zoo README has both tables).
+    members: int = 10
     # Env steps per member (per env, as `arena train` counts them): the zoo's forced_coord
     # budget; at 600,000 no member learned the layout.
     steps: int = 2_000_000
